@@ -1,0 +1,142 @@
+"""What every framework adapter provides, and the vocabulary shared by all of them.
+
+An adapter is one small class per framework (einops' backends are the model). Its class attribute
+`name` is the import name, the registry key and the CLI word. `__init__` imports the framework; no
+other module does. Adapters convert canonical arrays (float64, channels-first, weights as in
+DESIGN.md) to the framework's native layout and dtype, call the API a user calls, and convert back.
+Padding semantics live in the case model and the oracle, not here: an adapter passes the case's own
+keyword where the API has one, explicit amounts otherwise, and says `Unsupported` when the API
+cannot express the case. It never emulates silently.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..case import Case
+from ..inputs import Inputs
+
+
+class Unsupported(Exception):
+    """The API cannot express the case (reason given), or the framework refused it (its own text)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    framework: str  # torch | tensorflow | jax
+    api: str  # torch.functional | torch.layer | tf.nn | keras.layer | jax.lax | flax.layer
+    device: str  # cpu | gpu
+
+    @property
+    def name(self) -> str:
+        return f"{self.api}@{self.device}"
+
+    @property
+    def is_layer(self) -> bool:
+        return self.api.endswith(".layer")
+
+
+@dataclass
+class Observation:
+    """What one native call produced, converted back to canonical layout and float64.
+
+    Any array field may instead hold an `Unsupported` (that part could not be computed, e.g. a
+    gradient the framework does not implement for the dtype). Layer APIs fill `layer_weight_shape`
+    (the shape the layer itself created, read from it) and `param_count` (the layer's own count).
+    """
+
+    output: Any
+    grad_input: Any = None
+    grad_weight: Any = None
+    grad_bias: Any = None
+    layer_weight_shape: tuple | None = None
+    param_count: int | None = None
+    call: str = ""  # the native call, as code a user can paste (the reproducer)
+    notes: list[str] = field(default_factory=list)  # e.g. which jax transpose_kernel setting was used
+
+
+class Adapter:
+    """Base class. Subclasses set `name`, `apis`, `refusals` and implement the abstract methods."""
+
+    name: str = ""
+    apis: tuple[str, ...] = ()
+    # Exception types that mean "the framework refused this call" when raised by the native call:
+    # those become `unsupported` with the framework's own text; anything else is an `error`.
+    refusals: tuple[type, ...] = (ValueError, NotImplementedError, TypeError, RuntimeError)
+
+    # ---------------------------------------------------------------- environment
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def devices(self) -> list[str]:
+        """Devices this installation can run on: always 'cpu', plus 'gpu' when one is usable."""
+        raise NotImplementedError
+
+    def environment(self) -> dict:
+        """Versions, device names, CUDA/cuDNN versions: recorded in the results."""
+        raise NotImplementedError
+
+    def precision(self, device: str, profile: str):
+        """A context manager applying a precision profile; yields a dict of the settings in force.
+
+        'strict': TF32 and reduced-precision reductions off, highest precision.
+        'defaults': whatever a user gets out of the box (settings left untouched).
+        """
+        return contextlib.nullcontext({})
+
+    # ---------------------------------------------------------------- semantics
+    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
+        """The weight shape the framework documents for this API, derived from the canonical shape by rule."""
+        raise NotImplementedError
+
+    def run(self, api: str, case: Case, dtype: str, device: str, inputs: Inputs) -> Observation:
+        """Forward and gradients (upstream gradient inputs.grad_output) with the API a user calls.
+
+        Raise `Unsupported` when the API cannot express the case or the dtype.
+        """
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- helpers for subclasses
+    @contextlib.contextmanager
+    def native(self):
+        """Wrap the framework call: its refusals become `Unsupported` with the framework's own text."""
+        try:
+            yield
+        except Unsupported:
+            raise
+        except self.refusals as exc:
+            raise Unsupported(f"{type(exc).__name__}: {_first_lines(str(exc))}") from exc
+
+    @staticmethod
+    def to_numpy64(array) -> np.ndarray:
+        return np.asarray(array, dtype=np.float64)
+
+
+def _first_lines(text: str, limit: int = 600) -> str:
+    text = " ".join(line.strip() for line in text.strip().splitlines()[:6] if line.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def channels_last(a: np.ndarray) -> np.ndarray:
+    """(N, C, *spatial) -> (N, *spatial, C)."""
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
+
+def channels_first(a: np.ndarray) -> np.ndarray:
+    """(N, *spatial, C) -> (N, C, *spatial)."""
+    return np.ascontiguousarray(np.moveaxis(a, -1, 1))
+
+
+def kernel_last(w: np.ndarray) -> np.ndarray:
+    """Canonical weight (A, B, *k) -> (*k, B, A): TF/Keras/Flax conv layout (*k, I/g, O)."""
+    nd = w.ndim - 2
+    return np.ascontiguousarray(np.transpose(w, tuple(range(2, 2 + nd)) + (1, 0)))
+
+
+def kernel_first(w: np.ndarray) -> np.ndarray:
+    """Inverse of `kernel_last`: (*k, B, A) -> (A, B, *k)."""
+    nd = w.ndim - 2
+    return np.ascontiguousarray(np.transpose(w, (nd + 1, nd) + tuple(range(nd))))

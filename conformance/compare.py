@@ -1,0 +1,89 @@
+"""Comparison of a framework's array with the oracle's, through the error bound.
+
+Vectorised on the whole array; the worst element, the values around it and a coarse heatmap of the
+error are extracted only where a report needs them.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+HEATMAP_MAX = 32  # cells per side of the error heatmap kept for the report
+WINDOW = 2  # elements each side of the worst one kept for the report
+
+
+class Comparison(NamedTuple):
+    ok: bool
+    max_abs_error: float
+    ratio: float  # worst error / bound (inf for NaN or an error where the bound is 0)
+    worst_index: list[int]
+    expected: float
+    got: float
+
+
+def compare(expected: np.ndarray, got: np.ndarray, bound: np.ndarray) -> Comparison:
+    expected = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    ratios = error_ratios(expected, got, bound)
+    if ratios.size == 0:
+        return Comparison(True, 0.0, 0.0, [], 0.0, 0.0)
+    worst = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
+    err = np.abs(got - expected)
+    max_err = float(np.nanmax(np.where(np.isnan(err), np.inf, err)))
+    ratio = float(ratios[worst])
+    return Comparison(ratio <= 1.0, max_err, ratio, [int(i) for i in worst],
+                      float(expected[worst]), float(got[worst]))
+
+
+def error_ratios(expected, got, bound) -> np.ndarray:
+    err = np.abs(got - expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(err == 0, 0.0, err / bound)
+    # NaN or infinity where the oracle is finite is always the worst possible error.
+    return np.where(np.isfinite(got), ratios, np.inf)
+
+
+def detail(expected, got, bound, worst_index) -> dict:
+    """Values around the worst element (last two axes) and a max-pooled map of error ratios."""
+    expected = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    ratios = error_ratios(expected, got, bound)
+    idx = list(worst_index)
+    lead = tuple(idx[:-2]) if expected.ndim > 2 else ()
+    window_axes = idx[-2:] if expected.ndim >= 2 else idx
+    sl = tuple(slice(max(0, i - WINDOW), i + WINDOW + 1) for i in window_axes)
+    origin = [s.start for s in sl]
+    heat = ratios.reshape((-1,) + ratios.shape[-2:]).max(axis=0) if ratios.ndim >= 2 else ratios[None, :]
+    return {
+        "window_origin": origin,
+        "window_expected": _finite(expected[lead + sl]),
+        "window_got": _finite(got[lead + sl]),
+        "heatmap": _finite(_pool(heat)),
+        "heatmap_shape": list(heat.shape),
+        "heatmap_axes": "max over all leading axes; rows and columns are the last two axes",
+    }
+
+
+def _pool(a: np.ndarray) -> np.ndarray:
+    """Max-pool a 2-D array down to at most HEATMAP_MAX cells per side."""
+    out = a
+    for axis in (0, 1):
+        n = out.shape[axis]
+        if n > HEATMAP_MAX:
+            step = -(-n // HEATMAP_MAX)
+            pad = step * -(-n // step) - n
+            widths = [(0, 0), (0, 0)]
+            widths[axis] = (0, pad)
+            out = np.pad(out, widths, constant_values=0)
+            shape = list(out.shape)
+            shape[axis:axis + 1] = [shape[axis] // step, step]
+            out = out.reshape(shape).max(axis=axis + 1)
+    return out
+
+
+def _finite(a: np.ndarray):
+    """Nested lists with NaN/inf as strings (JSON has no NaN)."""
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(np.isfinite(a), a, 0).tolist() if np.isfinite(a).all() else \
+        [_finite(x) if np.ndim(x) else (float(x) if np.isfinite(x) else str(float(x))) for x in a]

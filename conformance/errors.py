@@ -1,0 +1,50 @@
+"""User-facing errors: one clean message naming what is wrong, where, and what is allowed."""
+from __future__ import annotations
+
+import difflib
+
+
+class ConformanceError(Exception):
+    """Base for every error a user can cause (bad case file, bad option). Printed without traceback."""
+
+
+class CaseError(ConformanceError):
+    """A case (or case file) that does not validate.
+
+    The message names the file and line (when known), the case id and the field.
+    """
+
+    def __init__(self, message: str, *, case_id: str | None = None, field: str | None = None,
+                 file: str | None = None, line: int | None = None):
+        self.reason = message
+        self.case_id = case_id
+        self.field = field
+        self.file = file
+        self.line = line
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.file:
+            where.append(f"{self.file}:{self.line}" if self.line else self.file)
+        if self.case_id:
+            where.append(f"case {self.case_id!r}")
+        if self.field:
+            where.append(f"field {self.field!r}")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.reason}" if prefix else self.reason
+
+    def located(self, file: str, line: int | None) -> "CaseError":
+        """The same error with a file and line attached (the loader knows them, the model does not)."""
+        return CaseError(self.reason, case_id=self.case_id, field=self.field,
+                         file=file, line=line if line is not None else self.line)
+
+
+class UsageError(ConformanceError):
+    """A bad command-line option, unknown framework, unreadable results file, ..."""
+
+
+def did_you_mean(word: str, choices) -> str:
+    """' (did you mean 'x'?)' when a close match exists, else ''."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,144 @@
+"""Run one (case, target, dtype) on an adapter and turn what it saw into result records.
+
+This runs inside a framework's worker process: it draws the inputs, computes the oracle (cached per
+case and dtype), calls the adapter and compares. Only small records leave the process.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from functools import lru_cache
+
+import numpy as np
+
+from . import oracle, tolerance
+from .adapters.base import Adapter, Observation, Target, Unsupported
+from .case import Case
+from .compare import compare, detail
+from .inputs import make_inputs
+from .results import Result
+
+ARRAY_CHECKS = ("output", "grad_input", "grad_weight", "grad_bias")
+
+
+def checks_for(case: Case, target: Target) -> tuple[str, ...]:
+    """The checks that apply: layer-only checks for layers, grad_bias only with a bias."""
+    out = ["output_shape", "output"]
+    if target.is_layer:
+        out += ["weight_shape", "param_count"]
+    out += ["grad_input", "grad_weight"]
+    if case.bias:
+        out.append("grad_bias")
+    return tuple(out)
+
+
+class Reference:
+    """Oracle values and error-bound magnitudes for one (case, dtype, seed), computed once."""
+
+    def __init__(self, case: Case, dtype: str, seed: int):
+        t0 = time.perf_counter()
+        self.inputs = make_inputs(case, dtype, seed)
+        x, w, b, g = self.inputs
+        grads = oracle.gradients(case, x, w, b, g)
+        self.values = {"output": oracle.forward(case, x, w, b), "grad_input": grads.input,
+                       "grad_weight": grads.weight, "grad_bias": grads.bias}
+        self.magnitudes = tolerance.magnitudes(case, self.inputs)
+        self.terms = oracle.reduction_sizes(case)
+        self.seconds = time.perf_counter() - t0
+
+
+@lru_cache(maxsize=64)
+def _reference(case_key: str, case: Case, dtype: str, seed: int) -> Reference:
+    return Reference(case, dtype, seed)
+
+
+def reference(case: Case, dtype: str, seed: int) -> Reference:
+    return _reference(f"{case.id}|{dtype}|{seed}", case, dtype, seed)
+
+
+def evaluate(adapter: Adapter, target: Target, case: Case, dtype: str, *, profile: str = "defaults",
+             seed: int = 0) -> list[Result]:
+    """All check records for one (case, target, dtype) under a precision profile."""
+    checks = checks_for(case, target)
+    base = dict(case=case.id, framework=target.framework, api=target.api, device=target.device,
+                dtype=dtype, precision=profile)
+
+    def records(status, message, **extra):
+        return [Result(check=c, status=status, message=message, **base, **extra) for c in checks]
+
+    try:
+        ref = reference(case, dtype, seed)
+    except Exception as exc:  # a bug of ours, not of the framework: say so
+        return records("error", f"oracle failed: {type(exc).__name__}: {exc}")
+    t0 = time.perf_counter()
+    try:
+        with adapter.precision(target.device, profile):
+            obs = adapter.run(target.api, case, dtype, target.device, ref.inputs)
+    except Unsupported as exc:
+        return records("unsupported", str(exc), timings={"run": time.perf_counter() - t0})
+    except Exception as exc:
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return records("error", f"adapter raised {tb}", timings={"run": time.perf_counter() - t0})
+    timings = {"run": time.perf_counter() - t0, "oracle": ref.seconds}
+    return [_check(c, case, target, dtype, profile, adapter, obs, ref, Result(
+        check=c, status="pass", call=obs.call or None, timings=timings, **base)) for c in checks]
+
+
+def _check(check, case, target, dtype, profile, adapter, obs: Observation, ref: Reference, r: Result) -> Result:
+    if obs.notes:
+        r.message = "; ".join(obs.notes)
+    if check == "output_shape":
+        if isinstance(obs.output, Unsupported):
+            r.status, r.message = "unsupported", str(obs.output)
+            return r
+        return _equal(r, _shape(obs.output), case.output_shape)
+    if check == "weight_shape":
+        return _equal(r, obs.layer_weight_shape, adapter.native_weight_shape(target.api, case))
+    if check == "param_count":
+        return _equal(r, obs.param_count, case.param_count)
+    got = getattr(obs, check)
+    if isinstance(got, Unsupported):
+        r.status, r.message = "unsupported", str(got)
+        return r
+    expected = ref.values[check]
+    if got is None or np.shape(got) != expected.shape:
+        r.status = "fail"
+        r.message = f"shape {_shape(got)}, but should be {list(expected.shape)}"
+        r.expected, r.got = list(expected.shape), _shape(got)
+        return r
+    got = np.asarray(got, dtype=np.float64)
+    strict = tolerance.arithmetic_for(dtype)
+    terms = ref.terms[check]
+    bound = tolerance.bound(ref.magnitudes[check], terms, strict)
+    cmp = compare(expected, got, bound)
+    r.max_abs_error, r.error_ratio, r.worst_index = cmp.max_abs_error, cmp.ratio, cmp.worst_index
+    r.expected, r.got, r.arithmetic = cmp.expected, cmp.got, strict.name
+    if cmp.ok:
+        return r
+    r.detail = detail(expected, got, bound, cmp.worst_index)
+    where = f"at {cmp.worst_index}: got {cmp.got!r}, expected {cmp.expected!r}"
+    if dtype == "float32" and target.device == "gpu" and profile == "defaults":
+        tf32 = compare(expected, got, tolerance.bound(ref.magnitudes[check], terms, tolerance.TF32))
+        if tf32.ok:
+            r.status, r.arithmetic = "known", "tf32"
+            r.message = (f"exceeds the float32 bound (ratio {cmp.ratio:.3g}) but fits the TF32 bound "
+                         f"(ratio {tf32.ratio:.3g}): TF32 is on by default on this GPU; {where}")
+            r.known = {"id": "tf32-defaults", "reason": "TF32 arithmetic under the 'defaults' precision profile"}
+            return r
+    r.status = "fail"
+    r.message = f"error {cmp.ratio:.3g}x its bound ({dtype} arithmetic, K={terms}) {where}"
+    return r
+
+
+def _shape(a):
+    return None if a is None or isinstance(a, Unsupported) else [int(s) for s in np.shape(a)]
+
+
+def _equal(r: Result, got, expected) -> Result:
+    got = list(got) if isinstance(got, tuple) else got
+    expected = list(expected) if isinstance(expected, tuple) else expected
+    r.expected, r.got = expected, got
+    if got != expected:
+        r.status = "fail"
+        r.message = f"{r.check}={got}, but should be {expected}"
+    return r

@@ -1,0 +1,174 @@
+"""Case files: YAML -> validated `Case` objects, with file and line in every error.
+
+A case file is a mapping with a `cases:` list and, optionally, `description:` and `defaults:`
+(field values every case of the file starts from). A case may carry `matrix:`, a mapping of
+field -> list of values; it expands to the cartesian product, each expanded case with the id
+`base_id[field=value,...]`.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import yaml
+
+from .case import FIELDS, Case
+from .errors import CaseError, did_you_mean
+
+FILE_KEYS = ("cases", "defaults", "description")
+# Files in a case folder that are not case files (the known-differences list lives beside the cases).
+NOT_CASE_FILES = ("known_differences.yaml",)
+
+
+def is_case_file(path: Path) -> bool:
+    return path.suffix in (".yaml", ".yml") and path.name not in NOT_CASE_FILES
+
+
+def case_files(paths) -> list[Path]:
+    """Expand folders to their case files (sorted); keep files as given."""
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(f for f in p.iterdir() if f.is_file() and is_case_file(f)))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise CaseError(f"no such file or folder: {p}")
+    return files
+
+
+def load_cases(*paths, ids=None) -> list[Case]:
+    """Load every case of the given files and folders; ids must be unique across all of them."""
+    cases: list[Case] = []
+    seen: dict[str, Case] = {}
+    for path in case_files(paths or ("cases",)):
+        for case in load_file(path):
+            if case.id in seen:
+                first = seen[case.id].origin
+                raise CaseError(f"duplicate case id: also declared at {first[0]}:{first[1]}; "
+                                f"ids must be unique across the library",
+                                case_id=case.id, file=case.origin[0], line=case.origin[1])
+            seen[case.id] = case
+            cases.append(case)
+    if ids:
+        missing = [i for i in ids if i not in seen]
+        if missing:
+            raise CaseError(f"unknown case id {missing[0]!r}{did_you_mean(missing[0], seen)}")
+        cases = [seen[i] for i in ids]
+    return cases
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (YAML silently keeps the last one)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise CaseError(f"key {key!r} appears twice in one mapping", line=key_node.start_mark.line + 1)
+            keys.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_file(path) -> list[Case]:
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CaseError(f"cannot read case file: {exc.strerror}", file=name) from None
+    loader = _LineLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except CaseError as exc:
+        raise exc.located(name, exc.line) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise CaseError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+                        file=name, line=mark.line + 1 if mark else None) from None
+    finally:
+        loader.dispose()
+
+    if not isinstance(data, dict) or "cases" not in data:
+        raise CaseError("a case file is a mapping with a top-level 'cases:' list", file=name, line=1)
+    for key in data:
+        if key not in FILE_KEYS:
+            raise CaseError(f"unknown top-level key {key!r}{did_you_mean(key, FILE_KEYS)}; "
+                            f"allowed: {', '.join(FILE_KEYS)}", file=name, line=_key_line(node, key))
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise CaseError("'defaults' must be a mapping of field: value", file=name, line=_key_line(node, "defaults"))
+    for key in defaults:
+        if key not in FIELDS or key == "id":
+            raise CaseError(f"'defaults' cannot set {key!r}{did_you_mean(key, FIELDS)}", file=name,
+                            line=_key_line(node, "defaults"))
+    entries = data["cases"]
+    if not isinstance(entries, list):
+        raise CaseError("'cases' must be a list of case mappings", file=name, line=_key_line(node, "cases"))
+    lines = _item_lines(node, "cases")
+
+    cases = []
+    for raw, line in zip(entries, lines):
+        try:
+            for d in expand_matrix(raw):
+                cases.append(Case.from_dict({**defaults, **d} if isinstance(d, dict) else d, origin=(name, line)))
+        except CaseError as exc:
+            raise exc.located(name, line) from None
+    return cases
+
+
+def expand_matrix(raw) -> list:
+    """One case dict per combination of the `matrix:` values, with a readable, stable id."""
+    if not isinstance(raw, dict) or "matrix" not in raw:
+        return [raw]
+    case_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+    matrix = raw["matrix"]
+    if not isinstance(matrix, dict) or not matrix:
+        raise CaseError("'matrix' must be a non-empty mapping of field: [values]", case_id=case_id, field="matrix")
+    for key, values in matrix.items():
+        if key not in FIELDS or key == "id":
+            raise CaseError(f"cannot vary {key!r}{did_you_mean(key, FIELDS)}", case_id=case_id, field=f"matrix.{key}")
+        if not isinstance(values, list) or not values:
+            raise CaseError(f"expected a non-empty list of values, got {values!r}", case_id=case_id,
+                            field=f"matrix.{key}")
+        if key in raw:
+            raise CaseError("this field is set both directly and in 'matrix'; keep one", case_id=case_id,
+                            field=f"matrix.{key}")
+    base = {k: v for k, v in raw.items() if k != "matrix"}
+    out = []
+    for combo in itertools.product(*matrix.values()):
+        d = dict(base)
+        d.update(zip(matrix, combo))
+        label = ",".join(f"{k}={format_value(v)}" for k, v in zip(matrix, combo))
+        d["id"] = f"{base.get('id')}[{label}]"
+        out.append(d)
+    return out
+
+
+def format_value(value) -> str:
+    """Compact, readable rendering for ids: 2, 3x5, [0,1]x[1,0], same, float16+float32."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, str) for v in value):
+            return "+".join(value)
+        parts = [f"[{','.join(map(str, v))}]" if isinstance(v, (list, tuple)) else format_value(v) for v in value]
+        return "x".join(parts)
+    return str(value)
+
+
+def _key_line(root, key) -> int | None:
+    if isinstance(root, yaml.MappingNode):
+        for k, _ in root.value:
+            if getattr(k, "value", None) == key:
+                return k.start_mark.line + 1
+    return None
+
+
+def _item_lines(root, key) -> list[int]:
+    for k, v in root.value:
+        if getattr(k, "value", None) == key and isinstance(v, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in v.value]
+    return []

@@ -1,0 +1,217 @@
+"""The NumPy float64 oracle: what convolution and transposed convolution mean here.
+
+Canonical layouts (channels first): input (N, C_in, *spatial); conv weight (C_out, C_in/g, *k);
+transposed-conv weight (C_in, C_out/g, *k); bias (C_out,).
+
+Three primitives carry everything; each loops over groups or kernel taps only, never over output
+positions or batch items, so the work lands in BLAS matrix products:
+
+- `_gather(xp, w)`: the strided, dilated cross-correlation of an already padded input (a conv);
+- `_scatter(y, w)`: its adjoint with respect to the input (the transposed conv, before cropping);
+- `_weight_grad(xp, y)`: its adjoint with respect to the weight.
+
+A conv is pad -> gather (+ bias). A transposed conv is scatter -> crop (+ bias): by construction the
+adjoint of the conv with the same parameters, which is what "transposed convolution" means.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .case import Case
+
+
+class Gradients(NamedTuple):
+    input: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray | None
+
+
+# ------------------------------------------------------------------------- primitives
+# Internally the primitives work channels-last, so that each im2col row (one output position, all taps
+# and channels of a group) is a single matrix-product row: one large GEMM per group instead of many
+# small ones. That is what makes the oracle faster than PyTorch's float64 CPU convolution.
+
+def _channels_last(a):
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
+
+def _channels_first(a):
+    return np.ascontiguousarray(np.moveaxis(a, -1, 1))
+
+
+def _columns(xc, kernel, stride, dilation, out_sizes):
+    """im2col view of a channels-last padded input: (N, *out, *k, C), xc[n, i*s + t*d, c]."""
+    nd = len(kernel)
+    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    view = sliding_window_view(xc, k_eff, axis=tuple(range(1, 1 + nd)))  # (N, *P, C, *k_eff)
+    select = (slice(None),)
+    select += tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(out_sizes, stride))
+    select += (slice(None),) + tuple(slice(None, None, d) for d in dilation)
+    view = view[select]  # (N, *out, C, *k)
+    return np.moveaxis(view, 1 + nd, -1)  # (N, *out, *k, C)
+
+
+def _group_slices(groups, ch_per_group, out_per_group):
+    for g in range(groups):
+        yield (slice(g * ch_per_group, (g + 1) * ch_per_group),
+               slice(g * out_per_group, (g + 1) * out_per_group))
+
+
+def _gather(xp, w, groups, stride, dilation, out_sizes):
+    """y[n, o, i] = sum_{c in group(o), t} xp[n, c, i*s + t*d] * w[o, c, t]."""
+    out_ch, ch_per_group = w.shape[:2]
+    kernel = w.shape[2:]
+    cols = _columns(_channels_last(xp), kernel, stride, dilation, out_sizes)
+    rows = xp.shape[0] * math.prod(out_sizes)
+    y = np.empty((rows, out_ch))
+    for cs, os_ in _group_slices(groups, ch_per_group, out_ch // groups):
+        a = cols[..., cs].reshape(rows, -1)  # (M, k*C/g): the one copy, contiguous rows
+        wm = np.moveaxis(w[os_], 1, -1).reshape(w[os_].shape[0], -1)  # (O/g, k*C/g)
+        y[:, os_] = a @ wm.T
+    return _channels_first(y.reshape((xp.shape[0],) + tuple(out_sizes) + (out_ch,)))
+
+
+def _tap_slices(out_sizes, stride, dilation, tap):
+    """Positions i*s + t*d (i over the output) of one kernel tap t, as slices."""
+    return tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
+                 for o, s, d, t in zip(out_sizes, stride, dilation, tap))
+
+
+def _scatter(y, w, groups, stride, dilation, full_sizes):
+    """Adjoint of `_gather` in xp: xp[n, c, i*s + t*d] += y[n, o, i] * w[o, c, t]."""
+    out_ch, ch_per_group = w.shape[:2]
+    out_sizes = y.shape[2:]
+    yc = _channels_last(y)
+    xc = np.zeros((y.shape[0],) + tuple(full_sizes) + (groups * ch_per_group,))
+    for cs, os_ in _group_slices(groups, ch_per_group, out_ch // groups):
+        y_g = yc[..., os_]
+        for tap in np.ndindex(*w.shape[2:]):
+            w_t = w[(os_, slice(None)) + tap]  # (O/g, C/g)
+            region = (slice(None),) + _tap_slices(out_sizes, stride, dilation, tap) + (cs,)
+            xc[region] += y_g @ w_t
+    return _channels_first(xc)
+
+
+def _weight_grad(xp, y, groups, kernel, stride, dilation):
+    """Adjoint of `_gather` in w: dw[o, c, t] = sum_{n, i} xp[n, c, i*s + t*d] * y[n, o, i]."""
+    out_ch = y.shape[1]
+    ch_per_group = xp.shape[1] // groups
+    out_sizes = y.shape[2:]
+    cols = _columns(_channels_last(xp), kernel, stride, dilation, out_sizes)
+    rows = y.shape[0] * math.prod(out_sizes)
+    yc = _channels_last(y).reshape(rows, out_ch)
+    dw = np.empty((out_ch, ch_per_group) + tuple(kernel))
+    for cs, os_ in _group_slices(groups, ch_per_group, out_ch // groups):
+        a = cols[..., cs].reshape(rows, -1)  # (M, k*C/g)
+        part = (yc[:, os_].T @ a).reshape((-1,) + tuple(kernel) + (ch_per_group,))
+        dw[os_] = np.moveaxis(part, -1, 1)
+    return dw
+
+
+# ------------------------------------------------------------------------- padding and cropping
+def _pad(x, pads):
+    """Zero padding (conv): pads are (begin, end) >= 0 per spatial dim."""
+    return np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads])
+
+
+def _unpad(xp, pads):
+    """Adjoint of `_pad`: drop the padded border."""
+    return xp[(slice(None), slice(None)) + tuple(slice(b, xp.shape[2 + i] - e) for i, (b, e) in enumerate(pads))]
+
+
+def _crop(full, pads, out_sizes):
+    """Transposed conv: drop `begin` elements at the start and `end` at the end of each dim.
+
+    A negative `end` (only 'same' with k_eff + output_padding < stride) extends with zeros instead.
+    """
+    out = np.zeros(full.shape[:2] + tuple(out_sizes))
+    src, dst = [slice(None)] * 2, [slice(None)] * 2
+    for size, (b, _e), n_out in zip(full.shape[2:], pads, out_sizes):
+        m = min(n_out, size - b)
+        src.append(slice(b, b + m))
+        dst.append(slice(0, m))
+    out[tuple(dst)] = full[tuple(src)]
+    return out
+
+
+def _uncrop(g, pads, full_sizes):
+    """Adjoint of `_crop`: put g back at its place in a zero array of the full size."""
+    full = np.zeros(g.shape[:2] + tuple(full_sizes))
+    src, dst = [slice(None)] * 2, [slice(None)] * 2
+    for size, (b, _e), n_out in zip(full_sizes, pads, g.shape[2:]):
+        m = min(n_out, size - b)
+        dst.append(slice(b, b + m))
+        src.append(slice(0, m))
+    full[tuple(dst)] = g[tuple(src)]
+    return full
+
+
+def _full_transposed_sizes(case: Case):
+    return tuple(s * (n - 1) + k + p for n, s, k, p in
+                 zip(case.in_spatial, case.stride, case.effective_kernel, case.output_padding))
+
+
+def _as64(a):
+    return None if a is None else np.asarray(a, dtype=np.float64)
+
+
+def _check_shapes(case: Case, x, w, b, g=None):
+    expected = {"input": case.input_shape, "weight": case.weight_shape, "bias": case.bias_shape}
+    given = {"input": x.shape, "weight": w.shape, "bias": None if b is None else b.shape}
+    if g is not None:
+        expected["grad_output"], given["grad_output"] = case.output_shape, g.shape
+    for name, shape in expected.items():
+        if tuple(given[name] or ()) != tuple(shape or ()):
+            raise ValueError(f"case {case.id!r}: {name} has shape {given[name]}, the case needs {shape}")
+
+
+# ------------------------------------------------------------------------- public API
+def forward(case: Case, x, w, b=None) -> np.ndarray:
+    """The case's output for input x, weight w and bias b (canonical layouts), in float64."""
+    x, w, b = _as64(x), _as64(w), _as64(b) if case.bias else None
+    _check_shapes(case, x, w, b)
+    if case.op == "conv":
+        y = _gather(_pad(x, case.pads), w, case.groups, case.stride, case.dilation, case.out_spatial)
+    else:
+        full = _scatter(x, w, case.groups, case.stride, case.dilation, _full_transposed_sizes(case))
+        y = _crop(full, case.pads, case.out_spatial)
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * case.ndim)
+    return y
+
+
+def gradients(case: Case, x, w, b, grad_output) -> Gradients:
+    """Gradients of sum(forward(x, w, b) * grad_output) with respect to input, weight and bias."""
+    x, w, g = _as64(x), _as64(w), _as64(grad_output)
+    b = _as64(b) if case.bias else None
+    _check_shapes(case, x, w, b, g)
+    if case.op == "conv":
+        xp = _pad(x, case.pads)
+        gx = _unpad(_scatter(g, w, case.groups, case.stride, case.dilation, xp.shape[2:]), case.pads)
+        gw = _weight_grad(xp, g, case.groups, case.kernel_size, case.stride, case.dilation)
+    else:
+        g_full = _uncrop(g, case.pads, _full_transposed_sizes(case))
+        gx = _gather(g_full, w, case.groups, case.stride, case.dilation, case.in_spatial)
+        gw = _weight_grad(g_full, x, case.groups, case.kernel_size, case.stride, case.dilation)
+    gb = g.sum(axis=(0,) + tuple(range(2, 2 + case.ndim))) if case.bias else None
+    return Gradients(gx, gw, gb)
+
+
+def reduction_sizes(case: Case) -> dict[str, int]:
+    """How many products each computed element sums at most (the K of the error bound), per check."""
+    k = math.prod(case.kernel_size)
+    if case.op == "conv":
+        fwd = case.in_channels // case.groups * k
+        g_in = case.out_channels // case.groups * k
+        spatial_sum = case.batch * math.prod(case.out_spatial)  # weight/bias grads sum over outputs
+        wgrad = spatial_sum
+    else:
+        fwd = case.in_channels // case.groups * k
+        g_in = case.out_channels // case.groups * k
+        wgrad = case.batch * math.prod(case.in_spatial)
+        spatial_sum = case.batch * math.prod(case.out_spatial)
+    return {"output": fwd + int(case.bias), "grad_input": g_in, "grad_weight": wgrad, "grad_bias": spatial_sum}

@@ -1,0 +1,55 @@
+"""The tolerance policy: a per-element error bound from the dot-product error analysis.
+
+Every computed element is a sum of at most K products (plus a bias). With unit roundoff u of the
+arithmetic used, a sum of K products computed in any order is off by at most about K * u times the
+sum of the absolute values of its terms, A = (|x| (*) |w|) + |b|: the same convolution applied to
+absolute values. A fixed rtol/atol cannot do this: it gives false alarms where terms cancel and
+misses where they do not.
+
+    bound = SAFETY * (K * u_acc + 2 * u_operand) * A
+
+- u_acc: unit roundoff of the accumulation (the dtype's own: the conservative assumption);
+- u_operand: rounding of each operand before the products (0, except TF32, which keeps 10 mantissa
+  bits of a float32 operand and may truncate, so one ulp 2**-10 per operand);
+- SAFETY = 2: room for the oracle's own float64 rounding and for algorithms (Winograd, FFT) whose
+  error constant is somewhat above that of a plain sum.
+
+Each error is reported as a ratio to its bound: 1.0 is the edge.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import oracle
+from .case import Case
+from .dtypes import UNIT_ROUNDOFF
+
+SAFETY = 2.0
+
+
+class Arithmetic(NamedTuple):
+    name: str
+    u_acc: float
+    u_operand: float
+
+
+def arithmetic_for(dtype: str) -> Arithmetic:
+    return Arithmetic(dtype, UNIT_ROUNDOFF[dtype], 0.0)
+
+
+TF32 = Arithmetic("tf32", UNIT_ROUNDOFF["float32"], UNIT_ROUNDOFF["tf32"])
+
+
+def magnitudes(case: Case, inputs) -> dict[str, np.ndarray | None]:
+    """A per check: the sums of absolute values of the terms of every computed element."""
+    ax, aw = np.abs(inputs.input), np.abs(inputs.weight)
+    ab = None if inputs.bias is None else np.abs(inputs.bias)
+    grads = oracle.gradients(case, ax, aw, ab, np.abs(inputs.grad_output))
+    return {"output": oracle.forward(case, ax, aw, ab), "grad_input": grads.input,
+            "grad_weight": grads.weight, "grad_bias": grads.bias}
+
+
+def bound(magnitude: np.ndarray, terms: int, arithmetic: Arithmetic) -> np.ndarray:
+    return SAFETY * (terms * arithmetic.u_acc + 2 * arithmetic.u_operand) * magnitude
