@@ -24,15 +24,18 @@ class CaseError(ConformanceError):
         super().__init__(self._render())
 
     def _render(self) -> str:
+        # file:line: case 'id', field 'name': reason  (the compiler-style location comes first)
         where = []
-        if self.file:
-            where.append(f"{self.file}:{self.line}" if self.line else self.file)
         if self.case_id:
             where.append(f"case {self.case_id!r}")
         if self.field:
             where.append(f"field {self.field!r}")
-        prefix = ", ".join(where)
-        return f"{prefix}: {self.reason}" if prefix else self.reason
+        parts = []
+        if self.file:
+            parts.append(f"{self.file}:{self.line}" if self.line else self.file)
+        if where:
+            parts.append(", ".join(where))
+        return ": ".join(parts + [self.reason])
 
     def located(self, file: str, line: int | None) -> "CaseError":
         """The same error with a file and line attached (the loader knows them, the model does not)."""
