@@ -89,6 +89,7 @@ class RunResults:
     environment: dict = field(default_factory=dict)
     skipped: list[dict] = field(default_factory=list)  # {framework | target, reason}
     stale_known: list[dict] = field(default_factory=list)  # known-difference entries that matched nothing
+    cases: dict = field(default_factory=dict)  # case id -> {description, features, origin}
 
     def to_dict(self) -> dict:
         ordered = sorted(self.results, key=lambda r: r.key)
@@ -98,6 +99,7 @@ class RunResults:
             "skipped": self.skipped,
             "stale_known": self.stale_known,
             "summary": summarize(ordered),
+            "cases": dict(sorted(self.cases.items())),
             "results": [r.to_dict() for r in ordered],
         }
 
@@ -109,7 +111,8 @@ class RunResults:
         if version != SCHEMA_VERSION:
             raise UsageError(f"{source}: schema_version {version!r} is not supported; this version reads {SCHEMA_VERSION}")
         return cls(results=[Result.from_dict(r) for r in d["results"]], environment=d.get("environment", {}),
-                   skipped=d.get("skipped", []), stale_known=d.get("stale_known", []))
+                   skipped=d.get("skipped", []), stale_known=d.get("stale_known", []),
+                   cases=d.get("cases", {}))
 
     def write(self, path) -> Path:
         path = Path(path)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
+import os
 
 from .base import Adapter, Observation, Target, Unsupported
 
@@ -16,7 +18,6 @@ REGISTRY = {
     "tensorflow": ("conformance.adapters.tensorflow_adapter", "TensorFlowAdapter", ("tensorflow",)),
     "jax": ("conformance.adapters.jax_adapter", "JaxAdapter", ("jax",)),
 }
-FRAMEWORKS = tuple(REGISTRY)
 # API surfaces per framework, and extra packages an API needs beyond the framework itself.
 APIS = {
     "torch": ("torch.functional", "torch.layer"),
@@ -24,6 +25,32 @@ APIS = {
     "jax": ("jax.lax", "flax.layer"),
 }
 API_PACKAGES = {"keras.layer": ("keras",), "flax.layer": ("flax",)}
+
+# Adapters outside this package (another framework, or the suite's own test doubles) can be added
+# with a JSON mapping in this variable; it is read in every worker process too:
+#   {"name": {"module": "pkg.mod", "class": "Cls", "apis": ["name.functional"], "packages": ["pkg"]}}
+EXTRA_ADAPTERS_VARIABLE = "CONFORMANCE_EXTRA_ADAPTERS"
+
+
+def _register_extra_adapters() -> None:
+    global FRAMEWORKS
+    raw = os.environ.get(EXTRA_ADAPTERS_VARIABLE)
+    if not raw:
+        return
+    try:
+        extra = json.loads(raw)
+        for name, spec in extra.items():
+            REGISTRY[name] = (spec["module"], spec["class"], tuple(spec.get("packages", ())))
+            APIS[name] = tuple(spec["apis"])
+        FRAMEWORKS = tuple(REGISTRY)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        from ..errors import UsageError
+
+        raise UsageError(f"{EXTRA_ADAPTERS_VARIABLE} is not a valid adapter mapping: {exc}") from None
+
+
+_register_extra_adapters()
+FRAMEWORKS = tuple(REGISTRY)
 
 __all__ = ["Adapter", "Observation", "Target", "Unsupported", "FRAMEWORKS", "APIS",
            "installed", "missing_packages", "load_adapter"]

@@ -1,0 +1,233 @@
+"""The `conformance` command (also `python -m conformance`).
+
+Exit codes: 0 nothing unexpected; 1 something failed (a fail, error or crashed result that no known
+difference covers, or a regression against the baseline); 2 bad input or usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ConformanceError
+
+DEFAULT_CASES = "cases"
+DEFAULT_KNOWN = "cases/known_differences.yaml"
+DEFAULT_JSON = "reports/results.json"
+DEFAULT_HTML = "reports/report.html"
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="conformance", description=(
+        "Check that convolution and transposed convolution mean the same thing in PyTorch, TensorFlow/Keras "
+        "and JAX/Flax, against a NumPy float64 oracle."))
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the suite and write JSON results and the HTML report", description=(
+        "Run every case on every selected target (framework API x device x precision profile) and compare "
+        "outputs, shapes, weight shapes, parameter counts and gradients with the oracle. Exit 0 when nothing "
+        "unexpected failed, 1 when something did (or regressed against --baseline), 2 for bad input."))
+    run.add_argument("--cases", nargs="+", default=[DEFAULT_CASES], metavar="PATH",
+                     help="case files or folders, anywhere on disk (default: %(default)s)")
+    run.add_argument("--frameworks", type=_csv, metavar="LIST",
+                     help="comma-separated: torch,tensorflow,jax (default: every installed one; a requested "
+                          "framework that is not installed is an error)")
+    run.add_argument("--devices", type=_csv, metavar="LIST", help="cpu,gpu (default: cpu, plus gpu where present)")
+    run.add_argument("--dtypes", type=_csv, metavar="LIST",
+                     help="only these of each case's dtypes: float16,bfloat16,float32,float64")
+    run.add_argument("--precision", type=_csv, metavar="LIST",
+                     help="GPU precision profiles: strict (TF32 off), defaults (out of the box); default: both on GPU")
+    run.add_argument("--case-id", dest="case_ids", action="append", metavar="GLOB",
+                     help="only cases whose id matches this glob (repeatable)")
+    run.add_argument("--known", default=DEFAULT_KNOWN, metavar="PATH",
+                     help="known-differences file (default: %(default)s; 'none' to use none)")
+    run.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help="results file (default: %(default)s)")
+    run.add_argument("--html", default=DEFAULT_HTML, metavar="PATH", help="HTML report (default: %(default)s)")
+    run.add_argument("--baseline", metavar="PATH", help="results JSON of an earlier run: regressions fail the run")
+    run.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: %(default)s)")
+    run.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                     help="per case and framework before its worker is killed (default: %(default)s)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+    ls = sub.add_parser("list", help="list cases and targets")
+    ls.add_argument("--cases", nargs="+", default=[DEFAULT_CASES], metavar="PATH")
+
+    df = sub.add_parser("diff", help="compare two results files: regressions, fixes, changes (exit 1 on regressions)")
+    df.add_argument("base")
+    df.add_argument("new")
+
+    mg = sub.add_parser("merge", help="merge results files (e.g. a CPU job and a GPU job) into one")
+    mg.add_argument("inputs", nargs="+", metavar="RESULTS")
+    mg.add_argument("-o", "--output", required=True, metavar="PATH")
+
+    rp = sub.add_parser("report", help="write the HTML report of a results file")
+    rp.add_argument("results")
+    rp.add_argument("-o", "--output", default=DEFAULT_HTML, metavar="PATH")
+    rp.add_argument("--baseline", metavar="PATH")
+
+    sub.add_parser("schema", help="print the JSON Schema of case files (for editor completion)")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except ConformanceError as exc:
+        print(f"conformance: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("conformance: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `conformance schema | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
+
+
+# ------------------------------------------------------------------------- commands
+def cmd_run(args) -> int:
+    from .known import apply_known, load_known
+    from .runner import Selection, run_suite
+    from .suite import load_selected_cases, case_table
+
+    cases = load_selected_cases(args.cases, args.case_ids)
+    known = [] if args.known == "none" else _load_known_if_present(args.known, load_known)
+    baseline = _read_results(args.baseline) if args.baseline else None
+    selection = Selection(frameworks=args.frameworks, devices=args.devices, dtypes=args.dtypes,
+                          precision=args.precision, seed=args.seed, timeout=args.timeout)
+    show = sys.stderr.isatty() and not args.no_progress
+    run = run_suite(cases, selection, progress=_progress_bar if show else None)
+    run.stale_known = apply_known(run.results, known, cases)
+    run.cases = case_table(cases)
+    json_path = run.write(args.json)
+    html_path = _write_html(run, args.html, baseline)
+    return _finish(run, baseline, json_path, html_path)
+
+
+def _load_known_if_present(path, load_known):
+    if path == DEFAULT_KNOWN and not Path(path).exists():
+        return []  # running outside the repository: no default list there
+    return load_known(path)
+
+
+def _finish(run, baseline, json_path, html_path) -> int:
+    from .results import summarize
+
+    summary = summarize(run.results)
+    print(_summary_text(summary, run), end="")
+    for skip in run.skipped:
+        what = skip.get("target") or skip.get("framework")
+        extra = f" on {skip['device']}" if "device" in skip else ""
+        print(f"skipped: {what}{extra}: {skip['reason']}")
+    for stale in run.stale_known:
+        print(f"stale known difference {stale['id']} ({stale['origin']}): matched no result")
+    unexpected = run.unexpected
+    for r in unexpected[:20]:
+        print(f"  {r.status.upper():8} {r.case} [{r.api}@{r.device} {r.precision} {r.dtype} {r.check}] {r.message}")
+    if len(unexpected) > 20:
+        print(f"  ... and {len(unexpected) - 20} more (see the report)")
+    regressions = False
+    if baseline is not None:
+        from .diff import diff, format_text
+
+        d = diff(baseline, run)
+        print(format_text(d), end="" if format_text(d).endswith("\n") else "\n")
+        regressions = d.has_regressions
+    print(f"results: {json_path}")
+    if html_path:
+        print(f"report:  {html_path}")
+    return 1 if unexpected or regressions else 0
+
+
+def _summary_text(summary, run) -> str:
+    lines = [f"{summary['total']} results: " + ", ".join(f"{n} {s}" for s, n in sorted(summary["by_status"].items()))]
+    for fw, counts in sorted(summary["by_framework"].items()):
+        lines.append(f"  {fw:11} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return "\n".join(lines) + "\n"
+
+
+def _write_html(run, path, baseline):
+    from .report.html import write_report
+
+    return write_report(run, path, baseline=baseline) if path else None
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 40
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} case x framework", end=end,
+          file=sys.stderr, flush=True)
+
+
+def _read_results(path):
+    from .results import RunResults
+
+    return RunResults.read(path)
+
+
+def cmd_list(args) -> int:
+    from . import adapters
+    from .features import case_features
+    from .suite import load_selected_cases
+
+    cases = load_selected_cases(args.cases, None)
+    for case in cases:
+        print(f"{case.id}\t{case.describe()}\tdtypes={','.join(case.dtypes)}\tfeatures={','.join(case_features(case))}")
+    print(f"{len(cases)} cases")
+    print("targets (each on cpu, and gpu where a framework sees one):")
+    for fw in adapters.FRAMEWORKS:
+        for api in adapters.APIS[fw]:
+            missing = adapters.missing_packages(fw, api)
+            state = "installed" if not missing else f"not installed (missing: {', '.join(missing)})"
+            print(f"  {fw:11} {api:17} {state}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from .diff import diff, format_text
+
+    d = diff(_read_results(args.base), _read_results(args.new))
+    text = format_text(d)
+    print(text, end="" if text.endswith("\n") else "\n")
+    return 1 if d.has_regressions else 0
+
+
+def cmd_merge(args) -> int:
+    from .merge import merge
+
+    merged = merge([(p, _read_results(p)) for p in args.inputs])
+    path = merged.write(args.output)
+    print(f"merged {len(args.inputs)} files, {len(merged.results)} results: {path}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    run = _read_results(args.results)
+    baseline = _read_results(args.baseline) if args.baseline else None
+    path = _write_html(run, args.output, baseline)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from .schema import case_file_schema
+
+    print(json.dumps(case_file_schema(), indent=2))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "diff": cmd_diff, "merge": cmd_merge, "report": cmd_report,
+            "schema": cmd_schema}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Named features of a case (e.g. 'conv_transpose', '2d', 'same', 'kernel_lt_stride').
+
+One vocabulary for selecting cases in known-difference entries and for the rows of the report's
+support matrix. Each feature is derived from the case alone.
+"""
+from __future__ import annotations
+
+from .case import Case
+
+FEATURES = (
+    "conv", "conv_transpose", "1d", "2d", "3d", "valid", "same", "causal", "explicit_padding",
+    "asymmetric_padding", "same_odd_total", "strided", "unequal_stride", "kernel_lt_stride", "even_kernel",
+    "non_square_kernel", "dilated", "grouped", "depthwise", "depth_multiplier", "output_padding", "bias",
+    "no_bias", "batch", "non_square_input",
+)
+
+
+def case_features(case: Case) -> list[str]:
+    f = [case.op, f"{case.ndim}d"]
+    if isinstance(case.padding, str):
+        f.append(case.padding)
+    else:
+        f.append("explicit_padding")
+    if not case.symmetric_padding:
+        # for a keyword, the resolved amounts decide: 'same' with an odd total is asymmetric
+        f.append("same_odd_total" if case.padding == "same" else "asymmetric_padding")
+    if any(s > 1 for s in case.stride):
+        f.append("strided")
+    if len(set(case.stride)) > 1:
+        f.append("unequal_stride")
+    if any(k < s for k, s in zip(case.effective_kernel, case.stride)):
+        f.append("kernel_lt_stride")
+    if any(k % 2 == 0 for k in case.kernel_size):
+        f.append("even_kernel")
+    if len(set(case.kernel_size)) > 1:
+        f.append("non_square_kernel")
+    if any(d > 1 for d in case.dilation):
+        f.append("dilated")
+    if case.groups > 1:
+        f.append("grouped")
+    if case.is_depthwise:
+        f.append("depthwise")
+        if case.out_channels > case.in_channels:
+            f.append("depth_multiplier")
+    if any(case.output_padding):
+        f.append("output_padding")
+    f.append("bias" if case.bias else "no_bias")
+    if case.batch > 1:
+        f.append("batch")
+    if len(set(case.in_spatial)) > 1:
+        f.append("non_square_input")
+    return f

@@ -1,0 +1,439 @@
+"""pytest plugin: case files are test files, every (case, target, dtype, check) a test item.
+
+    pytest cases/                       the conformance suite on the installed frameworks
+    pytest cases/ -m "torch and conv_transpose" -k float32
+    pytest cases/ -n auto --conformance-html reports/report.html
+
+Item ids read like `cases/transposed.yaml::tf_same_k3_s2[torch.functional-cpu-float32-output]`.
+pass -> passed; fail, error, crashed -> failed (with a readable discrepancy and a reproducer);
+unsupported -> skipped (with the reason); known -> xfailed (with the known difference).
+
+This module imports nothing heavy: frameworks run in worker processes (conformance.runner), started
+when the first case file is collected. Under pytest-xdist each worker runs its own framework
+workers; the records travel to the controller in the reports' user_properties, and only the
+controller writes the JSON results and the HTML report (as pytest's junitxml does).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+OPT_FRAMEWORKS = "--conformance-frameworks"
+OPT_DEVICES = "--conformance-devices"
+OPT_DTYPES = "--conformance-dtypes"
+OPT_PRECISION = "--conformance-precision"
+OPT_JSON = "--conformance-json"
+OPT_HTML = "--conformance-html"
+OPT_KNOWN = "--conformance-known"
+OPT_SEED = "--conformance-seed"
+OPT_TIMEOUT = "--conformance-timeout"
+
+RECORD_PROPERTY = "conformance_result"
+CASE_PROPERTY = "conformance_case"
+ENV_PROPERTY = "conformance_environment"
+LOOKAHEAD = 6  # (case, framework) requests submitted ahead of the running item, to keep workers busy
+MARKERS = {
+    "torch": "conformance items run on PyTorch",
+    "tensorflow": "conformance items run on TensorFlow/Keras",
+    "jax": "conformance items run on JAX/Flax",
+    "conv": "conformance items of a convolution case",
+    "conv_transpose": "conformance items of a transposed-convolution case",
+    "gpu": "conformance items run on a GPU",
+}
+_CASES_LINE = re.compile(r"^cases\s*:", re.MULTILINE)
+
+session_key = pytest.StashKey["ConformanceSession"]()
+collector_key = pytest.StashKey["ResultsCollector"]()
+
+
+def _csv(value):
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("conformance", "convolution conformance suite")
+    group.addoption(OPT_FRAMEWORKS, metavar="LIST", help="torch,tensorflow,jax (default: every installed one)")
+    group.addoption(OPT_DEVICES, metavar="LIST", help="cpu,gpu (default: cpu, plus gpu where present)")
+    group.addoption(OPT_DTYPES, metavar="LIST", help="only these of each case's dtypes")
+    group.addoption(OPT_PRECISION, metavar="LIST", help="GPU precision profiles: strict,defaults (default: both)")
+    group.addoption(OPT_JSON, metavar="PATH", help="write the JSON results here (all items, xdist workers included)")
+    group.addoption(OPT_HTML, metavar="PATH", help="write the HTML report here")
+    group.addoption(OPT_KNOWN, metavar="PATH", default=None,
+                    help="known-differences file (default: known_differences.yaml beside the case files, if any)")
+    group.addoption(OPT_SEED, type=int, default=0, help="seed of the random inputs (default: 0)")
+    group.addoption(OPT_TIMEOUT, type=float, default=600.0, help="seconds per case and framework (default: 600)")
+
+
+def pytest_configure(config):
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    if not hasattr(config, "workerinput"):  # the controller (or a plain run) gathers every record
+        config.stash[collector_key] = ResultsCollector(config)
+        config.pluginmanager.register(config.stash[collector_key], "conformance-results")
+
+
+def pytest_unconfigure(config):
+    state = config.stash.get(session_key, None)
+    if state is not None:
+        state.close()
+
+
+def pytest_collect_file(file_path: Path, parent):
+    from .loader import is_case_file
+
+    if is_case_file(file_path) and _CASES_LINE.search(_read(file_path)):
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _state(config) -> "ConformanceSession":
+    if session_key not in config.stash:
+        config.stash[session_key] = ConformanceSession(config)
+    return config.stash[session_key]
+
+
+# ------------------------------------------------------------------------- collection
+class CaseFileError(Exception):
+    pass
+
+
+class CaseFile(pytest.File):
+    def collect(self):
+        from .errors import CaseError
+        from .loader import load_file
+
+        try:
+            cases = load_file(self.path)
+        except CaseError as exc:
+            raise CaseFileError(str(exc)) from None
+        state = _state(self.config)
+        for case in cases:
+            for framework, api, device, profile in state.targets():
+                for dtype in state.dtypes_for(case):
+                    for check in state.checks_for(case, framework, api, device):
+                        yield ConformanceItem.from_parent(self, case=case, framework=framework, api=api,
+                                                          device=device, profile=profile, dtype=dtype, check=check)
+
+    def repr_failure(self, excinfo):
+        if excinfo.errisinstance(CaseFileError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class ConformanceItem(pytest.Item):
+    def __init__(self, *, case, framework, api, device, profile, dtype, check, **kwargs):
+        label = f"{api}-{device}" + (f"-{profile}" if device == "gpu" else "") + f"-{dtype}-{check}"
+        super().__init__(name=f"{case.id}[{label}]", **kwargs)
+        self.case, self.framework, self.api, self.device = case, framework, api, device
+        self.profile, self.dtype, self.check = profile, dtype, check
+        self.record = None
+        for marker in (framework, case.op) + (("gpu",) if device == "gpu" else ()):
+            self.add_marker(marker)
+
+    @property
+    def request_key(self):
+        return (self.case.id, self.framework)
+
+    @property
+    def result_key(self):
+        return (self.case.id, self.framework, self.api, self.device, self.profile, self.dtype, self.check)
+
+    def runtest(self):
+        state = _state(self.config)
+        self.record = record = state.result_for(self)
+        self.user_properties.append((RECORD_PROPERTY, json.dumps(record.to_dict())))
+        if state.first_item_of_case(self):
+            from .suite import case_table
+
+            self.user_properties.append((CASE_PROPERTY, json.dumps(case_table([self.case]))))
+        if state.environment_pending():
+            self.user_properties.append((ENV_PROPERTY, json.dumps(state.environment())))
+        if record.status == "unsupported":
+            pytest.skip(f"unsupported: {record.message}")
+        if record.status == "known":
+            pytest.xfail(record.message)
+        if record.status != "pass":
+            raise ConformanceFailure(record)
+
+    def repr_failure(self, excinfo):
+        if excinfo.errisinstance(ConformanceFailure):
+            return format_discrepancy(self.case, excinfo.value.record)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        line = self.case.origin[1] - 1 if self.case.origin else 0
+        return self.path, line, f"{self.case.id} [{self.api}@{self.device} {self.dtype} {self.check}]"
+
+
+class ConformanceFailure(Exception):
+    def __init__(self, record):
+        super().__init__(record.message)
+        self.record = record
+
+
+def format_discrepancy(case, r) -> str:
+    lines = [f"{r.status.upper()}: {r.check} of {case.id} on {r.api}@{r.device} ({r.precision}), {r.dtype}",
+             f"  case:     {case.describe()}"]
+    if case.origin:
+        lines.append(f"  declared: {case.origin[0]}:{case.origin[1]}")
+    lines.append(f"  message:  {r.message}")
+    if r.worst_index is not None:
+        lines.append(f"  worst element {r.worst_index}: got {r.got!r}, but should be {r.expected!r}"
+                     f" (|error| {r.max_abs_error!r}, {r.error_ratio!r}x its bound)")
+    elif r.expected is not None or r.got is not None:
+        lines.append(f"  {r.check}={r.got!r}, but should be {r.expected!r}")
+    if r.detail:
+        lines.append(f"  around the worst element (last two axes, from {r.detail['window_origin']}):")
+        lines.append(f"    expected {r.detail['window_expected']}")
+        lines.append(f"    got      {r.detail['window_got']}")
+    if r.call:
+        lines.append("  reproducer:")
+        lines.extend(f"    {line}" for line in r.call.splitlines())
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------- the session's engine
+class ConformanceSession:
+    """Options, the framework worker pool (started on first use) and the records received."""
+
+    def __init__(self, config):
+        from .runner import Selection
+
+        self.config = config
+        opt = config.getoption
+        self.selection = Selection(frameworks=_csv(opt(OPT_FRAMEWORKS)), devices=_csv(opt(OPT_DEVICES)),
+                                   dtypes=_csv(opt(OPT_DTYPES)), precision=_csv(opt(OPT_PRECISION)),
+                                   seed=opt(OPT_SEED), timeout=opt(OPT_TIMEOUT))
+        self.selection.validate()
+        self._pool = None
+        self._plan = None  # framework -> [(api, device, profile)]
+        self.skipped: list[dict] = []
+        self._env = None
+        self._env_sent = False
+        self._known = None
+        self._requests: list = []  # (case id, framework) in run order
+        self._request_items: dict = {}  # request key -> items needing it
+        self._position: dict = {}  # item nodeid -> index in self._requests
+        self._submitted: set = set()
+        self._records: dict = {}
+        self._cases_sent: set = set()
+
+    # -- planning (needs the workers: which devices does each framework see?)
+    def _start(self):
+        from .runner import WorkerPool, resolve_frameworks, targets_for
+        from .worker import host_environment
+
+        frameworks, self.skipped = resolve_frameworks(self.selection)
+        self._pool = WorkerPool(frameworks, timeout=self.selection.timeout)
+        infos = self._pool.start()
+        self._plan = {}
+        self._env = {"host": host_environment(), "seed": self.selection.seed, "frameworks": {}}
+        for name, info in infos.items():
+            if "fatal" in info:
+                self.skipped.append({"framework": name, "reason": f"failed to start: {info['fatal']}"})
+                self._env["frameworks"][name] = {"error": info["fatal"]}
+                continue
+            self._env["frameworks"][name] = {"version": info["version"], "devices": info["devices"],
+                                             **info["environment"]}
+            triples, skips = targets_for(name, info, self.selection)
+            self.skipped.extend(skips)
+            self._plan[name] = triples
+
+    def targets(self):
+        if self._plan is None:
+            self._start()
+        return [(fw, api, device, profile) for fw, triples in self._plan.items() for api, device, profile in triples]
+
+    def dtypes_for(self, case):
+        from .runner import dtypes_for
+
+        return dtypes_for(case, self.selection)
+
+    def checks_for(self, case, framework, api, device):
+        from .adapters.base import Target
+        from .execute import checks_for
+
+        return checks_for(case, Target(framework, api, device))
+
+    def environment(self):
+        self._env_sent = True
+        return {**(self._env or {}), "skipped": self.skipped}
+
+    def environment_pending(self) -> bool:
+        return not self._env_sent
+
+    def first_item_of_case(self, item) -> bool:
+        if item.case.id in self._cases_sent:
+            return False
+        self._cases_sent.add(item.case.id)
+        return True
+
+    # -- running
+    def plan_requests(self, items):
+        """After selection (-k, -m, deselect): what each (case, framework) request must compute."""
+        self._requests, self._request_items, self._position = [], {}, {}
+        for item in items:
+            if not isinstance(item, ConformanceItem):
+                continue
+            key = item.request_key
+            if key not in self._request_items:
+                self._request_items[key] = []
+                self._requests.append(key)
+            self._request_items[key].append(item)
+            self._position[item.nodeid] = len(self._requests) - 1
+
+    def result_for(self, item):
+        key = item.result_key
+        if key not in self._records:
+            position = self._position.get(item.nodeid)
+            if position is None:  # not planned (a plugin reordered or added items): run it alone
+                self._request_items.setdefault(item.request_key, []).append(item)
+                self._requests.append(item.request_key)
+                position = self._position[item.nodeid] = len(self._requests) - 1
+            for ahead in self._requests[position:position + LOOKAHEAD]:
+                self._submit(ahead)
+            self._submit(item.request_key)
+            while key not in self._records:
+                if not self._pool.pending and key not in self._records:
+                    break
+                for request_id in self._pool.collect(block=0.5):
+                    self._receive(request_id)
+        if key not in self._records:
+            from .results import Result
+
+            return Result(case=item.case.id, framework=item.framework, api=item.api, device=item.device,
+                          dtype=item.dtype, check=item.check, precision=item.profile, status="error",
+                          message="the worker returned no record for this check")
+        return self._records[key]
+
+    def _submit(self, key):
+        if key in self._submitted:
+            return
+        self._submitted.add(key)
+        items = self._request_items[key]
+        case = items[0].case
+        triples = sorted({(i.api, i.device, i.profile) for i in items})
+        dtypes = sorted({i.dtype for i in items})
+        self._pool.submit(key[1], key, (case.to_dict(), triples, dtypes, self.selection.seed))
+        if key in self._pool.done:  # refused at once (the framework's worker is not running)
+            self._receive(key)
+
+    def _receive(self, request_id):
+        from .features import case_features
+        from .known import mark_known
+        from .runner import records_from
+
+        items = self._request_items[request_id]
+        case = items[0].case
+        triples = sorted({(i.api, i.device, i.profile) for i in items})
+        dtypes = sorted({i.dtype for i in items})
+        records = records_from(self._pool.done.pop(request_id), case, request_id[1], triples, dtypes)
+        mark_known(records, self.known(), {case.id: case_features(case)})
+        for r in records:
+            self._records[(r.case, r.framework, r.api, r.device, r.precision, r.dtype, r.check)] = r
+
+    def known(self):
+        if self._known is None:
+            from .known import load_known
+
+            path = self.config.getoption(OPT_KNOWN)
+            if path is None:
+                default = Path(self.config.rootpath) / "cases" / "known_differences.yaml"
+                path = default if default.exists() else None
+            self._known = load_known(path) if path else []
+        return self._known
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    state = config.stash.get(session_key, None)
+    if state is not None:
+        state.plan_requests(items)
+
+
+def pytest_report_header(config):
+    from . import adapters
+
+    lines = []
+    for name in adapters.FRAMEWORKS:
+        missing = adapters.missing_packages(name)
+        lines.append(f"{name}: " + ("installed" if not missing else f"skipped, not installed ({', '.join(missing)})"))
+    return "conformance: " + "; ".join(lines)
+
+
+# ------------------------------------------------------------------------- results on the controller
+class ResultsCollector:
+    """Gathers every record (from this process or from xdist workers) and writes JSON and HTML once."""
+
+    def __init__(self, config):
+        self.config = config
+        self.records: dict = {}
+        self.cases: dict = {}
+        self.environment: dict = {}
+        self.written: list[str] = []
+
+    def pytest_runtest_logreport(self, report):
+        for name, value in getattr(report, "user_properties", ()):
+            if name == RECORD_PROPERTY:
+                from .results import Result
+
+                r = Result.from_dict(json.loads(value))
+                self.records[r.key] = r
+            elif name == CASE_PROPERTY:
+                self.cases.update(json.loads(value))
+            elif name == ENV_PROPERTY and not self.environment:
+                self.environment = json.loads(value)
+
+    def pytest_sessionfinish(self, session):
+        json_path, html_path = self.config.getoption(OPT_JSON), self.config.getoption(OPT_HTML)
+        if not (json_path or html_path) or not self.records:
+            return
+        from .known import stale_entries
+        from .results import RunResults
+
+        state = self.config.stash.get(session_key, None)
+        env = dict(self.environment)
+        skipped = env.pop("skipped", [])
+        results = list(self.records.values())
+        known = state.known() if state is not None else _known_for(self.config)
+        features = {cid: info.get("features", []) for cid, info in self.cases.items()}
+        run = RunResults(results=results, environment=env, skipped=skipped, cases=self.cases,
+                         stale_known=stale_entries(results, known, features))
+        if json_path:
+            self.written.append(f"conformance results: {run.write(json_path)}")
+        if html_path:
+            from .report.html import write_report
+
+            self.written.append(f"conformance report: {write_report(run, html_path)}")
+
+    def pytest_terminal_summary(self, terminalreporter):
+        state = self.config.stash.get(session_key, None)
+        if state is not None:
+            for skip in state.skipped:
+                what = skip.get("target") or skip.get("framework")
+                extra = f" on {skip['device']}" if "device" in skip else ""
+                terminalreporter.write_line(f"conformance skipped {what}{extra}: {skip['reason']}")
+        for line in self.written:
+            terminalreporter.write_line(line)
+
+
+def _known_for(config):
+    from .known import load_known
+
+    path = config.getoption(OPT_KNOWN) or Path(config.rootpath) / "cases" / "known_differences.yaml"
+    return load_known(path) if Path(path).exists() else []

@@ -1,0 +1,64 @@
+"""A fake framework for the suite's own tests: correct (it calls the oracle) unless a case's tags
+ask it to misbehave. It lets the runner, CLI and pytest plugin be tested for every status, crash and
+hang in milliseconds, without importing a real framework.
+
+Enable it in a process (and its workers) with:
+    CONFORMANCE_EXTRA_ADAPTERS='{"fakefw": {"module": "fakefw", "class": "FakeAdapter",
+                                 "apis": ["fakefw.functional", "fakefw.layer"]}}'
+and this folder on PYTHONPATH.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+from conformance import oracle
+from conformance.adapters.base import Adapter, Observation, Unsupported
+
+SPEC = {"fakefw": {"module": "fakefw", "class": "FakeAdapter", "apis": ["fakefw.functional", "fakefw.layer"]}}
+
+
+def environment_variables(tests_dir) -> dict:
+    path = os.pathsep.join([str(tests_dir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return {"CONFORMANCE_EXTRA_ADAPTERS": json.dumps(SPEC), "PYTHONPATH": path}
+
+
+class FakeAdapter(Adapter):
+    name = "fakefw"
+    apis = ("fakefw.functional", "fakefw.layer")
+
+    def version(self):
+        return "0.0-fake"
+
+    def devices(self):
+        return ["cpu"]
+
+    def environment(self):
+        return {"version": "0.0-fake"}
+
+    def native_weight_shape(self, api, case):
+        return case.weight_shape
+
+    def run(self, api, case, dtype, device, inputs):
+        tags = set(case.tags)
+        if "fake_crash" in tags:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if "fake_hang" in tags:
+            time.sleep(3600)
+        if "fake_unsupported" in tags:
+            raise Unsupported("fakefw cannot do this (asked by the case's tags)")
+        if "fake_raise" in tags:
+            raise KeyError("a bug in the adapter")
+        x, w, b, g = inputs
+        y = oracle.forward(case, x, w, b)
+        grads = oracle.gradients(case, x, w, b, g)
+        if "fake_wrong" in tags:
+            y = y.copy()
+            y.flat[0] += 1.0  # an off-by-something at the first element
+        layer = api.endswith(".layer")
+        return Observation(output=y, grad_input=grads.input, grad_weight=grads.weight, grad_bias=grads.bias,
+                           layer_weight_shape=case.weight_shape if layer else None,
+                           param_count=case.param_count + (1 if "fake_param_count" in tags else 0) if layer else None,
+                           call=f"fakefw.conv(x, w)  # {case.id}")
