@@ -99,11 +99,12 @@ def cmd_run(args) -> int:
     from .runner import Selection, run_suite
     from .suite import load_selected_cases, case_table
 
+    selection = Selection(frameworks=args.frameworks, devices=args.devices, dtypes=args.dtypes,
+                          precision=args.precision, seed=args.seed, timeout=args.timeout)
+    selection.validate()  # bad options fail before any case file is read or framework started
     cases = load_selected_cases(args.cases, args.case_ids)
     known = [] if args.known == "none" else _load_known_if_present(args.known, load_known)
     baseline = _read_results(args.baseline) if args.baseline else None
-    selection = Selection(frameworks=args.frameworks, devices=args.devices, dtypes=args.dtypes,
-                          precision=args.precision, seed=args.seed, timeout=args.timeout)
     show = sys.stderr.isatty() and not args.no_progress
     run = run_suite(cases, selection, progress=_progress_bar if show else None)
     run.stale_known = apply_known(run.results, known, cases)

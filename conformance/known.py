@@ -62,7 +62,7 @@ class KnownDifference:
 
 
 def _as_list(value):
-    return value if isinstance(value, list) else [value]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def load_known(path) -> list[KnownDifference]:

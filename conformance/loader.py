@@ -33,7 +33,8 @@ def case_files(paths) -> list[Path]:
         elif p.is_file():
             files.append(p)
         else:
-            raise CaseError(f"no such file or folder: {p}")
+            hint = " (run from the repository root, or pass --cases PATH)" if str(p) == "cases" else ""
+            raise CaseError(f"no such file or folder: {p}{hint}")
     return files
 
 

@@ -68,6 +68,10 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    from . import adapters
+
+    for name in adapters.FRAMEWORKS:  # frameworks added through CONFORMANCE_EXTRA_ADAPTERS too
+        MARKERS.setdefault(name, f"conformance items run on {name}")
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     if not hasattr(config, "workerinput"):  # the controller (or a plain run) gathers every record

@@ -1,0 +1,372 @@
+/* conv-conformance report: sort and filter the discrepancy table, open a row's detail.
+   Data comes from the JSON block #report-data; everything is built with DOM calls and textContent
+   only, so no value from the results is ever parsed as HTML. */
+(function () {
+  "use strict";
+  var DATA = JSON.parse(document.getElementById("report-data").textContent);
+  var ROWS = DATA.discrepancies;
+  var SVG = "http://www.w3.org/2000/svg";
+  var table = document.getElementById("discrepancy-table");
+  var tbody = table ? table.tBodies[0] : null;
+  var trs = tbody ? Array.prototype.slice.call(tbody.rows) : [];
+  var byIndex = {};
+  trs.forEach(function (tr) { byIndex[tr.dataset.index] = tr; });
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "cls") node.className = attrs[k];
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) { if (c != null) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
+    return node;
+  }
+  function svg(tag, attrs) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    return node;
+  }
+  function num(v) {  /* results write non-finite numbers as strings: 'inf', 'nan' */
+    if (typeof v === "number") return v;
+    if (typeof v === "string") {
+      var s = v.toLowerCase();
+      if (s === "inf" || s === "infinity") return Infinity;
+      if (s === "-inf" || s === "-infinity") return -Infinity;
+      if (s === "nan") return NaN;
+    }
+    return Number(v);
+  }
+  function fmt(v) {
+    if (v === null || v === undefined) return "";
+    if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(7)));
+    if (typeof v === "string") return v;
+    return JSON.stringify(v);
+  }
+
+  function fmtCell(v) {  /* compact, for the value windows: 6 significant digits, exponent when tiny */
+    if (typeof v !== "number") return fmt(v);
+    if (v !== 0 && Math.abs(v) < 1e-3) return v.toExponential(3).replace(/\.?0+e/, "e");
+    return String(Number(v.toPrecision(6)));
+  }
+
+  /* ------------------------------------------------------------------ filter */
+  var fText = document.getElementById("filter-text");
+  var fStatus = document.getElementById("filter-status");
+  var fFramework = document.getElementById("filter-framework");
+  var shown = document.getElementById("shown-count");
+  var noMatch = document.getElementById("no-match");
+  var FIELDS = { "case": "case", "base": "base", "target": "target", "check": "check", "dtype": "dtype",
+                 "status": "status", "framework": "framework", "tag": "tags" };
+
+  function tokens(q) {
+    var out = [], re = /(?:([A-Za-z]+):)?(?:"([^"]*)"|(\S+))/g, m;
+    while ((m = re.exec(q)) !== null) {
+      var field = m[1] && FIELDS[m[1].toLowerCase()];
+      var value = m[2] !== undefined ? m[2] : m[3];
+      if (m[1] && !field) { value = m[0].replace(/"/g, ""); }
+      if (value) out.push({ field: field || null, value: value });
+    }
+    return out;
+  }
+  function matches(tr, toks, status, framework) {
+    if (status === "unexpected") { if (["fail", "error", "crashed"].indexOf(tr.dataset.status) < 0) return false; }
+    else if (status && tr.dataset.status !== status) return false;
+    if (framework && tr.dataset.framework !== framework) return false;
+    for (var i = 0; i < toks.length; i++) {
+      var t = toks[i];
+      if (t.field === "tags") {
+        if ((tr.dataset.tags || "").split(" ").indexOf(t.value) < 0) return false;
+      } else if (t.field) {
+        if ((tr.dataset[t.field] || "").replace(/"/g, "'") !== t.value) return false;
+      } else if (tr.dataset.search.indexOf(t.value.toLowerCase()) < 0) return false;
+    }
+    return true;
+  }
+  function applyFilter() {
+    if (!tbody) return;
+    var toks = tokens(fText.value), status = fStatus.value, framework = fFramework.value, n = 0;
+    trs.forEach(function (tr) {
+      var ok = matches(tr, toks, status, framework);
+      tr.hidden = !ok;
+      if (ok) n++;
+    });
+    shown.textContent = n + " of " + trs.length + " shown";
+    if (noMatch) noMatch.hidden = n > 0;
+  }
+  if (fText) {
+    fText.addEventListener("input", applyFilter);
+    fStatus.addEventListener("change", applyFilter);
+    fFramework.addEventListener("change", applyFilter);
+    document.getElementById("filter-reset").addEventListener("click", function () {
+      fText.value = ""; fStatus.value = ""; fFramework.value = ""; applyFilter();
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("a.cell-link"), function (a) {
+    a.addEventListener("click", function () {
+      fText.value = a.dataset.filter; fStatus.value = ""; fFramework.value = ""; applyFilter();
+    });
+  });
+
+  /* ------------------------------------------------------------------ sort */
+  function sortKey(tr, key, type) {
+    var v = tr.dataset[key];
+    if (v === undefined) {
+      var th = table.querySelector('th[data-sort="' + key + '"]');
+      v = tr.cells[th.cellIndex].textContent.trim();
+    }
+    return type === "num" ? Number(v) : v.toLowerCase();
+  }
+  if (table) {
+    Array.prototype.forEach.call(table.tHead.querySelectorAll("th[data-sort]"), function (th) {
+      th.querySelector("button").addEventListener("click", function () {
+        var key = th.dataset.sort, type = th.dataset.type;
+        /* first click: numbers (severity, ratio) worst first, text A to Z */
+        var dir = th.getAttribute("aria-sort") === "ascending" ? -1
+                : th.getAttribute("aria-sort") === "descending" ? 1 : (type === "num" && key !== "index" ? -1 : 1);
+        Array.prototype.forEach.call(table.tHead.querySelectorAll("th[aria-sort]"), function (o) { o.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
+        var keyed = trs.map(function (tr) { return [sortKey(tr, key, type), Number(tr.dataset.index), tr]; });
+        keyed.sort(function (a, b) {
+          if (a[0] < b[0]) return -dir;
+          if (a[0] > b[0]) return dir;
+          return a[1] - b[1];  /* stable: ties keep the report's order */
+        });
+        keyed.forEach(function (k) { tbody.appendChild(k[2]); });
+        trs = keyed.map(function (k) { return k[2]; });
+      });
+    });
+  }
+
+  /* ------------------------------------------------------------------ detail */
+  var drawer = document.getElementById("detail");
+  var body = document.getElementById("detail-body");
+  var title = document.getElementById("detail-title");
+  var current = null;
+
+  function colour(r) {
+    /* within the bound (ratio <= 1): light to mid blue on a log scale from 1e-4;
+       beyond it: yellow, orange, dark red from 1 to 1000 and more. */
+    if (r === null || r === undefined || r === 0) return "#f3f5f7";
+    if (!isFinite(r) || isNaN(r)) return "#67001f";
+    var lo = [[241, 245, 249], [74, 120, 168]];
+    var hi = [[254, 224, 139], [244, 109, 67], [165, 0, 38]];
+    function mix(a, b, t) { return "rgb(" + a.map(function (x, i) { return Math.round(x + (b[i] - x) * t); }).join(",") + ")"; }
+    var l = Math.log10(r);
+    if (r <= 1) { return mix(lo[0], lo[1], Math.min(1, Math.max(0, (l + 4) / 4))); }
+    var t = Math.min(1, l / 3);
+    return t < 0.5 ? mix(hi[0], hi[1], t * 2) : mix(hi[1], hi[2], (t - 0.5) * 2);
+  }
+
+  function legend() {
+    var w = 240, h = 10, s = svg("svg", { width: w + 44, height: 34, role: "img", "aria-label": "colour scale of error / bound" });
+    var n = 60;
+    for (var i = 0; i < n; i++) {
+      var l = -4 + 7 * i / (n - 1);  /* 1e-4 .. 1e3 */
+      s.appendChild(svg("rect", { x: 16 + i * w / n, y: 4, width: w / n + 0.5, height: h, fill: colour(Math.pow(10, l)) }));
+    }
+    [[-4, "1e-4"], [-2, "0.01"], [0, "1"], [1, "10"], [3, "\u22651000"]].forEach(function (tk) {
+      var x = 16 + (tk[0] + 4) / 7 * w;
+      s.appendChild(svg("line", { x1: x, x2: x, y1: 2, y2: 4 + h + 3, stroke: tk[0] === 0 ? "#000" : "#888", "stroke-width": tk[0] === 0 ? 1.5 : 1 }));
+      var t = svg("text", { x: x, y: 30, "text-anchor": "middle", "font-size": 10, fill: "#444" });
+      t.textContent = tk[1];
+      s.appendChild(t);
+    });
+    return el("div", { cls: "heat-legend" }, [s, el("div", { text: "error / bound per cell (max over pooled elements); 1 is the edge of the bound" })]);
+  }
+
+  function heatmap(d, row) {
+    var grid = d.heatmap, shape = d.heatmap_shape || [grid.length, (grid[0] || []).length];
+    var rows = grid.length, cols = (grid[0] || []).length;
+    if (!rows || !cols) return null;
+    var size = Math.max(4, Math.min(18, Math.floor(360 / Math.max(rows, cols))));
+    var s = svg("svg", { width: cols * size + 1, height: rows * size + 1, role: "img",
+                         "aria-label": "error heatmap, " + shape.join(" x ") + " elements in " + rows + " x " + cols + " cells" });
+    var sr = Math.ceil(shape[0] / rows), sc = Math.ceil(shape[1] / cols);
+    for (var i = 0; i < rows; i++) {
+      for (var j = 0; j < cols; j++) {
+        var v = num(grid[i][j]);
+        var rect = svg("rect", { x: j * size + 0.5, y: i * size + 0.5, width: size, height: size, fill: colour(v),
+                                 stroke: "#fff", "stroke-width": size > 6 ? 0.5 : 0 });
+        var tip = svg("title");
+        var r0 = i * sr, c0 = j * sc;
+        tip.textContent = "rows " + r0 + (sr > 1 ? "\u2013" + Math.min(shape[0] - 1, r0 + sr - 1) : "") +
+          ", cols " + c0 + (sc > 1 ? "\u2013" + Math.min(shape[1] - 1, c0 + sc - 1) : "") + ": error/bound " + fmt(grid[i][j]);
+        rect.appendChild(tip);
+        s.appendChild(rect);
+      }
+    }
+    var wi = row.worst_index || [];
+    if (wi.length) {
+      var wr = wi.length >= 2 ? wi[wi.length - 2] : 0, wc = wi[wi.length - 1];
+      var ri = Math.floor(wr / sr), ci = Math.floor(wc / sc);
+      if (ri < rows && ci < cols) {
+        s.appendChild(svg("rect", { x: ci * size - 1, y: ri * size - 1, width: size + 3, height: size + 3,
+                                    fill: "none", stroke: "#000", "stroke-width": 2 }));
+      }
+    }
+    var caption = "rows \u00d7 columns = the last two axes (" + shape.join(" \u00d7 ") + ")" +
+      (rows !== shape[0] || cols !== shape[1] ? ", max-pooled to " + rows + " \u00d7 " + cols : "") +
+      "; leading axes: max. The black square marks the worst element.";
+    return el("div", { cls: "heat" }, [s, el("div", {}, [legend(), el("p", { cls: "hint", text: caption })])]);
+  }
+
+  function as2d(w) { return w.length && !Array.isArray(w[0]) ? [w] : w; }
+
+  function windowTable(label, values, origin, worst, oneD) {
+    var t = el("table", { cls: "window" }, [el("caption", { text: label })]);
+    var head = el("tr", {}, [el("th", { text: "" })]);
+    var rowsOrigin = oneD ? null : origin[0], colsOrigin = oneD ? origin[0] : origin[1];
+    (values[0] || []).forEach(function (_, j) { head.appendChild(el("th", { text: String(colsOrigin + j) })); });
+    t.appendChild(el("thead", {}, [head]));
+    var tb = el("tbody");
+    values.forEach(function (row, i) {
+      var tr = el("tr", {}, [el("th", { text: oneD ? "" : String(rowsOrigin + i) })]);
+      row.forEach(function (v, j) {
+        var td = el("td", { text: fmtCell(v), title: fmt(v) });
+        if (worst && worst[0] === i && worst[1] === j) td.className = "worst";
+        tr.appendChild(td);
+      });
+      tb.appendChild(tr);
+    });
+    t.appendChild(tb);
+    return t;
+  }
+
+  function windows(d, row) {
+    var exp = d.window_expected, got = d.window_got, origin = d.window_origin || [0, 0];
+    if (!exp || !got) return null;
+    var oneD = exp.length && !Array.isArray(exp[0]);
+    exp = as2d(exp); got = as2d(got);
+    var wi = row.worst_index || [], worst = null;
+    if (wi.length) {
+      worst = oneD ? [0, wi[wi.length - 1] - origin[0]]
+                   : [wi[wi.length - 2] - origin[0], wi[wi.length - 1] - origin[1]];
+    }
+    var diff = exp.map(function (r, i) { return r.map(function (v, j) {
+      var a = num(v), b = num(got[i][j]);
+      return isNaN(a) || isNaN(b) ? "nan" : Number((b - a).toPrecision(3));
+    }); });
+    var lead = wi.length > 2 ? "at leading index [" + wi.slice(0, wi.length - 2).join(", ") + "], " : "";
+    return el("div", {}, [
+      el("p", { cls: "hint", text: oneD ? "Along the only axis; the worst element is outlined."
+                                        : lead + "rows \u00d7 columns = the last two axes; the worst element is outlined." }),
+      el("div", { cls: "windows" }, [windowTable("expected (oracle, float64)", exp, origin, worst, oneD),
+                                     windowTable("got", got, origin, worst, oneD),
+                                     windowTable("got \u2212 expected", diff, origin, worst, oneD)])
+    ]);
+  }
+
+  function facts(row) {
+    var dl = el("dl", { cls: "d-facts" });
+    function add(k, v, cls) {
+      if (v === null || v === undefined || v === "") return;
+      dl.appendChild(el("dt", { text: k }));
+      dl.appendChild(el("dd", { text: fmt(v), cls: cls || "" }));
+    }
+    var ratio = num(row.error_ratio);
+    add("error / bound", row.ratio_text, row.error_ratio !== null && !(ratio <= 1) ? "over" : "");
+    add("worst index", row.worst_index ? "[" + row.worst_index.join(", ") + "]" : null);
+    add("expected", row.expected);
+    add("got", row.got);
+    add("max |got \u2212 expected|", row.max_abs_error);
+    add("bound arithmetic", row.arithmetic);
+    add("precision profile", row.precision);
+    add("status in baseline", row.baseline_status);
+    return dl;
+  }
+
+  function render(row) {
+    body.textContent = "";
+    title.textContent = row.case;
+    drawer.className = "drawer st-" + row.status;
+    var tags = el("div", { cls: "d-tags" }, [el("span", { cls: "pill st-" + row.status, text: row.status })]);
+    [row.target, row.dtype, row.check].forEach(function (t) { tags.appendChild(el("span", { cls: "d-tag", text: t })); });
+    tags.appendChild(el("span", { cls: "hint", text: "#" + row.index }));
+    body.appendChild(tags);
+    if (row.message) body.appendChild(el("div", { cls: "d-message", text: row.message }));
+    if (row.known) {
+      var k = el("div", { cls: "d-known" }, [el("strong", { text: "Known difference " }), el("code", { text: row.known.id || "" })]);
+      if (row.known.reason) k.appendChild(el("div", { text: row.known.reason }));
+      var link = row.known.link;
+      if (typeof link === "string" && /^https?:\/\//i.test(link)) {
+        k.appendChild(el("a", { href: link, rel: "noopener noreferrer", text: link }));
+      } else if (link) k.appendChild(el("div", { text: String(link) }));
+      body.appendChild(k);
+    }
+    body.appendChild(facts(row));
+    if (row.call) {
+      var pre = el("pre", {}, [el("code", { text: row.call })]);
+      var copy = el("button", { type: "button", text: "copy" });
+      copy.addEventListener("click", function () {
+        var done = function () { copy.textContent = "copied"; };
+        if (navigator.clipboard) navigator.clipboard.writeText(row.call).then(done, function () { selectText(pre); });
+        else selectText(pre);
+      });
+      body.appendChild(el("h3", { text: "Native call (reproducer)" }));
+      body.appendChild(el("div", { cls: "d-call" }, [pre, copy]));
+    }
+    var d = row.detail;
+    if (d) {
+      var w = windows(d, row);
+      if (w) { body.appendChild(el("h3", { text: "Values around the worst element" })); body.appendChild(w); }
+      if (d.heatmap) {
+        var h = heatmap(d, row);
+        if (h) { body.appendChild(el("h3", { text: "Where the error is" })); body.appendChild(h); }
+      }
+    }
+  }
+  function selectText(node) {
+    var range = document.createRange();
+    range.selectNodeContents(node);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+
+  function open(index, fromHash) {
+    var row = ROWS[index];
+    if (!row) return;
+    current = index;
+    render(row);
+    drawer.hidden = false;
+    trs.forEach(function (tr) { tr.classList.toggle("selected", Number(tr.dataset.index) === index); });
+    var tr = byIndex[index];
+    if (tr && tr.scrollIntoView && !fromHash) tr.scrollIntoView({ block: "nearest" });
+    if (location.hash !== "#detail=" + index && history.replaceState) history.replaceState(null, "", "#detail=" + index);
+  }
+  function close() {
+    drawer.hidden = true;
+    current = null;
+    trs.forEach(function (tr) { tr.classList.remove("selected"); });
+    if (/^#detail=/.test(location.hash) && history.replaceState) history.replaceState(null, "", location.pathname + location.search);
+  }
+  function step(delta) {
+    var visible = trs.filter(function (tr) { return !tr.hidden; });
+    if (!visible.length) return;
+    var pos = visible.findIndex(function (tr) { return Number(tr.dataset.index) === current; });
+    var next = visible[Math.min(visible.length - 1, Math.max(0, pos + delta))];
+    open(Number(next.dataset.index));
+    next.focus({ preventScroll: false });
+  }
+  function fromHash() {
+    var m = /^#detail=(\d+)$/.exec(location.hash);
+    if (m) open(Number(m[1]), true);
+  }
+
+  trs.forEach(function (tr) {
+    tr.addEventListener("click", function () { open(Number(tr.dataset.index)); });
+    tr.addEventListener("keydown", function (e) { if (e.key === "Enter") open(Number(tr.dataset.index)); });
+  });
+  document.getElementById("detail-close").addEventListener("click", close);
+  document.getElementById("detail-prev").addEventListener("click", function () { step(-1); });
+  document.getElementById("detail-next").addEventListener("click", function () { step(1); });
+  document.addEventListener("keydown", function (e) {
+    if (drawer.hidden || e.target.tagName === "INPUT" || e.target.tagName === "SELECT") return;
+    if (e.key === "Escape") close();
+    else if (e.key === "j" || e.key === "ArrowDown") { e.preventDefault(); step(1); }
+    else if (e.key === "k" || e.key === "ArrowUp") { e.preventDefault(); step(-1); }
+  });
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
+})();

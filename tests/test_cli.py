@@ -1,0 +1,216 @@
+"""The `conformance` command end to end, on the fake framework of tests/fakefw.py (no real framework
+needed): statuses, crash and hang isolation, known differences, exit codes, diff, merge, report."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import fakefw
+
+TESTS = Path(__file__).resolve().parent
+
+CASES = """
+cases:
+  - {id: good_conv, op: conv, input_shape: [2, 2, 5, 5], out_channels: 2, kernel_size: 3, padding: same}
+  - {id: good_transposed, op: conv_transpose, input_shape: [1, 2, 3, 3], out_channels: 2, kernel_size: 3,
+     stride: 2, padding: 1, output_padding: 1, dtypes: [float32, float64]}
+  - {id: wrong_output, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_wrong]}
+  - {id: refused, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_unsupported]}
+  - {id: adapter_bug, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_raise]}
+"""
+
+
+def run_cli(tmp_path, *args, extra_env=None, timeout=120):
+    env = {**os.environ, **fakefw.environment_variables(TESTS), **(extra_env or {})}
+    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def results(path):
+    data = json.loads(Path(path).read_text())
+    return {(r["case"], r["api"], r["dtype"], r["check"]): r for r in data["results"]}, data
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    write(tmp, "cases.yaml", CASES)
+    proc = run_cli(tmp, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--json", "out/results.json",
+                   "--html", "out/report.html")
+    return tmp, proc
+
+
+def test_every_status_and_exit_code_1(fake_run):
+    tmp, proc = fake_run
+    assert proc.returncode == 1, proc.stderr
+    recs, data = results(tmp / "out" / "results.json")
+    assert data["schema_version"] == 1
+    assert recs[("good_conv", "fakefw.layer", "float32", "output")]["status"] == "pass"
+    assert recs[("good_transposed", "fakefw.functional", "float64", "grad_weight")]["status"] == "pass"
+    wrong = recs[("wrong_output", "fakefw.functional", "float32", "output")]
+    assert wrong["status"] == "fail" and wrong["worst_index"] == [0, 0, 0]
+    assert wrong["detail"]["heatmap"] and wrong["call"].startswith("fakefw.conv")
+    assert recs[("wrong_output", "fakefw.functional", "float32", "grad_input")]["status"] == "pass"
+    assert recs[("refused", "fakefw.layer", "float32", "output")]["status"] == "unsupported"
+    assert "KeyError" in recs[("adapter_bug", "fakefw.layer", "float32", "output")]["message"]
+    assert recs[("adapter_bug", "fakefw.layer", "float32", "output")]["status"] == "error"
+    # layer-only checks exist for layers only
+    assert ("good_conv", "fakefw.functional", "float32", "param_count") not in recs
+    assert recs[("good_conv", "fakefw.layer", "float32", "param_count")]["status"] == "pass"
+    assert "FAIL" in proc.stdout and "wrong_output" in proc.stdout
+    assert (tmp / "out" / "report.html").exists()
+
+
+def test_same_command_gives_same_records_apart_from_timings(fake_run, tmp_path):
+    tmp, _ = fake_run
+    write(tmp_path, "cases.yaml", CASES)
+    run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--json", "r.json", "--html", "")
+    strip = lambda recs: {k: {f: v for f, v in r.items() if f != "timings"} for k, r in recs.items()}  # noqa: E731
+    assert strip(results(tmp / "out" / "results.json")[0]) == strip(results(tmp_path / "r.json")[0])
+
+
+def test_crash_and_hang_cost_only_their_case(tmp_path):
+    write(tmp_path, "cases.yaml", """
+        cases:
+          - {id: a_before, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2}
+          - {id: b_crash, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_crash]}
+          - {id: c_hang, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_hang]}
+          - {id: d_after, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2}
+        """)
+    proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--json", "r.json",
+                   "--html", "", "--timeout", "5")
+    assert proc.returncode == 1, proc.stderr
+    recs, _ = results(tmp_path / "r.json")
+    statuses = {case: {r["status"] for k, r in recs.items() if k[0] == case} for case in
+                ("a_before", "b_crash", "c_hang", "d_after")}
+    assert statuses == {"a_before": {"pass"}, "b_crash": {"crashed"}, "c_hang": {"crashed"}, "d_after": {"pass"}}
+    assert "signal 11" in recs[("b_crash", "fakefw.layer", "float32", "output")]["message"]
+    assert "longer than 5 s" in recs[("c_hang", "fakefw.layer", "float32", "output")]["message"]
+
+
+def test_known_differences_turn_failures_known_and_stale_entries_are_reported(tmp_path):
+    write(tmp_path, "cases.yaml", CASES.split("  - {id: adapter_bug")[0])  # every case but the adapter bug
+    write(tmp_path, "known.yaml", """
+        known_differences:
+          - id: fake-first-element
+            reason: The fake framework adds one to the first output element.
+            link: https://example.org/fakefw/issues/1
+            match: {framework: fakefw, check: output, features: [conv, 1d]}
+          - id: fake-never
+            reason: Nothing matches this.
+            link: https://example.org/fakefw/issues/2
+            match: {framework: fakefw, case: "good_*", check: output}
+        """)
+    proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "known.yaml",
+                   "--json", "r.json", "--html", "")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    recs, data = results(tmp_path / "r.json")
+    known = recs[("wrong_output", "fakefw.layer", "float32", "output")]
+    assert known["status"] == "known" and known["known"]["link"] == "https://example.org/fakefw/issues/1"
+    assert [s["id"] for s in data["stale_known"]] == ["fake-never"]
+    assert "stale known difference fake-never" in proc.stdout
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("cases:\n  - {id: x, op: conv, input_shape: [1, 3, 4, 4], out_channels: 2, kernel_size: 2, groups: 2}\n",
+     "bad.yaml:2: case 'x', field 'groups': input channels (3) are not divisible by groups (2)"),
+    ("cases:\n  - {id: x, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, paddng: 1}\n",
+     "bad.yaml:2: case 'x', field 'paddng': unknown field (did you mean 'padding'?)"),
+    ("cases: [\n", "bad.yaml:2: not valid YAML"),
+], ids=["groups", "typo", "yaml"])
+def test_bad_case_file_exits_2_with_one_clear_line(tmp_path, content, expected):
+    (tmp_path / "bad.yaml").write_text(content)
+    proc = run_cli(tmp_path, "run", "--cases", "bad.yaml", "--frameworks", "fakefw", "--html", "")
+    assert proc.returncode == 2
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["run", "--frameworks", "pytorch"], "unknown framework 'pytorch' (did you mean 'torch'?)"),
+    (["run", "--dtypes", "float8"], "unknown dtype 'float8'"),
+    (["diff", "missing.json", "missing2.json"], "cannot read results"),
+    (["run", "--cases", "nowhere"], "no such file or folder: nowhere"),
+    (["frobnicate"], "invalid choice"),
+], ids=["framework", "dtype", "diff-missing", "cases-missing", "command"])
+def test_usage_errors_exit_2(tmp_path, args, expected):
+    proc = run_cli(tmp_path, *args)
+    assert proc.returncode == 2
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_requested_framework_not_installed_is_an_error(tmp_path):
+    missing = {"CONFORMANCE_EXTRA_ADAPTERS": json.dumps({"ghost": {"module": "ghost", "class": "G", "apis": ["ghost.f"],
+                                                                   "packages": ["no_such_package_xyz"]}})}
+    write(tmp_path, "c.yaml", "cases:\n  - {id: a, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2}\n")
+    proc = run_cli(tmp_path, "run", "--cases", "c.yaml", "--frameworks", "ghost", extra_env=missing)
+    assert proc.returncode == 2 and "'ghost' was requested but is not installed" in proc.stderr
+    # not requested: a visible skip, not an error
+    proc = run_cli(tmp_path, "list", "--cases", "c.yaml", extra_env=missing)
+    assert "ghost" in proc.stdout and "not installed" in proc.stdout
+
+
+def test_diff_merge_and_report_on_a_planted_regression(fake_run, tmp_path):
+    tmp, _ = fake_run
+    base = tmp / "out" / "results.json"
+    data = json.loads(base.read_text())
+    for r in data["results"]:
+        if r["case"] == "good_conv" and r["check"] == "output" and r["api"] == "fakefw.layer":
+            r["status"], r["message"] = "fail", "planted regression"
+    planted = tmp_path / "new.json"
+    planted.write_text(json.dumps(data))
+    proc = run_cli(tmp_path, "diff", str(base), str(planted))
+    assert proc.returncode == 1 and "good_conv" in proc.stdout
+    assert run_cli(tmp_path, "diff", str(base), str(base)).returncode == 0
+    # merge refuses the same record twice, and merges disjoint runs
+    assert run_cli(tmp_path, "merge", str(base), str(planted), "-o", "m.json").returncode == 2
+    half = dict(data, results=[r for r in data["results"] if r["api"] == "fakefw.layer"])
+    other = dict(data, results=[r for r in data["results"] if r["api"] != "fakefw.layer"])
+    (tmp_path / "a.json").write_text(json.dumps(half))
+    (tmp_path / "b.json").write_text(json.dumps(other))
+    proc = run_cli(tmp_path, "merge", "a.json", "b.json", "-o", "m.json")
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads((tmp_path / "m.json").read_text())["results"]) == len(data["results"])
+    proc = run_cli(tmp_path, "report", "m.json", "-o", "r.html", "--baseline", str(base))
+    assert proc.returncode == 0 and (tmp_path / "r.html").read_text().lstrip().lower().startswith("<!doctype html")
+
+
+def test_baseline_regression_fails_the_run(fake_run, tmp_path):
+    tmp, _ = fake_run
+    data = json.loads((tmp / "out" / "results.json").read_text())
+    for r in data["results"]:
+        if r["case"] == "adapter_bug":
+            r["status"] = "pass"  # pretend it used to pass: now it errors
+    (tmp_path / "base.json").write_text(json.dumps(data))
+    write(tmp_path, "cases.yaml", CASES)
+    proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none",
+                   "--baseline", "base.json", "--json", "r.json", "--html", "")
+    assert proc.returncode == 1
+    assert "adapter_bug" in proc.stdout
+
+
+def test_schema_is_json_and_describes_case_fields(tmp_path):
+    proc = run_cli(tmp_path, "schema")
+    schema = json.loads(proc.stdout)
+    props = schema["properties"]["cases"]["items"]["properties"]
+    assert {"kernel_size", "padding", "output_padding", "matrix"} <= set(props)
+
+
+def test_importing_the_package_imports_no_framework():
+    code = ("import sys, conformance, conformance.cli, conformance.runner, conformance.pytest_plugin, "
+            "conformance.adapters, conformance.execute;"
+            "print(sorted(m for m in ('torch', 'tensorflow', 'jax', 'flax', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

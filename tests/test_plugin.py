@@ -1,0 +1,112 @@
+"""The pytest plugin, tested with pytester on the fake framework (tests/fakefw.py)."""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import fakefw
+
+pytest_plugins = ["pytester"]
+TESTS = Path(__file__).resolve().parent
+
+CASES = """
+cases:
+  - {id: tf_same_k3_s2, op: conv_transpose, input_shape: [1, 1, 2, 2], out_channels: 1, kernel_size: 3,
+     stride: 2, padding: same, bias: false}
+  - {id: wrong, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_wrong]}
+  - {id: refused, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_unsupported]}
+"""
+KNOWN = """
+known_differences:
+  - id: fake-layer-wrong
+    reason: The fake layer adds one to the first element.
+    link: https://example.org/fakefw/issues/1
+    match: {framework: fakefw, api: fakefw.layer, case: wrong, check: output}
+"""
+
+
+@pytest.fixture
+def suite(pytester, monkeypatch):
+    for key, value in fakefw.environment_variables(TESTS).items():
+        monkeypatch.setenv(key, value)
+    pytester.makefile(".yaml", transposed=textwrap.dedent(CASES))
+    pytester.makefile(".yaml", known_differences=textwrap.dedent(KNOWN))
+    return pytester
+
+
+def run(pytester, *args):
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--conformance-frameworks", "fakefw",
+                                         "--conformance-known", "known_differences.yaml", *args)
+
+
+def test_item_ids_and_markers(suite):
+    result = run(suite, "--collect-only", "-q", "transposed.yaml")
+    ids = [line for line in result.outlines if "::" in line]
+    assert "transposed.yaml::tf_same_k3_s2[fakefw.functional-cpu-float32-output]" in ids
+    assert "transposed.yaml::tf_same_k3_s2[fakefw.layer-cpu-float32-param_count]" in ids
+    # no grad_bias item for a case without bias; no layer-only checks for a functional API
+    assert not [i for i in ids if "tf_same_k3_s2" in i and "grad_bias" in i]
+    assert not [i for i in ids if "functional" in i and "weight_shape" in i]
+    selected = run(suite, "--collect-only", "-q", "transposed.yaml", "-m", "conv_transpose and fakefw", "-k", "output")
+    chosen = [line for line in selected.outlines if "::" in line]
+    assert chosen and all("tf_same_k3_s2" in i and "output" in i for i in chosen)
+
+
+def test_statuses_map_to_pytest_outcomes_with_a_readable_discrepancy(suite):
+    result = run(suite, "transposed.yaml", "-rsx")
+    outcomes = result.parseoutcomes()
+    # wrong: the functional output fails, the layer output is a known difference (xfail)
+    assert outcomes["failed"] == 1 and outcomes["xfailed"] == 1
+    assert outcomes["skipped"] == 5 + 7  # refused: every check of both APIs (5 functional, 7 layer)
+    out = result.stdout.str()
+    for expected in ("FAIL: output of wrong on fakefw.functional@cpu (defaults), float32",
+                     "  worst element [0, 0, 0]: got ", ", but should be ",
+                     "  around the worst element (last two axes, from [0, 0]):",
+                     "  reproducer:\n    fakefw.conv(x, w)  # wrong",
+                     "unsupported: fakefw cannot do this"):
+        assert expected in out, expected
+    assert result.ret == 1
+
+
+def test_reportinfo_points_at_the_case_line(suite):
+    run(suite, "transposed.yaml", "-k", "wrong and functional and output and not shape", "--junitxml", "j.xml",
+        "-o", "junit_family=xunit1")  # xunit1 records each item's location (from reportinfo)
+    xml = (suite.path / "j.xml").read_text()
+    assert 'file="transposed.yaml" line="3"' in xml  # 0-based: the case starts on line 4
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["plain", "xdist"])
+def test_json_and_html_written_once_with_every_record(suite, xdist):
+    if xdist:
+        pytest.importorskip("xdist")
+    args = ["transposed.yaml", "--conformance-json", "out.json", "--conformance-html", "out.html"]
+    result = run(suite, *args, *(["-n", "2"] if xdist else []))
+    data = json.loads((suite.path / "out.json").read_text())
+    outcomes = result.parseoutcomes()
+    collected = sum(outcomes.get(k, 0) for k in ("passed", "failed", "skipped", "xfailed"))
+    assert len(data["results"]) == collected
+    statuses = {r["status"] for r in data["results"]}
+    assert statuses == {"pass", "fail", "unsupported", "known"}
+    assert set(data["cases"]) == {"tf_same_k3_s2", "wrong", "refused"}
+    assert data["environment"]["frameworks"]["fakefw"]["version"] == "0.0-fake"
+    assert (suite.path / "out.html").exists()
+    result.stdout.fnmatch_lines(["*conformance results: out.json*"])
+
+
+def test_broken_case_file_is_a_collection_error_with_file_line_and_field(suite):
+    suite.makefile(".yaml", broken="cases:\n  - {id: b, op: conv, input_shape: [1, 3, 4], out_channels: 2, "
+                                    "kernel_size: 2, groups: 2}\n")
+    result = run(suite, "broken.yaml")
+    result.stdout.fnmatch_lines(["*broken.yaml:2: case 'b', field 'groups': input channels (3) are not divisible*"])
+    assert "Traceback" not in result.stdout.str()
+    assert result.ret == 2
+
+
+def test_yaml_without_cases_is_not_collected(suite):
+    sub = suite.mkdir("other")
+    (sub / "config.yaml").write_text("some: other\nyaml: file\n")
+    result = run(suite, "--collect-only", "-q", "other")
+    assert result.ret == 5  # nothing collected: it is not a case file

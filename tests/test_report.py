@@ -1,0 +1,321 @@
+"""The HTML report: self-contained, escaped, structured, deterministic; its data model."""
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from conformance.compare import compare, detail
+from conformance.report import build_model, render, write_report
+from conformance.report.model import base_id, filter_token, id_features, target_label
+from conformance.results import Result, RunResults
+
+EVIL = "conv2d <script>alert(1)</script>"
+
+
+def _failing_record() -> Result:
+    rng = np.random.default_rng(0)
+    expected = rng.normal(size=(1, 2, 9, 9))
+    got = expected.copy()
+    got[0, 1, 6, 7] += 1e-3
+    bound = np.full(expected.shape, 1e-5)
+    c = compare(expected, got, bound)
+    return Result(case="conv2d[stride=2,padding=same]", framework="tensorflow", api="tf.nn", device="cpu",
+                  dtype="float32", check="output", status="fail", message=f"error {c.ratio:.3g}x its bound",
+                  max_abs_error=c.max_abs_error, error_ratio=c.ratio, worst_index=c.worst_index,
+                  expected=c.expected, got=c.got, arithmetic="float32",
+                  call="tf.nn.conv2d(x, w, strides=[1, 2, 2, 1], padding='SAME')",
+                  detail=detail(expected, got, bound, c.worst_index))
+
+
+def sample() -> RunResults:
+    def r(case, status, **kw):
+        kw.setdefault("framework", "torch")
+        kw.setdefault("api", "torch.functional")
+        kw.setdefault("device", "cpu")
+        kw.setdefault("dtype", "float32")
+        kw.setdefault("check", "output")
+        return Result(case=case, status=status, **kw)
+
+    records = [
+        r("conv2d[stride=1,padding=valid]", "pass", error_ratio=0.01),
+        r("conv2d[stride=1,padding=valid]", "pass", check="grad_input", error_ratio=0.02),
+        r("conv2d[stride=2,padding=same]", "pass", error_ratio=0.03),
+        r("conv2d[stride=2,padding=same]", "unsupported", api="torch.layer",
+          message="padding='same' is not supported for strided convolutions"),
+        _failing_record(),
+        r("conv2d[stride=2,padding=same]", "known", framework="jax", api="jax.lax", device="gpu", error_ratio=12.5,
+          message="fits the TF32 bound", known={"id": "tf32-defaults", "reason": "TF32", "link": "https://example.org/tf32"}),
+        r("conv1d_causal", "error", framework="jax", api="flax.layer", message="adapter raised KeyError: 'kernel'"),
+        r("conv1d_causal", "crashed", framework="jax", api="jax.lax", precision="strict", message="worker died"),
+        r(EVIL, "fail", framework="jax", api="jax.lax", error_ratio="inf", worst_index=[0, 0, 1],
+          expected=1.0, got="nan", message="got <img src=x onerror=alert(2)>, expected 1.0"),
+        r(EVIL, "pass", error_ratio=0.5),
+    ]
+    return RunResults(records, environment={"python": "3.11.7", "frameworks": {"torch": {"version": "2.13.0"}},
+                                            "note": "<b>not bold</b>"},
+                      skipped=[{"framework": "tensorflow-gpu", "reason": "no GPU"}],
+                      stale_known=[{"id": "old-entry", "reason": "fixed upstream"}])
+
+
+def baseline() -> RunResults:
+    """The same run, except the tf.nn failure passed and the crash was an error."""
+    base = RunResults.from_dict(sample().to_dict())
+    for r in base.results:
+        if r.api == "tf.nn":
+            r.status, r.detail, r.message = "pass", None, ""
+        if r.status == "crashed":
+            r.status = "error"
+    base.environment["frameworks"]["torch"]["version"] = "2.12.0"
+    return base
+
+
+class Page(HTMLParser):
+    """Every start tag with its attributes, the text inside elements that have an id, and all text."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text_by_id: dict[str, str] = {}
+        self._open: list[tuple[str, str | None]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if tag not in ("meta", "input", "br", "link", "img", "col"):
+            self._open.append((tag, a.get("id")))
+            if a.get("id"):
+                self.text_by_id.setdefault(a["id"], "")
+
+    def handle_endtag(self, tag):
+        while self._open:
+            t, _ = self._open.pop()
+            if t == tag:
+                break
+
+    def handle_data(self, data):
+        for _, i in self._open:
+            if i:
+                self.text_by_id[i] += data
+
+    def find(self, tag=None, **attrs) -> list[dict]:
+        return [a for t, a in self.tags if (tag is None or t == tag)
+                and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())]
+
+    def by_id(self, element_id) -> tuple[str, dict]:
+        found = [(t, a) for t, a in self.tags if a.get("id") == element_id]
+        assert len(found) == 1, f"{len(found)} elements with id {element_id!r}"
+        return found[0]
+
+
+def _no_constants(name):
+    raise ValueError(f"JSON.parse would reject {name}")
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory) -> str:
+    path = write_report(sample(), tmp_path_factory.mktemp("report") / "sub" / "report.html", baseline=baseline())
+    assert path.name == "report.html" and path.is_file()
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def page(html) -> Page:
+    return Page(html)
+
+
+def test_file_is_html(html):
+    assert html.startswith("<!DOCTYPE html>")
+    assert html.rstrip().endswith("</html>")
+
+
+def test_self_contained(page, html):
+    assert not page.find("link"), "no external stylesheet or any <link>"
+    assert not [a for _, a in page.tags if "src" in a], "no element loads anything"
+    assert 'src="http' not in html and "href=\"http" not in html.split("<script type=\"application/json\"")[0]
+    assert "@import" not in html and "url(" not in html
+    scripts = page.find("script")
+    assert len(scripts) == 2 and not any("src" in s for s in scripts)
+    assert len(page.find("style")) == 1
+    assert "innerHTML" not in html
+
+
+def test_malicious_case_id_stays_text(page, html):
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "<b>not bold</b>" not in html
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in html
+    # the parser sees exactly our two script elements, and the id as text of a table cell
+    assert len(page.find("script")) == 2
+    rows = page.find("tr", data_case=EVIL)
+    assert len(rows) == 1 and rows[0]["data-status"] == "fail"
+    assert EVIL in page.text_by_id["support-matrix"]
+    # in the script's JSON the id is the original string
+    data = json.loads(page.text_by_id["report-data"], parse_constant=_no_constants)
+    assert EVIL in [d["case"] for d in data["discrepancies"]]
+
+
+def test_summary_counts_match(page, html):
+    want = Counter(r.status for r in sample().results)
+    tiles = _tile_numbers(html)
+    assert tiles == {"total": 10, **{s: want.get(s, 0) for s in ("pass", "fail", "known", "unsupported", "error", "crashed")}}
+    verdict = page.find("p", **{"class": "verdict verdict-fail"})
+    assert verdict and verdict[0]["data-unexpected"] == str(want["fail"] + want["error"] + want["crashed"])
+
+
+def _tile_numbers(html) -> dict:
+    """The number in each summary tile, by status."""
+    class Tiles(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.out, self.cur = {}, None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "span" and a.get("class") == "count":
+                self.cur = a["data-status"]
+
+        def handle_data(self, data):
+            if self.cur:
+                self.out[self.cur] = int(data)
+                self.cur = None
+
+    t = Tiles()
+    t.feed(html)
+    return t.out
+
+
+def test_structure(page):
+    tag, _ = page.by_id("discrepancy-table")
+    assert tag == "table"
+    assert page.by_id("support-matrix")[0] == "table"
+    assert page.by_id("feature-matrix")[0] == "table"
+    tag, attrs = page.by_id("report-data")
+    assert tag == "script" and attrs["type"] == "application/json"
+    data = json.loads(page.text_by_id["report-data"], parse_constant=_no_constants)
+    non_pass = [r for r in sample().results if r.status != "pass"]
+    assert len(data["discrepancies"]) == len(non_pass)
+    rows = [a for a in page.find("tr") if "data-index" in a]
+    assert sorted(a["data-status"] for a in rows) == sorted(r.status for r in non_pass)
+    for a in rows:  # row N of the table is item N of the data (what #detail=N opens)
+        item = data["discrepancies"][int(a["data-index"])]
+        assert (item["case"], item["target"], item["status"]) == (a["data-case"], a["data-target"], a["data-status"])
+    # failures first, then by ratio
+    assert [d["status"] for d in data["discrepancies"]][:2] == ["fail", "fail"]
+    for th in ("index", "severity", "case", "target", "dtype", "check", "ratio", "message"):
+        assert page.find("th", data_sort=th), th
+    for control in ("filter-text", "filter-status", "filter-framework"):
+        page.by_id(control)
+    assert page.by_id("detail")[0] == "aside"
+
+
+def test_detail_data_for_a_failing_record(page):
+    data = json.loads(page.text_by_id["report-data"], parse_constant=_no_constants)
+    tf = [d for d in data["discrepancies"] if d["target"] == "tf.nn@cpu"]
+    assert len(tf) == 1
+    d = tf[0]
+    assert d["call"].startswith("tf.nn.conv2d(")
+    assert d["worst_index"] == [0, 1, 6, 7]
+    assert d["detail"]["window_origin"] == [4, 5]
+    # two each side of [6, 7], clipped at the last column (8)
+    assert np.shape(d["detail"]["window_expected"]) == np.shape(d["detail"]["window_got"]) == (5, 4)
+    assert d["detail"]["heatmap_shape"] == [9, 9]
+    assert np.argmax(np.asarray(d["detail"]["heatmap"])) == 6 * 9 + 7
+    assert d["baseline_status"] == "pass"
+    evil = [x for x in data["discrepancies"] if x["case"] == EVIL][0]
+    assert evil["error_ratio"] == "inf" and evil["ratio_text"] == "inf"  # no bare Infinity in the JSON
+
+
+def test_baseline_section_lists_planted_regression(page):
+    assert page.by_id("baseline")[0] == "section"
+    text = page.text_by_id["baseline-regressions"]
+    assert "conv2d[stride=2,padding=same]" in text and "tf.nn@cpu" in text
+    counts = {a["data-count"]: a for a in page.find("strong") if "data-count" in a}
+    assert set(counts) == {"regressions", "fixes", "changes", "added", "removed"}
+    model = build_model(sample(), baseline())
+    assert [(r.case, r.target, r.old_status, r.new_status) for r in model.baseline.regressions] == \
+        [("conv2d[stride=2,padding=same]", "tf.nn@cpu", "pass", "fail")]
+    assert [(r.old_status, r.new_status) for r in model.baseline.changes] == [("error", "crashed")]
+    assert model.baseline.regressions[0].detail_index is not None
+    assert page.find("a", href=f"#detail={model.baseline.regressions[0].detail_index}")
+    assert [(e.key, e.old, e.new) for e in model.baseline.environment_changes] == \
+        [("frameworks.torch.version", "2.12.0", "2.13.0")]
+
+
+def test_no_baseline_no_section():
+    p = Page(render(build_model(sample())))
+    assert not [a for _, a in p.tags if a.get("id") == "baseline"]
+    assert not p.find("a", href="#baseline")
+
+
+def test_internal_links_resolve(page):
+    ids = {a["id"] for _, a in page.tags if "id" in a}
+    n_rows = len([a for a in page.find("tr") if "data-index" in a])
+    for _, a in page.tags:
+        href = a.get("href")
+        if href and href.startswith("#"):
+            if href.startswith("#detail="):
+                assert 0 <= int(href.split("=")[1]) < n_rows
+            else:
+                assert href[1:] in ids, href
+
+
+def test_render_is_deterministic():
+    a = render(build_model(sample(), baseline()))
+    b = render(build_model(sample(), baseline()))
+    assert a == b
+    shuffled = sample()
+    random.Random(1).shuffle(shuffled.results)
+    assert render(build_model(shuffled, baseline())) == a
+
+
+def test_all_pass_report(tmp_path):
+    results = RunResults([Result(case="c", framework="torch", api="torch.functional", device="cpu", dtype="float32",
+                                 check="output", status="pass")])
+    p = Page(write_report(results, tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert p.find("p", **{"class": "verdict verdict-pass"})
+    assert not [a for a in p.find("tr") if "data-index" in a]
+    assert json.loads(p.text_by_id["report-data"])["discrepancies"] == []
+
+
+def test_support_matrix_model():
+    model = build_model(sample())
+    by_case = model.matrices[0]
+    assert by_case.columns == sorted(by_case.columns)
+    assert "jax.lax@cpu:strict" in by_case.columns  # precision shown when not 'defaults'
+    rows = {r.label: r for r in by_case.rows}
+    assert set(rows) == {"conv2d", "conv1d_causal", EVIL}
+    conv2d = dict(zip(by_case.columns, rows["conv2d"].cells))
+    assert conv2d["tf.nn@cpu"].counts.worst == "fail"
+    assert conv2d["torch.layer@cpu"].counts.worst == "unsupported"
+    assert conv2d["torch.functional@cpu"].counts.by_status == {"pass": 3}
+    assert conv2d["jax.lax@gpu"].counts.worst == "known"
+    assert conv2d["flax.layer@cpu"].empty
+    assert rows["conv2d"].counts.worst == "fail"
+    features = {r.label for r in model.matrices[1].rows}
+    assert {"stride=1", "stride=2", "padding=same", "padding=valid", "check=output", "dtype=float32"} <= features
+
+
+def test_tags_add_feature_rows():
+    model = build_model(sample(), tags={"conv1d_causal": ["causal", "golden"]})
+    rows = {r.label: r for r in model.matrices[1].rows}
+    assert rows["tag=causal"].counts.by_status == {"error": 1, "crashed": 1}
+    assert model.matrices[1].rows[0].label.startswith("tag=")
+
+
+def test_id_helpers():
+    assert base_id("conv2d[stride=2,padding=[0,1]x[1,0]]") == "conv2d"
+    assert base_id("plain") == "plain"
+    assert id_features("conv2d[stride=2,padding=[0,1]x[1,0]]") == ["stride=2", "padding=[0,1]x[1,0]"]
+    assert id_features("plain") == []
+    assert filter_token("a b", "base") == 'base:"a b"'
+    assert filter_token("x@cpu", "target") == "target:x@cpu"
+    r = Result(case="c", framework="jax", api="jax.lax", device="gpu", dtype="float32", check="output",
+               status="pass", precision="strict")
+    assert target_label(r) == "jax.lax@gpu:strict"
