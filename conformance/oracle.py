@@ -82,17 +82,23 @@ def _tap_slices(out_sizes, stride, dilation, tap):
 
 
 def _scatter(y, w, groups, stride, dilation, full_sizes):
-    """Adjoint of `_gather` in xp: xp[n, c, i*s + t*d] += y[n, o, i] * w[o, c, t]."""
+    """Adjoint of `_gather` in xp: xp[n, c, i*s + t*d] += y[n, o, i] * w[o, c, t].
+
+    col2im: one matrix product per group gives every tap's contribution, then a loop over taps adds
+    each into its strided positions (within one tap those positions are distinct).
+    """
     out_ch, ch_per_group = w.shape[:2]
+    kernel = w.shape[2:]
     out_sizes = y.shape[2:]
-    yc = _channels_last(y)
+    lead = (y.shape[0],) + tuple(out_sizes)
+    yc = _channels_last(y).reshape(-1, out_ch)
     xc = np.zeros((y.shape[0],) + tuple(full_sizes) + (groups * ch_per_group,))
     for cs, os_ in _group_slices(groups, ch_per_group, out_ch // groups):
-        y_g = yc[..., os_]
-        for tap in np.ndindex(*w.shape[2:]):
-            w_t = w[(os_, slice(None)) + tap]  # (O/g, C/g)
+        wm = np.moveaxis(w[os_], 1, -1).reshape(w[os_].shape[0], -1)  # (O/g, k*C/g)
+        cols = (yc[:, os_] @ wm).reshape(lead + tuple(kernel) + (ch_per_group,))
+        for tap in np.ndindex(*kernel):
             region = (slice(None),) + _tap_slices(out_sizes, stride, dilation, tap) + (cs,)
-            xc[region] += y_g @ w_t
+            xc[region] += cols[(slice(None),) * len(lead) + tap]
     return _channels_first(xc)
 
 

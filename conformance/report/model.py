@@ -375,7 +375,13 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
     by_case = dict(sorted(by_case.items()))
     by_feature: dict[str, list[Result]] = {}
     feature_filter: dict[str, str] = {}
-    tag_map = {k: sorted(set(v)) for k, v in (tags or {}).items()}
+    # Rows per tag: the case's own tags and its derived features (conformance.features), as the
+    # results file records them, plus any `tags` the caller adds.
+    tag_map: dict[str, list[str]] = {}
+    for case_id, info in results.cases.items():
+        tag_map[case_id] = sorted(set(info.get("features", [])) | set(info.get("tags", [])))
+    for k, v in (tags or {}).items():
+        tag_map[k] = sorted(set(tag_map.get(k, [])) | set(v))
     for r in records:
         feats = [f"check={r.check}", f"dtype={r.dtype}"] + id_features(r.case)
         feats += [f"tag={t}" for t in tag_map.get(r.case, ())]
