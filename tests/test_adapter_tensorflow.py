@@ -1,0 +1,188 @@
+"""The TensorFlow adapter (tf.nn and keras.layer) against the oracle, end to end through `evaluate`."""
+from __future__ import annotations
+
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from conformance import Case  # noqa: E402
+from conformance.adapters import Target, load_adapter  # noqa: E402
+from conformance.execute import evaluate  # noqa: E402
+
+APIS = ("tf.nn", "keras.layer")
+
+
+@pytest.fixture(scope="module")
+def adapter():
+    return load_adapter("tensorflow")
+
+
+def case(name: str, **fields) -> Case:
+    return Case.from_dict({"id": f"tf-test-{name}", **fields})
+
+
+def run(adapter, api, c: Case, dtype: str = "float32"):
+    return evaluate(adapter, Target("tensorflow", api, "cpu"), c, dtype)
+
+
+def statuses(results) -> dict[str, str]:
+    return {r.check: r.status for r in results}
+
+
+PLAIN = {
+    "conv2d-same-stride2": dict(op="conv", input_shape=[2, 3, 7, 6], out_channels=4, kernel_size=3, stride=2,
+                                padding="same"),
+    "conv1d-valid-dilated": dict(op="conv", input_shape=[2, 3, 11], out_channels=4, kernel_size=3, dilation=2,
+                                 bias=False),
+    "conv3d-valid": dict(op="conv", input_shape=[1, 2, 5, 4, 5], out_channels=3, kernel_size=2),
+    "convT2d-valid-stride2-outpad1": dict(op="conv_transpose", input_shape=[2, 3, 4, 5], out_channels=4,
+                                          kernel_size=3, stride=2, output_padding=1),
+    "convT1d-same-stride2": dict(op="conv_transpose", input_shape=[2, 3, 5], out_channels=2, kernel_size=4,
+                                 stride=2, padding="same"),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("name", list(PLAIN))
+def test_plain_cases_pass_every_check(adapter, name, api, dtype):
+    results = run(adapter, api, case(name, **PLAIN[name]), dtype)
+    bad = {r.check: f"{r.status}: {r.message}" for r in results if r.status != "pass"}
+    assert not bad, bad
+    checks = {r.check for r in results}
+    assert {"output", "grad_input", "grad_weight"} <= checks
+    assert ({"weight_shape", "param_count"} <= checks) == (api == "keras.layer")
+    assert results[0].call.startswith("import")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("api", APIS)
+def test_low_precision_runs_on_cpu(adapter, api, dtype):
+    results = run(adapter, api, case("lowp", **PLAIN["conv2d-same-stride2"]), dtype)
+    assert set(statuses(results).values()) == {"pass"}, [(r.check, r.message) for r in results]
+
+
+def test_reproducer_snippet_runs_and_gives_the_output_shape(adapter):
+    c = case("snippet", **PLAIN["convT2d-valid-stride2-outpad1"])
+    call = run(adapter, "tf.nn", c)[0].call
+    namespace: dict = {}
+    exec(call, namespace)  # noqa: S102 - our own generated snippet
+    assert tuple(namespace["y"].shape) == (2, 10, 12, 4)  # channels-last form of the case's output shape
+
+
+# ----------------------------------------------------------------------------- expressibility
+def test_explicit_asymmetric_pads_are_unsupported_on_keras(adapter):
+    c = case("asym", op="conv", input_shape=[1, 2, 7, 7], out_channels=3, kernel_size=3, padding=[[1, 2], [0, 1]])
+    results = run(adapter, "keras.layer", c)
+    assert set(statuses(results).values()) == {"unsupported"}
+    assert "explicit" in results[0].message
+
+
+@pytest.mark.parametrize("op", ["conv", "conv_transpose"])
+def test_explicit_asymmetric_pads_in_2d_pass_on_tf_nn(adapter, op):
+    # tf.nn.conv2d and tf.nn.conv2d_transpose take explicit [begin, end] pairs per dim.
+    c = case(f"asym-{op}", op=op, input_shape=[1, 2, 7, 7], out_channels=3, kernel_size=3, stride=2,
+             padding=[[1, 2], [0, 1]])
+    assert set(statuses(run(adapter, "tf.nn", c)).values()) == {"pass"}
+
+
+def test_explicit_pads_in_1d_are_refused_by_tf_with_its_own_text(adapter):
+    c = case("pad1d", op="conv", input_shape=[1, 2, 9], out_channels=3, kernel_size=3, padding=[[2, 0]])
+    results = run(adapter, "tf.nn", c)
+    assert set(statuses(results).values()) == {"unsupported"}
+    assert results[0].message.startswith("TypeError:") and "padding" in results[0].message
+
+
+@pytest.mark.parametrize("api, expected", [("tf.nn", "unsupported"), ("keras.layer", "pass")])
+def test_causal_is_a_keras_keyword_only(adapter, api, expected):
+    c = case("causal", op="conv", input_shape=[2, 2, 9], out_channels=3, kernel_size=3, dilation=2,
+             padding="causal")
+    assert set(statuses(run(adapter, api, c)).values()) == {expected}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_groups_on_conv_transpose_are_unsupported(adapter, api):
+    c = case("groupsT", op="conv_transpose", input_shape=[1, 4, 5, 5], out_channels=4, kernel_size=3, groups=2)
+    results = run(adapter, api, c)
+    assert set(statuses(results).values()) == {"unsupported"}
+    assert "groups" in results[0].message
+
+
+def test_stride_with_dilation_is_refused_by_keras(adapter):
+    c = case("sd", op="conv", input_shape=[1, 2, 9, 9], out_channels=3, kernel_size=3, stride=2, dilation=2)
+    results = run(adapter, "keras.layer", c)
+    assert set(statuses(results).values()) == {"unsupported"}
+    assert results[0].message.startswith("ValueError:")
+
+
+def test_grouped_conv_gradients_are_refused_on_cpu_by_tf_nn(adapter):
+    # TF's CPU kernels run grouped convs forward but not backward (tensorflow/tensorflow#53631).
+    c = case("grouped", op="conv", input_shape=[1, 4, 6, 6], out_channels=4, kernel_size=3, groups=4)
+    results = {r.check: r for r in run(adapter, "tf.nn", c)}
+    assert results["output"].status == "pass"
+    assert results["grad_input"].status == "unsupported"
+    assert "grouped convolutions are not supported on CPU" in results["grad_input"].message
+
+
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_depthwise_keras_layer_passes(adapter, multiplier):
+    c = case(f"dw{multiplier}", op="conv", input_shape=[2, 3, 7, 6], out_channels=3 * multiplier, kernel_size=3,
+             groups=3, stride=2, padding="same")
+    assert set(statuses(run(adapter, "keras.layer", c)).values()) == {"pass"}
+
+
+# ----------------------------------------------------------------------------- weight layouts
+CONV = dict(op="conv", input_shape=[1, 4, 9, 9], out_channels=8, kernel_size=3)
+WEIGHT_SHAPES = [
+    ("conv-tf.nn", "tf.nn", CONV, (3, 3, 4, 8)),
+    ("conv-keras", "keras.layer", CONV, (3, 3, 4, 8)),
+    ("grouped-keras", "keras.layer", {**CONV, "groups": 2}, (3, 3, 2, 8)),
+    ("depthwise-tf.nn", "tf.nn", {**CONV, "groups": 4}, (3, 3, 1, 8)),
+    ("depthwise-keras", "keras.layer", {**CONV, "groups": 4}, (3, 3, 4, 2)),  # (*k, C_in, multiplier)
+    ("depthwise3d-keras", "keras.layer", {**CONV, "input_shape": [1, 4, 5, 5, 5], "groups": 4},
+     (3, 3, 3, 1, 8)),  # no DepthwiseConv3D: Conv3D(groups=C_in)
+    ("transposed-tf.nn", "tf.nn", {**CONV, "op": "conv_transpose", "kernel_size": [2, 3]}, (2, 3, 8, 4)),
+    ("transposed-keras", "keras.layer", {**CONV, "op": "conv_transpose"}, (3, 3, 8, 4)),  # (*k, O, I)
+]
+
+
+@pytest.mark.parametrize("api, fields, expected", [w[1:] for w in WEIGHT_SHAPES], ids=[w[0] for w in WEIGHT_SHAPES])
+def test_native_weight_shape(adapter, api, fields, expected):
+    assert adapter.native_weight_shape(api, case("w", **fields)) == expected
+
+
+# ----------------------------------------------------------------------------- real framework differences
+def test_keras_inferred_output_padding_when_kernel_is_smaller_than_stride(adapter):
+    # Keras' default output_padding=None infers max(k_eff, stride) - k_eff for 'valid', so the output is
+    # in * stride, not (in - 1) * stride + k_eff
+    # (keras/src/backend/common/backend_utils.py _get_output_shape_given_tf_padding;
+    # https://github.com/tensorflow/tensorflow/issues/50168).
+    c = case("kT-lt-s", op="conv_transpose", input_shape=[1, 2, 5], out_channels=3, kernel_size=1, stride=2)
+    results = {r.check: r for r in run(adapter, "keras.layer", c)}
+    assert results["output_shape"].status == "fail"
+    assert results["output_shape"].got == [1, 3, 10] and results["output_shape"].expected == [1, 3, 9]
+    assert results["weight_shape"].status == "pass"
+    assert results["grad_input"].status == "unsupported"  # the case's upstream gradient no longer fits
+
+
+def test_keras_same_with_output_padding_has_keras_own_size(adapter):
+    # With output_padding given, Keras sizes a 'same' transposed conv as (in - 1) * stride + k_eff % 2 + op
+    # (a symmetric k//2 crop), not in * stride (https://github.com/keras-team/keras/issues/15666).
+    c = case("same-op", op="conv_transpose", input_shape=[1, 2, 5], out_channels=3, kernel_size=4, stride=2,
+             padding="same", output_padding=1)
+    results = {r.check: r for r in run(adapter, "keras.layer", c)}
+    assert results["output_shape"].status == "fail"
+    assert results["output_shape"].got == [1, 3, 9] and results["output_shape"].expected == [1, 3, 10]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_tf_cpu_conv3d_same_with_kernel_smaller_than_stride(adapter, api):
+    # TF's CPU Conv3D does not clamp the SAME padding at 0 when (out - 1) * stride + k_eff - in <= -2: it
+    # shifts the window start (here by 1), unlike Conv2D and the documented rule
+    # (https://www.tensorflow.org/api_docs/python/tf/nn#notes_on_padding_2; the 2-D fix was
+    # https://github.com/tensorflow/tensorflow/pull/1991). Shape is right, values are not.
+    c = case("conv3d-same-k1s3", op="conv", input_shape=[1, 2, 6, 3, 3], out_channels=2, kernel_size=1, stride=3,
+             padding="same")
+    got = statuses(run(adapter, api, c))
+    assert got["output_shape"] == "pass"
+    assert got["output"] == "fail"
