@@ -9,7 +9,7 @@ from .case import Case
 
 FEATURES = (
     "conv", "conv_transpose", "1d", "2d", "3d", "valid", "same", "causal", "explicit_padding",
-    "asymmetric_padding", "same_odd_total", "strided", "unequal_stride", "kernel_lt_stride", "even_kernel",
+    "asymmetric_padding", "same_odd_total", "same_extends_output", "strided", "unequal_stride", "kernel_lt_stride", "even_kernel",
     "non_square_kernel", "dilated", "grouped", "depthwise", "depth_multiplier", "output_padding", "bias",
     "no_bias", "batch", "non_square_input",
 )
@@ -21,9 +21,15 @@ def case_features(case: Case) -> list[str]:
         f.append(case.padding)
     else:
         f.append("explicit_padding")
-    if not case.symmetric_padding:
-        # for a keyword, the resolved amounts decide: 'same' with an odd total is asymmetric
-        f.append("same_odd_total" if case.padding == "same" else "asymmetric_padding")
+    if case.padding == "same":
+        # the resolved amounts decide: an odd total puts the extra element at the end; a negative end
+        # (transposed, k_eff + output_padding < stride) extends the output with zeros instead
+        if any(e < 0 for _, e in case.pads):
+            f.append("same_extends_output")
+        elif not case.symmetric_padding:
+            f.append("same_odd_total")
+    elif not case.symmetric_padding:
+        f.append("asymmetric_padding")
     if any(s > 1 for s in case.stride):
         f.append("strided")
     if len(set(case.stride)) > 1:

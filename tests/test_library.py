@@ -1,0 +1,457 @@
+"""The default case library (cases/*.yaml) covers what it promises, stays small, and its tags are true.
+
+Every assertion is computed from the cases' own attributes (or, for padding forms that the case
+model normalises away, from the raw YAML), so removing a case that gives some coverage, or
+mis-tagging one, makes a test here fail.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conformance import load_cases
+from conformance.case import DEFAULTS, FIELDS
+from conformance.dtypes import DTYPE_NAMES
+from conformance.features import FEATURES, case_features
+from conformance.loader import case_files, expand_matrix, load_file
+
+CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
+README = CASES_DIR / "README.md"
+
+# The default library's own files (seeds.yaml, the lead's worked examples, is checked elsewhere).
+LIBRARY_FILES = ("conv1d.yaml", "conv2d.yaml", "conv3d.yaml", "grouped.yaml", "transposed.yaml", "dtypes.yaml")
+GEOMETRY_FILES = tuple(f for f in LIBRARY_FILES if f != "dtypes.yaml")
+
+MIN_CASES, MAX_CASES = 400, 600  # expanded cases in the whole folder
+MAX_CASE_DTYPE_PAIRS = 750  # sum over cases of len(dtypes): the CI budget
+OPS = ("conv", "conv_transpose")
+
+
+# --------------------------------------------------------------------------- loading
+ALL = load_cases(CASES_DIR)
+BY_ID = {c.id: c for c in ALL}
+
+
+def _file(case) -> str:
+    return Path(case.origin[0]).name
+
+
+LIB = [c for c in ALL if _file(c) in LIBRARY_FILES]
+
+
+def _raw_cases() -> dict[str, dict]:
+    """id -> the raw field dict (file defaults applied, matrix expanded), before normalisation."""
+    out = {}
+    for path in case_files([CASES_DIR]):
+        if path.name not in LIBRARY_FILES:
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        defaults = data.get("defaults") or {}
+        for entry in data["cases"]:
+            for d in expand_matrix(entry):
+                out[d["id"]] = {**DEFAULTS, **defaults, **d}
+    return out
+
+
+RAW = _raw_cases()
+
+
+def padding_form(raw_padding) -> str:
+    """How a case wrote its padding: a keyword, 'int', 'per_dim' (ints), 'pairs' or 'mixed'."""
+    if isinstance(raw_padding, str):
+        return raw_padding.lower()
+    if isinstance(raw_padding, int):
+        return "int"
+    if all(isinstance(p, int) for p in raw_padding):
+        return "per_dim"
+    if all(isinstance(p, list) for p in raw_padding):
+        return "pairs"
+    return "mixed"
+
+
+def of_op(op):
+    return [c for c in LIB if c.op == op]
+
+
+def _pad_total_minus(c):
+    """Per dim: k_eff - stride (the 'same' total for conv_transpose and for conv on divisible sizes)."""
+    return [ke - s for ke, s in zip(c.effective_kernel, c.stride)]
+
+
+# --------------------------------------------------------------------------- size and budget
+def test_library_size_within_budget():
+    n = len(ALL)
+    assert MIN_CASES <= n <= MAX_CASES, f"library has {n} expanded cases, but should have {MIN_CASES}-{MAX_CASES}"
+
+
+def test_dtype_budget():
+    pairs = sum(len(c.dtypes) for c in ALL)
+    assert pairs <= MAX_CASE_DTYPE_PAIRS, f"{pairs} (case, dtype) pairs, but the budget is {MAX_CASE_DTYPE_PAIRS}"
+
+
+@pytest.mark.parametrize("name", LIBRARY_FILES)
+def test_file_exists_has_description_and_cases(name):
+    path = CASES_DIR / name
+    assert path.is_file(), f"{name} is missing"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data.get("description"), str) and data["description"].strip(), f"{name} has no description"
+    assert load_file(path), f"{name} has no cases"
+
+
+@pytest.mark.parametrize("name", GEOMETRY_FILES)
+def test_geometry_files_default_to_float32(name):
+    data = yaml.safe_load((CASES_DIR / name).read_text(encoding="utf-8"))
+    assert (data.get("defaults") or {}).get("dtypes") == ["float32"], f"{name}: defaults.dtypes should be [float32]"
+
+
+def test_tensors_are_small():
+    """Each case must run in milliseconds on a CI CPU core."""
+    too_big = []
+    for c in LIB:
+        limit = 6 if c.ndim == 3 else 12
+        macs = math.prod(c.output_shape if c.op == "conv" else c.input_shape) \
+            * (c.in_channels if c.op == "conv" else c.out_channels) // c.groups * math.prod(c.kernel_size)
+        if (c.batch > 3 or c.in_channels > 8 or c.out_channels > 9 or max(c.in_spatial) > limit
+                or math.prod(c.output_shape) > 2048 or macs > 100_000):
+            too_big.append(f"{c.id}: {c.describe()}")
+    assert not too_big, "cases too large for the CI budget:\n" + "\n".join(too_big)
+
+
+# --------------------------------------------------------------------------- ids
+_VALUE = r"(?:[A-Za-z0-9_.+-]|\[[0-9,]+\])+"  # 3, 1x2, [0,1]x[1,0], float16+float32, same
+_ITEM = rf"([a-z_]+)={_VALUE}"
+ID_RE = re.compile(rf"^[A-Za-z][A-Za-z0-9_]*(\[{_ITEM}(,{_ITEM})*\])?$")
+
+
+def test_ids_unique():
+    counts = Counter(c.id for c in ALL)
+    dupes = [i for i, n in counts.items() if n > 1]
+    assert not dupes, f"duplicate ids: {dupes}"
+
+
+def test_ids_readable():
+    bad = [c.id for c in LIB if not ID_RE.match(c.id)]
+    assert not bad, f"ids not of the form base_id[field=value,...]: {bad[:10]}"
+    fields = {m for c in LIB for m in re.findall(r"[\[,]([a-z_]+)=", c.id)}
+    assert fields <= set(FIELDS), f"ids name fields that do not exist: {fields - set(FIELDS)}"
+
+
+# The one id the brief fixes by name; every other base id names its op and dimensionality.
+ID_EXCEPTIONS = {"tf_same_k3_s2"}
+
+
+def test_base_ids_name_op_and_ndim():
+    bad = []
+    for c in LIB:
+        base = c.id.split("[", 1)[0]
+        if base in ID_EXCEPTIONS:
+            continue
+        want = f"conv{c.ndim}d" if c.op == "conv" else f"convT{c.ndim}d"
+        if not re.search(rf"(^|_){want}(_|$)", base):
+            bad.append(f"{c.id} ({c.op} {c.ndim}-D, expected '{want}' in the id)")
+    assert not bad, "ids that do not say what they are:\n" + "\n".join(bad)
+
+
+# --------------------------------------------------------------------------- dtypes
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+def test_every_dtype_appears_per_op(dtype, op):
+    assert any(dtype in c.dtypes for c in of_op(op)), f"no {op} case runs {dtype}"
+
+
+def test_float64_in_geometry_files():
+    geo = [c for c in LIB if _file(c) in GEOMETRY_FILES]
+    n64 = sum("float64" in c.dtypes for c in geo)
+    assert n64 >= 20, f"only {n64} geometry cases run float64"
+    assert n64 <= len(geo) // 3, f"{n64} of {len(geo)} geometry cases run float64; keep it a modest subset"
+    assert {c.op for c in geo if "float64" in c.dtypes} == set(OPS)
+
+
+def test_dtypes_file():
+    cases = [c for c in LIB if _file(c) == "dtypes.yaml"]
+    assert 20 <= len(cases) <= 30, f"dtypes.yaml has {len(cases)} cases, but should have 20-30"
+    for c in cases:
+        assert set(c.dtypes) == set(DTYPE_NAMES), f"{c.id} runs {c.dtypes}, not every dtype"
+    assert {(c.op, c.ndim) for c in cases} == {(op, nd) for op in OPS for nd in (1, 2, 3)}
+    assert any(c.groups > 1 for c in cases) and any(c.is_depthwise for c in cases)
+    assert any(max(c.stride) > 1 for c in cases)
+    assert {c.op for c in cases if c.groups > 1} == set(OPS)
+
+
+# --------------------------------------------------------------------------- geometry coverage
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_ndim(op, ndim):
+    assert any(c.ndim == ndim for c in of_op(op)), f"no {ndim}-D {op} case"
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_stride(op, stride):
+    assert any(stride in c.stride for c in of_op(op)), f"no {op} case with stride {stride}"
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_unequal_strides(op, ndim):
+    assert any(c.ndim == ndim and len(set(c.stride)) > 1 for c in of_op(op)), \
+        f"no {ndim}-D {op} case with unequal per-dim strides"
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("dilation", [1, 2, 3])
+def test_dilation(op, dilation):
+    assert any(dilation in c.dilation for c in of_op(op)), f"no {op} case with dilation {dilation}"
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_dilation_with_stride(op):
+    assert any(max(c.dilation) > 1 and max(c.stride) > 1 for c in of_op(op))
+
+
+# Each padding form as the case file wrote it (the model normalises int / per-dim / pairs alike).
+PADDING_FORMS = [("conv", f) for f in ("valid", "same", "causal", "int", "per_dim", "pairs", "mixed")] + \
+                [("conv_transpose", f) for f in ("valid", "same", "int", "per_dim", "pairs", "mixed")]
+
+
+@pytest.mark.parametrize("op,form", PADDING_FORMS, ids=[f"{o}-{f}" for o, f in PADDING_FORMS])
+def test_padding_form(op, form):
+    hits = [c for c in of_op(op) if padding_form(RAW[c.id]["padding"]) == form]
+    assert hits, f"no {op} case writes its padding as {form!r}"
+    if form == "per_dim":  # meaningful only where dims get different amounts
+        assert any(c.ndim >= 2 and len({b for b, _ in c.pads}) > 1 for c in hits), \
+            f"no multi-dim {op} case with different per-dim padding"
+    if form in ("pairs", "mixed"):
+        assert any(not c.symmetric_padding for c in hits), f"no asymmetric [begin, end] {op} case"
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_asymmetric_pairs_per_ndim(ndim):
+    assert any(c.ndim == ndim and padding_form(RAW[c.id]["padding"]) in ("pairs", "mixed")
+               and not c.symmetric_padding for c in LIB)
+
+
+def test_causal_only_1d_conv():
+    causal = [c for c in LIB if c.padding == "causal"]
+    assert causal and all(c.op == "conv" and c.ndim == 1 for c in causal)
+    assert any(max(c.dilation) > 1 for c in causal) and any(max(c.stride) > 1 for c in causal)
+
+
+SAME_PARITY = [(op, p) for op in OPS for p in ("odd", "even")]
+
+
+@pytest.mark.parametrize("op,parity", SAME_PARITY, ids=[f"{o}-k_eff_minus_stride_{p}" for o, p in SAME_PARITY])
+def test_same_with_k_eff_minus_stride_parity(op, parity):
+    """Where frameworks' 'same' diverge: the total padding/crop k_eff - stride is odd."""
+    want = 1 if parity == "odd" else 0
+    hits = [c for c in of_op(op) if c.padding == "same"
+            and any(d > 0 and d % 2 == want for d in _pad_total_minus(c))]
+    assert hits, f"no {op} 'same' case with k_eff - stride {parity} and positive"
+    assert any(c.stride[i] > 1 and _pad_total_minus(c)[i] % 2 == want and _pad_total_minus(c)[i] > 0
+               for c in hits for i in range(c.ndim)), f"... and none of them strided"
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_same_odd_total_resolves_with_extra_at_end(op):
+    odd = [c for c in of_op(op) if c.padding == "same" and any((b + e) % 2 and b + e > 0 for b, e in c.pads)]
+    assert odd, f"no {op} 'same' case with an odd total"
+    for c in odd:
+        assert all(e - b in (0, 1) for b, e in c.pads if b + e > 0), f"{c.id}: pads {c.pads}"
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("padding", ["valid", "same", "explicit"])
+def test_kernel_smaller_than_stride(op, padding):
+    hits = [c for c in of_op(op) if any(k < s for k, s in zip(c.kernel_size, c.stride))
+            and (c.padding == padding or (padding == "explicit" and not isinstance(c.padding, str)))]
+    assert hits, f"no {op} case with kernel < stride and {padding} padding"
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("parity", ["odd", "even"])
+def test_kernel_parity(op, parity):
+    want = 1 if parity == "odd" else 0
+    assert any(any(k > 1 and k % 2 == want for k in c.kernel_size) for c in of_op(op))
+
+
+GROUPINGS = {
+    "grouped": lambda c: 1 < c.groups < c.in_channels,
+    "depthwise": lambda c: c.is_depthwise and c.out_channels == c.in_channels,
+    "depth_multiplier": lambda c: c.is_depthwise and c.out_channels > c.in_channels
+    and c.out_channels % c.in_channels == 0,
+    "fewer_outputs": lambda c: c.groups > 1 and c.out_channels < c.in_channels,
+}
+GROUP_CASES = [(op, what) for op in OPS for what in GROUPINGS]
+
+
+@pytest.mark.parametrize("op,what", GROUP_CASES, ids=[f"{o}-{w}" for o, w in GROUP_CASES])
+def test_groups(op, what):
+    assert any(GROUPINGS[what](c) for c in of_op(op)), f"no {op} case: {what}"
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_depthwise_per_ndim(ndim):
+    assert {c.op for c in LIB if c.ndim == ndim and c.is_depthwise} == set(OPS)
+
+
+OUTPUT_PADDING = [(2, 1), (3, 1), (3, 2)]
+
+
+@pytest.mark.parametrize("stride,output_padding", OUTPUT_PADDING, ids=[f"s{s}_op{p}" for s, p in OUTPUT_PADDING])
+def test_output_padding(stride, output_padding):
+    assert any(any(s == stride and p == output_padding for s, p in zip(c.stride, c.output_padding))
+               for c in of_op("conv_transpose"))
+
+
+def test_output_padding_below_stride_or_dilation():
+    """PyTorch's rule: output_padding < max(stride, dilation); a case breaking it tests nothing useful."""
+    bad = [c.id for c in of_op("conv_transpose")
+           if any(p >= max(s, d) for p, s, d in zip(c.output_padding, c.stride, c.dilation))]
+    assert not bad, bad
+
+
+def test_output_padding_per_dim_and_crop_with_same():
+    ct = of_op("conv_transpose")
+    assert any(len(set(c.output_padding)) > 1 for c in ct), "no per-dim output_padding"
+    assert any(c.padding == "same" and any(c.output_padding) for c in ct), "no 'same' with output_padding"
+    assert any(any(c.output_padding) and any(b + e for b, e in c.pads) for c in ct), "no output_padding with a crop"
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
+def test_bias(op, bias):
+    assert any(c.bias is bias for c in of_op(op))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_batch_gt_1(op):
+    assert any(c.batch > 1 for c in of_op(op))
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("what", ["input", "kernel"])
+def test_non_square(op, what):
+    attr = "in_spatial" if what == "input" else "kernel_size"
+    for nd in (2, 3):
+        assert any(c.ndim == nd and len(set(getattr(c, attr))) > 1 for c in of_op(op)), \
+            f"no {nd}-D {op} case with a non-square {what}"
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_pointwise(op):
+    assert {c.ndim for c in of_op(op) if all(k == 1 for k in c.kernel_size)} >= ({1, 2, 3} if op == "conv" else {2})
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_kernel_as_large_as_input(op):
+    assert any(c.effective_kernel == c.in_spatial for c in of_op(op))
+
+
+def test_conv_kernel_filling_input_gives_one_output():
+    assert any(c.effective_kernel == c.in_spatial and c.out_spatial == (1,) * c.ndim for c in of_op("conv"))
+
+
+# --------------------------------------------------------------------------- the cases users write
+def _has(op, ndim, k, s, padding, output_padding=0):
+    def pred(c):
+        return (c.op == op and c.ndim == ndim and c.kernel_size == (k,) * ndim and c.stride == (s,) * ndim
+                and (c.padding == padding if isinstance(padding, str) else c.pads == ((padding, padding),) * ndim)
+                and c.output_padding == (output_padding,) * ndim)
+    return pred
+
+
+COMMON = {
+    "conv2d_3x3_same_s1": _has("conv", 2, 3, 1, "same"),
+    "conv2d_3x3_same_s2": _has("conv", 2, 3, 2, "same"),
+    "conv2d_4x4_same_s2": _has("conv", 2, 4, 2, "same"),
+    "conv2d_1x1": _has("conv", 2, 1, 1, "valid"),
+    "conv2d_dilated_same": lambda c: c.op == "conv" and c.padding == "same" and c.ndim == 2 and max(c.dilation) > 1,
+    "convT2d_dcgan_k4_s2_p1": _has("conv_transpose", 2, 4, 2, 1),
+    "convT2d_k3_s2_p1_op1": _has("conv_transpose", 2, 3, 2, 1, output_padding=1),
+    "convT2d_k2_s2": _has("conv_transpose", 2, 2, 2, "valid"),
+    "convT2d_same_k3_s2": _has("conv_transpose", 2, 3, 2, "same"),
+    "convT2d_1x1": _has("conv_transpose", 2, 1, 1, "valid"),
+}
+
+
+@pytest.mark.parametrize("name", COMMON)
+def test_common_layer_present(name):
+    assert any(COMMON[name](c) for c in LIB), f"the library has no {name} case"
+
+
+def test_tf_same_k3_s2_named_case():
+    c = BY_ID.get("tf_same_k3_s2")
+    assert c is not None and _file(c) == "transposed.yaml"
+    assert _has("conv_transpose", 2, 3, 2, "same")(c)
+    assert c.out_spatial == tuple(n * 2 for n in c.in_spatial)
+    assert c.pads == ((0, 1),) * 2  # full output 2n + 1, the odd crop at the end
+
+
+# --------------------------------------------------------------------------- tags
+# A tag that is also a feature name (conformance.features, the vocabulary known differences select
+# by) must agree with the feature; the other tags have their rule here.
+def _strided(c):
+    return any(s > 1 for s in c.stride)
+
+
+EXTRA_TAG_RULES = {
+    "dilated_strided": lambda c: any(d > 1 for d in c.dilation) and _strided(c),
+    "same_output_padding": lambda c: c.padding == "same" and any(c.output_padding),
+    "tf_same": lambda c: c.op == "conv_transpose" and c.padding == "same",
+    "upsample": lambda c: c.op == "conv_transpose" and _strided(c)
+    and c.out_spatial == tuple(n * s for n, s in zip(c.in_spatial, c.stride)),
+    "downsample": lambda c: c.op == "conv" and _strided(c)
+    and c.out_spatial == tuple(-(-n // s) for n, s in zip(c.in_spatial, c.stride)),
+    "pointwise": lambda c: all(k == 1 for k in c.kernel_size),
+    "full_kernel": lambda c: c.effective_kernel == c.in_spatial,
+}
+# Tags that say what a case is for rather than a property of its geometry.
+FREE_TAGS = {"common"}
+# Every one of these must be used (known differences and report filters rely on them).
+EXPECTED_TAGS = ("kernel_lt_stride", "depthwise", "depth_multiplier", "grouped", "asymmetric_padding",
+                 "even_kernel", "same_odd_total", "causal", "dilated", "strided", "output_padding", "batch",
+                 "non_square_input", "non_square_kernel", *EXTRA_TAG_RULES)
+# Tags that every case with the property must carry, so that selecting by tag finds all of them.
+COMPLETE_TAGS = ("grouped", "depthwise", "causal", "output_padding", "same_output_padding")
+
+
+def tag_holds(tag: str, case) -> bool:
+    if tag in EXTRA_TAG_RULES:
+        return EXTRA_TAG_RULES[tag](case)
+    return tag in case_features(case)
+
+
+@pytest.mark.parametrize("tag", EXPECTED_TAGS)
+def test_tag_is_used(tag):
+    assert any(tag in c.tags for c in LIB), f"no case is tagged {tag!r}"
+
+
+@pytest.mark.parametrize("tag", sorted({t for c in LIB for t in c.tags} - FREE_TAGS))
+def test_tag_is_true(tag):
+    assert tag in EXTRA_TAG_RULES or tag in FEATURES, f"tag {tag!r} is neither a feature nor has a rule here (a typo?)"
+    wrong = [c.id for c in LIB if tag in c.tags and not tag_holds(tag, c)]
+    assert not wrong, f"tagged {tag!r} but not so: {wrong}"
+
+
+@pytest.mark.parametrize("tag", COMPLETE_TAGS)
+def test_tag_is_complete(tag):
+    missing = [c.id for c in LIB if tag_holds(tag, c) and tag not in c.tags]
+    assert not missing, f"cases that are {tag!r} but not tagged so: {missing}"
+
+
+# --------------------------------------------------------------------------- README
+def test_readme_counts_match():
+    """The README's table states each file's expanded cases and (case, dtype) pairs; keep it true."""
+    text = README.read_text(encoding="utf-8")
+    rows = {name: (int(n), int(p)) for name, n, p in
+            re.findall(r"^\|\s*`([\w.]+\.yaml)`\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|", text, re.M)}
+    for name in LIBRARY_FILES:
+        assert name in rows, f"README table has no row for {name}"
+        cases = load_file(CASES_DIR / name)
+        actual = (len(cases), sum(len(c.dtypes) for c in cases))
+        assert rows[name] == actual, f"README says {name} has {rows[name]} (cases, pairs), but it has {actual}"
