@@ -71,9 +71,11 @@ def evaluate(adapter: Adapter, target: Target, case: Case, dtype: str, *, profil
     except Exception as exc:  # a bug of ours, not of the framework: say so
         return records("error", f"oracle failed: {type(exc).__name__}: {exc}")
     t0 = time.perf_counter()
+    adapter.take_warnings()
     try:
         with adapter.precision(target.device, profile):
             obs = adapter.run(target.api, case, dtype, target.device, ref.inputs)
+        obs.notes.extend(f"framework warning: {w}" for w in adapter.take_warnings())
     except Unsupported as exc:
         return records("unsupported", str(exc), timings={"run": time.perf_counter() - t0})
     except Exception as exc:

@@ -11,6 +11,7 @@ cannot express the case. It never emulates silently.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,13 +103,26 @@ class Adapter:
     # ---------------------------------------------------------------- helpers for subclasses
     @contextlib.contextmanager
     def native(self):
-        """Wrap the framework call: its refusals become `Unsupported` with the framework's own text."""
-        try:
-            yield
-        except Unsupported:
-            raise
-        except self.refusals as exc:
-            raise Unsupported(f"{type(exc).__name__}: {_first_lines(str(exc))}") from exc
+        """Wrap the framework call: its refusals become `Unsupported` with the framework's own text,
+        and its warnings are kept (see `take_warnings`) instead of going to the worker's stderr."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            except Unsupported:
+                raise
+            except self.refusals as exc:
+                raise Unsupported(f"{type(exc).__name__}: {_first_lines(str(exc))}") from exc
+            finally:
+                seen = self.__dict__.setdefault("_warnings", [])
+                for w in caught:
+                    text = f"{w.category.__name__}: {_first_lines(str(w.message), 300)}"
+                    if text not in seen:
+                        seen.append(text)
+
+    def take_warnings(self) -> list[str]:
+        """Warnings the framework issued in `native()` blocks since the last call."""
+        return self.__dict__.pop("_warnings", [])
 
     @staticmethod
     def to_numpy64(array) -> np.ndarray:
