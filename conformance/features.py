@@ -9,7 +9,7 @@ from .case import Case
 
 FEATURES = (
     "conv", "conv_transpose", "1d", "2d", "3d", "valid", "same", "causal", "explicit_padding",
-    "asymmetric_padding", "same_odd_total", "same_extends_output", "strided", "unequal_stride", "kernel_lt_stride", "even_kernel",
+    "asymmetric_padding", "same_odd_total", "same_extends_output", "padding_exceeds_kernel", "strided", "unequal_stride", "kernel_lt_stride", "even_kernel",
     "non_square_kernel", "dilated", "grouped", "depthwise", "depth_multiplier", "output_padding", "bias",
     "no_bias", "batch", "non_square_input",
 )
@@ -30,6 +30,10 @@ def case_features(case: Case) -> list[str]:
             f.append("same_odd_total")
     elif not case.symmetric_padding:
         f.append("asymmetric_padding")
+    if any(max(b, e) > k - 1 for (b, e), k in zip(case.pads, case.effective_kernel)):
+        # a window can lie wholly in the padding (conv), or a crop eats more than the kernel's overhang
+        # (conv_transpose): the backends then see negative padding on the other side
+        f.append("padding_exceeds_kernel")
     if any(s > 1 for s in case.stride):
         f.append("strided")
     if len(set(case.stride)) > 1:
