@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output", default=DEFAULT_HTML, metavar="PATH")
     rp.add_argument("--baseline", metavar="PATH")
 
+    mx = sub.add_parser("matrix", help="print the support matrix (case features x targets) of a results file as Markdown")
+    mx.add_argument("results")
+
     sub.add_parser("schema", help="print the JSON Schema of case files (for editor completion)")
     return p
 
@@ -220,6 +223,13 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_matrix(args) -> int:
+    from .matrix import support_matrix
+
+    print(support_matrix(_read_results(args.results)), end="")
+    return 0
+
+
 def cmd_schema(args) -> int:
     from .schema import case_file_schema
 
@@ -228,7 +238,7 @@ def cmd_schema(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "diff": cmd_diff, "merge": cmd_merge, "report": cmd_report,
-            "schema": cmd_schema}
+            "matrix": cmd_matrix, "schema": cmd_schema}
 
 if __name__ == "__main__":
     sys.exit(main())
