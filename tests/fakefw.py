@@ -9,10 +9,13 @@ and this folder on PYTHONPATH.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import time
+
+import numpy as np
 
 from conformance import oracle
 from conformance.adapters.base import Adapter, Observation, Unsupported
@@ -33,7 +36,14 @@ class FakeAdapter(Adapter):
         return "0.0-fake"
 
     def devices(self):
-        return ["cpu"]
+        # FAKEFW_GPU=1 pretends a GPU is present, so the runner's GPU paths (precision profiles,
+        # TF32 classification, GPU item ids) can be tested on machines without one.
+        return ["cpu", "gpu"] if os.environ.get("FAKEFW_GPU") else ["cpu"]
+
+    @contextlib.contextmanager
+    def precision(self, device, profile):
+        self.profile = profile
+        yield {"tf32": device == "gpu" and profile == "defaults"}
 
     def environment(self):
         return {"version": "0.0-fake"}
@@ -52,6 +62,10 @@ class FakeAdapter(Adapter):
         if "fake_raise" in tags:
             raise KeyError("a bug in the adapter")
         x, w, b, g = inputs
+        tf32_on = self.profile == "defaults" or "fake_tf32_ignores_strict" in tags
+        if "fake_tf32" in tags and device == "gpu" and tf32_on and dtype == "float32":
+            # what a TF32 tensor core does: operands keep 10 of float32's 23 mantissa bits
+            x, w = _tf32(x), _tf32(w)
         y = oracle.forward(case, x, w, b)
         grads = oracle.gradients(case, x, w, b, g)
         if "fake_wrong" in tags:
@@ -62,3 +76,8 @@ class FakeAdapter(Adapter):
                            layer_weight_shape=case.weight_shape if layer else None,
                            param_count=case.param_count + (1 if "fake_param_count" in tags else 0) if layer else None,
                            call=f"fakefw.conv(x, w)  # {case.id}")
+
+
+def _tf32(a):
+    bits = np.asarray(a, dtype=np.float32).view(np.uint32)
+    return (bits & np.uint32(0xFFFFE000)).view(np.float32).astype(np.float64)

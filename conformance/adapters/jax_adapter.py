@@ -98,6 +98,15 @@ class JaxAdapter(Adapter):
         self._layer_shapes: dict = {}
 
     # ---------------------------------------------------------------- environment
+    def _x64(self):
+        """A context enabling float64 for one call: `jax.enable_x64` (JAX >= 0.8), else the older
+        `jax.experimental.enable_x64`, so the upgrade gate can run an older JAX too."""
+        if hasattr(self.jax, "enable_x64"):
+            return self.jax.enable_x64(True)
+        from jax.experimental import enable_x64
+
+        return enable_x64()
+
     def version(self) -> str:
         return self.jax.__version__
 
@@ -227,7 +236,7 @@ class JaxAdapter(Adapter):
                  channels_last(inputs.grad_output))]
         dev = jax.devices(device)[0]
         # float64 needs x64, enabled for this call only (it is also part of jit's cache key).
-        with jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext():
+        with self._x64() if dtype == "float64" else contextlib.nullcontext():
             x, w, b, g = (None if a is None else jax.device_put(a, dev) for a in host)
             if api == "flax.layer":
                 params = self._layer_params(spec, x.shape)
