@@ -11,6 +11,7 @@ cannot express the case. It never emulates silently.
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,7 +130,11 @@ class Adapter:
         return np.asarray(array, dtype=np.float64)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _first_lines(text: str, limit: int = 600) -> str:
+    text = _ANSI.sub("", text)  # Keras colours its error messages for terminals
     text = " ".join(line.strip() for line in text.strip().splitlines()[:6] if line.strip())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
