@@ -91,9 +91,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `conformance schema | head`: the reader left; not an error of ours
+    except BrokenPipeError:  # `conformance diff a b | head`: the reader left before the end
+        # Exit as a Unix tool killed by SIGPIPE does (128 + 13), never 0: the output was cut short,
+        # and a gate must not read a truncated diff as "no regressions".
         sys.stderr.close()
-        return 0
+        return 141
 
 
 # ------------------------------------------------------------------------- commands
