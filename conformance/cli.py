@@ -129,7 +129,7 @@ def _finish(run, baseline, json_path, html_path) -> int:
     from .results import summarize
 
     summary = summarize(run.results)
-    print(_summary_text(summary, run), end="")
+    print(_summary_text(summary), end="")
     for skip in run.skipped:
         what = skip.get("target") or skip.get("framework")
         extra = f" on {skip['device']}" if "device" in skip else ""
@@ -154,7 +154,7 @@ def _finish(run, baseline, json_path, html_path) -> int:
     return 1 if unexpected or regressions else 0
 
 
-def _summary_text(summary, run) -> str:
+def _summary_text(summary) -> str:
     lines = [f"{summary['total']} results: " + ", ".join(f"{n} {s}" for s, n in sorted(summary["by_status"].items()))]
     for fw, counts in sorted(summary["by_framework"].items()):
         lines.append(f"  {fw:11} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))

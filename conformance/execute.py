@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import traceback
-from functools import lru_cache
 
 import numpy as np
 
@@ -47,18 +46,12 @@ class Reference:
         self.seconds = time.perf_counter() - t0
 
 
-@lru_cache(maxsize=64)
-def _reference(case_key: str, case: Case, dtype: str, seed: int) -> Reference:
-    return Reference(case, dtype, seed)
-
-
-def reference(case: Case, dtype: str, seed: int) -> Reference:
-    return _reference(f"{case.id}|{dtype}|{seed}", case, dtype, seed)
-
-
 def evaluate(adapter: Adapter, target: Target, case: Case, dtype: str, *, profile: str = "defaults",
-             seed: int = 0) -> list[Result]:
-    """All check records for one (case, target, dtype) under a precision profile."""
+             seed: int = 0, ref: Reference | None = None) -> list[Result]:
+    """All check records for one (case, target, dtype) under a precision profile.
+
+    `ref` is the case's `Reference` for this dtype and seed, when the caller shares one between targets.
+    """
     checks = checks_for(case, target)
     base = dict(case=case.id, framework=target.framework, api=target.api, device=target.device,
                 dtype=dtype, precision=profile)
@@ -67,7 +60,7 @@ def evaluate(adapter: Adapter, target: Target, case: Case, dtype: str, *, profil
         return [Result(check=c, status=status, message=message, **base, **extra) for c in checks]
 
     try:
-        ref = reference(case, dtype, seed)
+        ref = ref or Reference(case, dtype, seed)
     except Exception as exc:  # a bug of ours, not of the framework: say so
         return records("error", f"oracle failed: {type(exc).__name__}: {exc}")
     t0 = time.perf_counter()

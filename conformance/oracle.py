@@ -210,14 +210,10 @@ def gradients(case: Case, x, w, b, grad_output) -> Gradients:
 def reduction_sizes(case: Case) -> dict[str, int]:
     """How many products each computed element sums at most (the K of the error bound), per check."""
     k = math.prod(case.kernel_size)
-    if case.op == "conv":
-        fwd = case.in_channels // case.groups * k
-        g_in = case.out_channels // case.groups * k
-        spatial_sum = case.batch * math.prod(case.out_spatial)  # weight/bias grads sum over outputs
-        wgrad = spatial_sum
-    else:
-        fwd = case.in_channels // case.groups * k
-        g_in = case.out_channels // case.groups * k
-        wgrad = case.batch * math.prod(case.in_spatial)
-        spatial_sum = case.batch * math.prod(case.out_spatial)
-    return {"output": fwd + int(case.bias), "grad_input": g_in, "grad_weight": wgrad, "grad_bias": spatial_sum}
+    # the weight gradient sums over the batch and the positions of the conv's input-side tensor:
+    # the output of a conv, the input of a transposed conv (the input of its adjoint)
+    positions = case.out_spatial if case.op == "conv" else case.in_spatial
+    return {"output": case.in_channels // case.groups * k + int(case.bias),
+            "grad_input": case.out_channels // case.groups * k,
+            "grad_weight": case.batch * math.prod(positions),
+            "grad_bias": case.batch * math.prod(case.out_spatial)}

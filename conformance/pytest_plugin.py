@@ -324,23 +324,23 @@ class ConformanceSession:
         if key in self._submitted:
             return
         self._submitted.add(key)
-        items = self._request_items[key]
-        case = items[0].case
-        triples = sorted({(i.api, i.device, i.profile) for i in items})
-        dtypes = sorted({i.dtype for i in items})
+        case, triples, dtypes = self._request_spec(key)
         self._pool.submit(key[1], key, (case.to_dict(), triples, dtypes, self.selection.seed))
         if key in self._pool.done:  # refused at once (the framework's worker is not running)
             self._receive(key)
+
+    def _request_spec(self, key):
+        """The case, (api, device, profile) triples and dtypes that the items of a request need."""
+        items = self._request_items[key]
+        return (items[0].case, sorted({(i.api, i.device, i.profile) for i in items}),
+                sorted({i.dtype for i in items}))
 
     def _receive(self, request_id):
         from .features import case_features
         from .known import mark_known
         from .runner import records_from
 
-        items = self._request_items[request_id]
-        case = items[0].case
-        triples = sorted({(i.api, i.device, i.profile) for i in items})
-        dtypes = sorted({i.dtype for i in items})
+        case, triples, dtypes = self._request_spec(request_id)
         records = records_from(self._pool.done.pop(request_id), case, request_id[1], triples, dtypes)
         mark_known(records, self.known(), {case.id: case_features(case)})
         for r in records:

@@ -36,7 +36,7 @@ def worker_main(conn, framework: str) -> None:
 
     from .adapters.base import Target
     from .case import Case
-    from .execute import evaluate
+    from .execute import Reference, evaluate
 
     while True:
         try:
@@ -49,11 +49,11 @@ def worker_main(conn, framework: str) -> None:
         records = []
         try:
             case = Case.from_dict(case_dict)
-            for api, device, profile in targets:
-                target = Target(framework, api, device)
-                for dtype in dtypes:
-                    records.extend(r.to_dict() for r in evaluate(adapter, target, case, dtype,
-                                                                 profile=profile, seed=seed))
+            for dtype in dtypes:
+                ref = Reference(case, dtype, seed)  # the oracle once per dtype, for every target
+                for api, device, profile in targets:
+                    records.extend(r.to_dict() for r in evaluate(adapter, Target(framework, api, device), case,
+                                                                 dtype, profile=profile, seed=seed, ref=ref))
         except Exception:  # evaluate() catches adapter errors; anything here is a bug of ours
             conn.send(("results", request_id, {"internal_error": traceback.format_exc()}))
             continue
