@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import ConformanceError
+from .errors import ConformanceError, UsageError
 
 DEFAULT_CASES = "cases"
 DEFAULT_KNOWN = "cases/known_differences.yaml"
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--known", default=DEFAULT_KNOWN, metavar="PATH",
                      help="known-differences file (default: %(default)s; 'none' to use none)")
     run.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help="results file (default: %(default)s)")
-    run.add_argument("--html", default=DEFAULT_HTML, metavar="PATH", help="HTML report (default: %(default)s)")
+    run.add_argument("--html", default=DEFAULT_HTML, metavar="PATH", help="HTML report (default: %(default)s; '' for none)")
     run.add_argument("--baseline", metavar="PATH", help="results JSON of an earlier run: regressions fail the run")
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: %(default)s)")
     run.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
@@ -114,6 +114,8 @@ def cmd_run(args) -> int:
     run = run_suite(cases, selection, progress=_progress_bar if show else None)
     run.stale_known = apply_known(run.results, known, cases)
     run.cases = case_table(cases)
+    if not args.json:
+        raise UsageError("--json needs a path: the JSON results are what every other view is made from")
     json_path = run.write(args.json)
     html_path = _write_html(run, args.html, baseline)
     return _finish(run, baseline, json_path, html_path)
