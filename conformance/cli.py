@@ -107,6 +107,8 @@ def cmd_run(args) -> int:
     selection = Selection(frameworks=args.frameworks, devices=args.devices, dtypes=args.dtypes,
                           precision=args.precision, seed=args.seed, timeout=args.timeout)
     selection.validate()  # bad options fail before any case file is read or framework started
+    if not args.json:
+        raise UsageError("--json needs a path: the JSON results are what every other view is made from")
     cases = load_selected_cases(args.cases, args.case_ids)
     known = [] if args.known == "none" else _load_known_if_present(args.known, load_known)
     baseline = _read_results(args.baseline) if args.baseline else None
@@ -114,8 +116,6 @@ def cmd_run(args) -> int:
     run = run_suite(cases, selection, progress=_progress_bar if show else None)
     run.stale_known = apply_known(run.results, known, cases)
     run.cases = case_table(cases)
-    if not args.json:
-        raise UsageError("--json needs a path: the JSON results are what every other view is made from")
     json_path = run.write(args.json)
     html_path = _write_html(run, args.html, baseline)
     return _finish(run, baseline, json_path, html_path)
