@@ -100,7 +100,7 @@ def main(argv=None) -> int:
 
 # ------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
-    from .known import apply_known, load_known
+    from .known import apply_known
     from .runner import Selection, run_suite
     from .suite import load_selected_cases, case_table
 
@@ -110,7 +110,7 @@ def cmd_run(args) -> int:
     if not args.json:
         raise UsageError("--json needs a path: the JSON results are what every other view is made from")
     cases = load_selected_cases(args.cases, args.case_ids)
-    known = [] if args.known == "none" else _load_known_if_present(args.known, load_known)
+    known = _load_known(args.known)
     baseline = _read_results(args.baseline) if args.baseline else None
     show = sys.stderr.isatty() and not args.no_progress
     run = run_suite(cases, selection, progress=_progress_bar if show else None)
@@ -121,9 +121,11 @@ def cmd_run(args) -> int:
     return _finish(run, baseline, json_path, html_path)
 
 
-def _load_known_if_present(path, load_known):
-    if path == DEFAULT_KNOWN and not Path(path).exists():
-        return []  # running outside the repository: no default list there
+def _load_known(path):
+    from .known import load_known
+
+    if path == "none" or (path == DEFAULT_KNOWN and not Path(path).exists()):
+        return []  # none asked for, or running outside the repository with the default
     return load_known(path)
 
 
@@ -132,10 +134,10 @@ def _finish(run, baseline, json_path, html_path) -> int:
 
     summary = summarize(run.results)
     print(_summary_text(summary), end="")
+    from .runner import describe_skip
+
     for skip in run.skipped:
-        what = skip.get("target") or skip.get("framework")
-        extra = f" on {skip['device']}" if "device" in skip else ""
-        print(f"skipped: {what}{extra}: {skip['reason']}")
+        print(f"skipped: {describe_skip(skip)}")
     for stale in run.stale_known:
         print(f"stale known difference {stale['id']} ({stale['origin']}): matched no result")
     unexpected = run.unexpected

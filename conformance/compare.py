@@ -83,7 +83,8 @@ def _pool(a: np.ndarray) -> np.ndarray:
 
 
 def _finite(a: np.ndarray):
-    """Nested lists with NaN/inf as strings (JSON has no NaN)."""
+    """Nested lists, with NaN and infinity as strings (JSON has no NaN)."""
     a = np.asarray(a, dtype=np.float64)
-    return np.where(np.isfinite(a), a, 0).tolist() if np.isfinite(a).all() else \
-        [_finite(x) if np.ndim(x) else (float(x) if np.isfinite(x) else str(float(x))) for x in a]
+    if np.isfinite(a).all():
+        return a.tolist()
+    return [_finite(x) if x.ndim else (float(x) if np.isfinite(x) else str(float(x))) for x in a]

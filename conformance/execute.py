@@ -17,7 +17,6 @@ from .compare import compare, detail
 from .inputs import make_inputs
 from .results import Result
 
-ARRAY_CHECKS = ("output", "grad_input", "grad_weight", "grad_bias")
 
 
 def checks_for(case: Case, target: Target) -> tuple[str, ...]:

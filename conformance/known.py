@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from .errors import CaseError, did_you_mean
 from .features import FEATURES, case_features
+from .loader import item_lines, read_yaml
 from .results import FAILING, Result
 
 MATCH_KEYS = ("framework", "api", "device", "precision", "dtype", "check", "case", "features", "status")
@@ -66,20 +64,11 @@ def _as_list(value):
 
 
 def load_known(path) -> list[KnownDifference]:
-    path = Path(path)
     name = str(path)
-    try:
-        node = yaml.compose(path.read_text(encoding="utf-8"))
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CaseError(f"cannot read known-differences file: {exc.strerror}", file=name) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise CaseError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}", file=name,
-                        line=mark.line + 1 if mark else None) from None
+    node, data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("known_differences"), list):
         raise CaseError("a known-differences file is a mapping with a 'known_differences:' list", file=name, line=1)
-    lines = [item.start_mark.line + 1 for k, v in node.value if k.value == "known_differences" for item in v.value]
+    lines = item_lines(node, "known_differences")
     entries, seen = [], set()
     for raw, line in zip(data["known_differences"], lines):
         def fail(field, message):

@@ -72,17 +72,17 @@ class _LineLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_file(path) -> list[Case]:
-    path = Path(path)
+def read_yaml(path) -> tuple:
+    """(root node, data) of a YAML file: the node keeps line numbers; errors name file and line."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise CaseError(f"cannot read case file: {exc.strerror}", file=name) from None
+        raise CaseError(f"cannot read {name}: {exc.strerror}", file=name) from None
     loader = _LineLoader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        return node, loader.construct_document(node) if node is not None else None
     except CaseError as exc:
         raise exc.located(name, exc.line) from None
     except yaml.YAMLError as exc:
@@ -91,6 +91,12 @@ def load_file(path) -> list[Case]:
                         file=name, line=mark.line + 1 if mark else None) from None
     finally:
         loader.dispose()
+
+
+def load_file(path) -> list[Case]:
+    path = Path(path)
+    name = str(path)
+    node, data = read_yaml(path)
 
     if not isinstance(data, dict) or "cases" not in data:
         raise CaseError("a case file is a mapping with a top-level 'cases:' list", file=name, line=1)
@@ -108,7 +114,7 @@ def load_file(path) -> list[Case]:
     entries = data["cases"]
     if not isinstance(entries, list):
         raise CaseError("'cases' must be a list of case mappings", file=name, line=_key_line(node, "cases"))
-    lines = _item_lines(node, "cases")
+    lines = item_lines(node, "cases")
 
     cases = []
     for raw, line in zip(entries, lines):
@@ -168,7 +174,8 @@ def _key_line(root, key) -> int | None:
     return None
 
 
-def _item_lines(root, key) -> list[int]:
+def item_lines(root, key) -> list[int]:
+    """Line of each item of the top-level list `key` (1-based)."""
     for k, v in root.value:
         if getattr(k, "value", None) == key and isinstance(v, yaml.SequenceNode):
             return [item.start_mark.line + 1 for item in v.value]

@@ -234,24 +234,14 @@ class ConformanceSession:
 
     # -- planning (needs the workers: which devices does each framework see?)
     def _start(self):
-        from .runner import WorkerPool, resolve_frameworks, targets_for
+        from .runner import WorkerPool, plan_targets, resolve_frameworks
         from .worker import host_environment
 
         frameworks, self.skipped = resolve_frameworks(self.selection)
         self._pool = WorkerPool(frameworks, timeout=self.selection.timeout)
-        infos = self._pool.start()
-        self._plan = {}
-        self._env = {"host": host_environment(), "seed": self.selection.seed, "frameworks": {}}
-        for name, info in infos.items():
-            if "fatal" in info:
-                self.skipped.append({"framework": name, "reason": f"failed to start: {info['fatal']}"})
-                self._env["frameworks"][name] = {"error": info["fatal"]}
-                continue
-            self._env["frameworks"][name] = {"version": info["version"], "devices": info["devices"],
-                                             **info["environment"]}
-            triples, skips = targets_for(name, info, self.selection)
-            self.skipped.extend(skips)
-            self._plan[name] = triples
+        self._plan, env_frameworks, skips = plan_targets(self._pool.start(), self.selection)
+        self.skipped.extend(skips)
+        self._env = {"host": host_environment(), "seed": self.selection.seed, "frameworks": env_frameworks}
 
     def targets(self):
         if self._plan is None:
@@ -348,13 +338,7 @@ class ConformanceSession:
 
     def known(self):
         if self._known is None:
-            from .known import load_known
-
-            path = self.config.getoption(OPT_KNOWN)
-            if path is None:
-                default = Path(self.config.rootpath) / "cases" / "known_differences.yaml"
-                path = default if default.exists() else None
-            self._known = load_known(path) if path else []
+            self._known = _load_known(self.config)
         return self._known
 
     def close(self):
@@ -414,7 +398,7 @@ class ResultsCollector:
         env = dict(self.environment)
         skipped = env.pop("skipped", [])
         results = list(self.records.values())
-        known = state.known() if state is not None else _known_for(self.config)
+        known = state.known() if state is not None else _load_known(self.config)
         features = {cid: info.get("features", []) for cid, info in self.cases.items()}
         run = RunResults(results=results, environment=env, skipped=skipped, cases=self.cases,
                          stale_known=stale_entries(results, known, features))
@@ -428,16 +412,17 @@ class ResultsCollector:
     def pytest_terminal_summary(self, terminalreporter):
         state = self.config.stash.get(session_key, None)
         if state is not None:
+            from .runner import describe_skip
+
             for skip in state.skipped:
-                what = skip.get("target") or skip.get("framework")
-                extra = f" on {skip['device']}" if "device" in skip else ""
-                terminalreporter.write_line(f"conformance skipped {what}{extra}: {skip['reason']}")
+                terminalreporter.write_line(f"conformance skipped {describe_skip(skip)}")
         for line in self.written:
             terminalreporter.write_line(line)
 
 
-def _known_for(config):
+def _load_known(config):
+    """The --conformance-known file, else cases/known_differences.yaml under the rootdir if present."""
     from .known import load_known
 
     path = config.getoption(OPT_KNOWN) or Path(config.rootpath) / "cases" / "known_differences.yaml"
-    return load_known(path) if Path(path).exists() else []
+    return load_known(path) if config.getoption(OPT_KNOWN) or Path(path).exists() else []

@@ -17,8 +17,6 @@ STATUSES = ("pass", "fail", "unsupported", "error", "crashed", "known")
 # Statuses that fail a run unless a known difference covers them.
 FAILING = ("fail", "error", "crashed")
 CHECKS = ("output_shape", "output", "weight_shape", "param_count", "grad_input", "grad_weight", "grad_bias")
-# The checks that only a layer API has (a functional call has no weight of its own to inspect).
-LAYER_CHECKS = ("weight_shape", "param_count")
 # Fields that identify a result across runs (for diff and merge).
 KEY_FIELDS = ("case", "framework", "api", "device", "precision", "dtype", "check")
 

@@ -95,6 +95,31 @@ def targets_for(framework: str, info: dict, selection: Selection) -> tuple[list[
     return triples, skipped
 
 
+def plan_targets(infos: dict, selection: Selection) -> tuple[dict, dict, list[dict]]:
+    """From the workers' hello (`WorkerPool.start`): the (api, device, profile) triples per framework,
+    the frameworks' environment records, and the skips (a framework that failed to start, a device
+    or an API it lacks)."""
+    plan, environment, skipped = {}, {}, []
+    for name, info in infos.items():
+        if "fatal" in info:
+            skipped.append({"framework": name, "reason": f"failed to start: {info['fatal']}"})
+            environment[name] = {"error": info["fatal"]}
+            continue
+        environment[name] = {"version": info["version"], "devices": info["devices"], **info["environment"]}
+        triples, skips = targets_for(name, info, selection)
+        skipped.extend(skips)
+        if triples:
+            plan[name] = triples
+    return plan, environment, skipped
+
+
+def describe_skip(skip: dict) -> str:
+    """One line for a skip record: `torch on gpu: no gpu visible to torch`."""
+    what = skip.get("target") or skip.get("framework")
+    extra = f" on {skip['device']}" if "device" in skip else ""
+    return f"{what}{extra}: {skip['reason']}"
+
+
 # ------------------------------------------------------------------------- the worker pool
 @dataclass
 class _Worker:
@@ -279,19 +304,8 @@ def run_suite(cases: list[Case], selection: Selection, *, progress=None) -> RunR
                    "command": " ".join(sys.argv)}
     results: list[Result] = []
     with WorkerPool(frameworks, timeout=selection.timeout) as pool:
-        infos = pool.start()
-        plan = {}
-        for name, info in infos.items():
-            if "fatal" in info:
-                skipped.append({"framework": name, "reason": f"failed to start: {info['fatal']}"})
-                environment["frameworks"][name] = {"error": info["fatal"]}
-                continue
-            environment["frameworks"][name] = {"version": info["version"], "devices": info["devices"],
-                                               **info["environment"]}
-            triples, skips = targets_for(name, info, selection)
-            skipped.extend(skips)
-            if triples:
-                plan[name] = triples
+        plan, environment["frameworks"], skips = plan_targets(pool.start(), selection)
+        skipped.extend(skips)
         requests = {}
         for case in cases:
             dtypes = dtypes_for(case, selection)
