@@ -1,7 +1,7 @@
 """Run one (case, target, dtype) on an adapter and turn what it saw into result records.
 
-This runs inside a framework's worker process: it draws the inputs, computes the oracle (cached per
-case and dtype), calls the adapter and compares. Only small records leave the process.
+This runs inside a framework's worker process: it draws the inputs, computes the oracle (once per case
+and dtype, shared by the targets: see `Reference`), calls the adapter and compares. Only small records leave the process.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from .case import Case
 from .compare import compare, detail
 from .inputs import make_inputs
 from .results import Result
-
 
 
 def checks_for(case: Case, target: Target) -> tuple[str, ...]:
