@@ -319,6 +319,22 @@ class Case:
         return (self.out_channels,) if self.bias else None
 
     @property
+    def working_set_bytes(self) -> int:
+        """Float64 bytes one evaluation of the case holds at once, to refuse oversized cases up front.
+
+        The oracle's largest buffer is its im2col matrix: one row per output position (conv), or per
+        input position (conv_transpose, which scatters), k * C/g columns. Around it: input, output,
+        their gradients and a framework's native copies (about 3 of each), and the weight likewise.
+        """
+        if self.op == "conv":
+            positions, channels = math.prod(self.out_spatial), self.in_channels // self.groups
+        else:
+            positions, channels = math.prod(self.in_spatial), self.out_channels // self.groups
+        columns = self.batch * positions * math.prod(self.kernel_size) * channels
+        tensors = 3 * (math.prod(self.input_shape) + math.prod(self.output_shape) + math.prod(self.weight_shape))
+        return 8 * (columns + tensors)
+
+    @property
     def param_count(self) -> int:
         return math.prod(self.weight_shape) + (self.out_channels if self.bias else 0)
 

@@ -6,7 +6,9 @@ difference covers, or a regression against the baseline); 2 bad input or usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -51,8 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", metavar="PATH", help="results JSON of an earlier run: regressions fail the run")
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: %(default)s)")
     run.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
-                     help="per case and framework before its worker is killed (default: %(default)s)")
+                     help="one (case, target, dtype) may take this long; then its worker is stopped, the record is "
+                          "an error and the run goes on (default: %(default)s)")
+    run.add_argument("--max-case-memory", default="1GiB", metavar="SIZE",
+                     help="refuse a case whose float64 working set (computed from its shapes) exceeds this, "
+                          "before anything allocates it, e.g. 512MiB, 4GiB (default: %(default)s)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    run.add_argument("--relations", action="store_true",
+                     help="also check the metamorphic relations (conformance/metamorphic.py) on every case and "
+                          "target, in this process after the main run; several extra framework calls per case")
+    run.add_argument("--jobs", "-j", type=int, metavar="N",
+                     help="(case, framework) requests run at once, i.e. CPU cores used; a framework gets up to N "
+                          "worker processes (default: the number of CPU cores)")
+    run.add_argument("--shard", metavar="I/N",
+                     help="run only shard I of N (1 <= I <= N): a deterministic split of the selected cases, the "
+                          "same on every machine; join the shards' results with `conformance merge`")
 
     ls = sub.add_parser("list", help="list cases and targets")
     ls.add_argument("--cases", nargs="+", default=[DEFAULT_CASES], metavar="PATH")
@@ -61,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("base")
     df.add_argument("new")
 
-    mg = sub.add_parser("merge", help="merge results files (e.g. a CPU job and a GPU job) into one")
+    mg = sub.add_parser("merge", help="merge results files (the shards of a run, or e.g. a CPU job and a GPU job) "
+                                      "into one")
     mg.add_argument("inputs", nargs="+", metavar="RESULTS")
     mg.add_argument("-o", "--output", required=True, metavar="PATH")
 
@@ -74,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     mx.add_argument("results")
 
     sub.add_parser("schema", help="print the JSON Schema of case files (for editor completion)")
+
+    from .explore import add_arguments as add_explore_arguments
+
+    add_explore_arguments(sub.add_parser(
+        "explore", help="search random valid cases for discrepancies (hypothesis), shrink one, write it as a case",
+        description=("Draw random valid cases with hypothesis and run each on every API of the frameworks, "
+                     "with the oracle checks and the metamorphic relations. 'unsupported' is fine; an "
+                     "unexplained fail, error or crash is a discrepancy: it is shrunk to a minimal case, printed "
+                     "and saved as a ready-to-paste case file under reports/. Exit 0 when none was found, 1 when "
+                     "one was, 2 for bad input.")))
     return p
 
 
@@ -100,25 +126,73 @@ def main(argv=None) -> int:
 
 # ------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
-    from .known import apply_known
+    from .features import case_features
+    from .known import mark_known, stale_entries
+    from .results import RecordStream
     from .runner import Selection, run_suite
     from .suite import load_selected_cases, case_table
 
     selection = Selection(frameworks=args.frameworks, devices=args.devices, dtypes=args.dtypes,
-                          precision=args.precision, seed=args.seed, timeout=args.timeout)
+                          precision=args.precision, seed=args.seed, timeout=args.timeout, jobs=args.jobs)
     selection.validate()  # bad options fail before any case file is read or framework started
+    from .shard import parse_shard, select_shard
+
+    shard = parse_shard(args.shard) if args.shard is not None else None
     if not args.json:
         raise UsageError("--json needs a path: the JSON results are what every other view is made from")
-    cases = load_selected_cases(args.cases, args.case_ids)
+    from .loader import parse_bytes
+
+    budget = parse_bytes(args.max_case_memory)
+    cases = load_selected_cases(args.cases, args.case_ids, budget)
+    if shard:
+        from .runner import dtypes_for
+
+        cases = select_shard(cases, shard, weight=lambda c: len(dtypes_for(c, selection)))
     known = _load_known(args.known)
     baseline = _read_results(args.baseline) if args.baseline else None
+    features = {c.id: case_features(c) for c in cases}
+    stream = RecordStream(args.json)  # every record on disk as it arrives, whatever happens next
+
+    def arrived(records):
+        mark_known(records, known, features)
+        stream.write(records)
+
     show = sys.stderr.isatty() and not args.no_progress
-    run = run_suite(cases, selection, progress=_progress_bar if show else None)
-    run.stale_known = apply_known(run.results, known, cases)
-    run.cases = case_table(cases)
-    json_path = run.write(args.json)
-    html_path = _write_html(run, args.html, baseline)
-    return _finish(run, baseline, json_path, html_path)
+    with _terminate_as_interrupt():
+        run = run_suite(cases, selection, progress=_progress_bar if show else None, on_records=arrived)
+        if args.relations and not run.partial:
+            from .metamorphic import run_relations
+
+            run.results += run_relations(cases, selection, known=known, on_records=arrived)
+        if shard:
+            run.environment["shard"] = f"{shard[0]}/{shard[1]}"
+        stream.close()
+        run.stale_known = [] if run.partial else stale_entries(run.results, known, features)
+        run.cases = case_table(cases)
+        json_path = run.write(args.json)
+        stream.discard()
+        html_path = _write_html(run, args.html, baseline)
+    if run.partial:
+        print(f"conformance: {run.partial}", file=sys.stderr)
+    code = _finish(run, baseline, json_path, html_path)
+    return 130 if run.partial else code
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a CI job cancelled, `kill`) stops the run as Ctrl-C does: what finished is written."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (e.g. called from a test runner's thread): leave it
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _load_known(path):
@@ -243,8 +317,15 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_explore(args) -> int:
+    from .explore import run_command
+
+    return run_command(args, load_known=_load_known, write_html=_write_html)
+
+
 COMMANDS = {"run": cmd_run, "list": cmd_list, "diff": cmd_diff, "merge": cmd_merge, "report": cmd_report,
-            "matrix": cmd_matrix, "schema": cmd_schema}
+            "matrix": cmd_matrix, "schema": cmd_schema,
+            "explore": cmd_explore}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,6 +34,7 @@ class Reference:
 
     def __init__(self, case: Case, dtype: str, seed: int):
         t0 = time.perf_counter()
+        self.dtype = dtype
         self.inputs = make_inputs(case, dtype, seed)
         x, w, b, g = self.inputs
         grads = oracle.gradients(case, x, w, b, g)

@@ -16,6 +16,12 @@ from .case import FIELDS, Case
 from .errors import CaseError, did_you_mean
 
 FILE_KEYS = ("cases", "defaults", "description")
+# The most cases one `matrix:` may expand to: a typo in a matrix must not hang the loader.
+MAX_MATRIX_CASES = 10_000
+# The float64 working set one case may need (Case.working_set_bytes). The largest case of the
+# default library needs ~3 MB; 1 GiB per case leaves room for several workers on a laptop, and a
+# case beyond it is refused before any framework allocates it (`--max-case-memory` changes it).
+DEFAULT_MEMORY_BUDGET = 1 << 30
 # Files in a case folder that are not case files (the known-differences list lives beside the cases).
 NOT_CASE_FILES = ("known_differences.yaml",)
 
@@ -38,25 +44,63 @@ def case_files(paths) -> list[Path]:
     return files
 
 
-def load_cases(*paths, ids=None) -> list[Case]:
+def load_cases(*paths, ids=None, memory_budget: int | None = DEFAULT_MEMORY_BUDGET) -> list[Case]:
     """Load every case of the given files and folders; ids must be unique across all of them."""
     cases: list[Case] = []
     seen: dict[str, Case] = {}
-    for path in case_files(paths or ("cases",)):
-        for case in load_file(path):
+    paths = paths or ("cases",)
+    for path in case_files(paths):
+        for case in load_file(path, memory_budget=memory_budget):
             if case.id in seen:
-                first = seen[case.id].origin
-                raise CaseError(f"duplicate case id: also declared at {first[0]}:{first[1]}; "
-                                f"ids must be unique across the library",
-                                case_id=case.id, file=case.origin[0], line=case.origin[1])
+                raise duplicate_error(case, seen[case.id])
             seen[case.id] = case
             cases.append(case)
+    if not cases:
+        raise CaseError(f"no cases in {', '.join(map(str, paths))}: a case file is a .yaml or .yml file with a "
+                        "top-level 'cases:' list of at least one case (see cases/README.md)")
     if ids:
         missing = [i for i in ids if i not in seen]
         if missing:
             raise CaseError(f"unknown case id {missing[0]!r}{did_you_mean(missing[0], seen)}")
         cases = [seen[i] for i in ids]
     return cases
+
+
+def duplicate_error(case: Case, first: Case) -> CaseError:
+    return CaseError(f"duplicate case id: also declared at {first.origin[0]}:{first.origin[1]}; "
+                     f"ids must be unique across the library",
+                     case_id=case.id, file=case.origin[0], line=case.origin[1])
+
+
+def check_memory(case: Case, budget: int | None) -> None:
+    """Refuse a case whose working set exceeds the budget, before anything allocates it."""
+    if budget is not None and case.working_set_bytes > budget:
+        raise CaseError(f"needs about {format_bytes(case.working_set_bytes)} of float64 memory to evaluate "
+                        f"(input, output, weight, gradients, im2col), over the budget of {format_bytes(budget)} "
+                        f"per case; make the case smaller, or raise the budget with --max-case-memory",
+                        case_id=case.id, field="input_shape")
+
+
+def format_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def parse_bytes(text: str) -> int:
+    """'512MiB', '2GiB', '1.5G', '4096' (bytes) -> bytes; for --max-case-memory."""
+    import re
+
+    units = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20,
+             "g": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in units or float(m.group(1)) <= 0:
+        from .errors import UsageError
+
+        raise UsageError(f"not a memory size: {text!r}; write e.g. 512MiB, 2GiB or a number of bytes")
+    return int(float(m.group(1)) * units[m.group(2).lower()])
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -76,24 +120,39 @@ def read_yaml(path) -> tuple:
     """(root node, data) of a YAML file: the node keeps line numbers; errors name file and line."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise CaseError(f"cannot read {name}: {exc.strerror}", file=name) from None
-    loader = _LineLoader(text)
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise CaseError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                        "save the file as UTF-8", file=name, line=line) from None
+    loader = None
+    try:
+        loader = _LineLoader(text)  # reads ahead: a control character fails already here
         node = loader.get_single_node()
         return node, loader.construct_document(node) if node is not None else None
     except CaseError as exc:
         raise exc.located(name, exc.line) from None
+    except yaml.reader.ReaderError as exc:  # found by fuzzing: a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        raise CaseError(f"not valid YAML: character U+{exc.character:04X} is not allowed in YAML "
+                        "(control characters other than tab and newline)", file=name, line=line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise CaseError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
                         file=name, line=mark.line + 1 if mark else None) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
-def load_file(path) -> list[Case]:
+def load_file(path, *, errors: list | None = None, memory_budget: int | None = DEFAULT_MEMORY_BUDGET) -> list[Case]:
+    """The cases of one file. A problem with the file itself raises `CaseError`; so does a bad case,
+    unless `errors` is a list: then each bad case's error is appended to it and the good cases are
+    still returned (the pytest plugin reports each bad case as its own failed item)."""
     path = Path(path)
     name = str(path)
     node, data = read_yaml(path)
@@ -120,9 +179,13 @@ def load_file(path) -> list[Case]:
     for raw, line in zip(entries, lines):
         try:
             for d in expand_matrix(raw):
-                cases.append(Case.from_dict({**defaults, **d} if isinstance(d, dict) else d, origin=(name, line)))
+                case = Case.from_dict({**defaults, **d} if isinstance(d, dict) else d, origin=(name, line))
+                check_memory(case, memory_budget)
+                cases.append(case)
         except CaseError as exc:
-            raise exc.located(name, line) from None
+            if errors is None:
+                raise exc.located(name, line) from None
+            errors.append(exc.located(name, line))
     return cases
 
 
@@ -143,6 +206,12 @@ def expand_matrix(raw) -> list:
         if key in raw:
             raise CaseError("this field is set both directly and in 'matrix'; keep one", case_id=case_id,
                             field=f"matrix.{key}")
+    count = 1
+    for values in matrix.values():
+        count *= len(values)
+    if count > MAX_MATRIX_CASES:
+        raise CaseError(f"expands to {count} cases, more than the {MAX_MATRIX_CASES} one matrix may make; "
+                        "split it into several cases", case_id=case_id, field="matrix")
     base = {k: v for k, v in raw.items() if k != "matrix"}
     out = []
     for combo in itertools.product(*matrix.values()):

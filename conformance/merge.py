@@ -1,4 +1,10 @@
-"""Merge results files of several machines or CI jobs (e.g. a CPU job and a GPU job) into one."""
+"""Merge results files of several machines or CI jobs (the shards of a run, a CPU job and a GPU job) into one.
+
+Shards (`conformance run --shard I/N`) hold disjoint cases, so their records never collide; each
+input's environment is kept under `merged_from` (with its `shard`), the cases tables and skips are
+joined, a known difference is stale only if no input used it, and a missing shard (some I of N
+absent) makes the merged results partial, as an interrupted input does.
+"""
 from __future__ import annotations
 
 from .errors import UsageError
@@ -30,5 +36,21 @@ def merge(runs: list[tuple[str, RunResults]]) -> RunResults:
     for s in skipped:
         if s not in unique:
             unique.append(s)
+    partial = [f"{source}: {run.partial}" for source, run in runs if run.partial]
+    missing = _missing_shards(run.environment.get("shard") for _, run in runs)
+    if missing:
+        partial.append(f"shards {', '.join(missing)} missing: the results hold only the shards given")
+    if partial:  # one interrupted input makes the whole incomplete
+        environment["partial"] = "; ".join(partial)
     return RunResults(results=list(by_key.values()), environment=environment, skipped=unique,
                       stale_known=list(stale.values()), cases=cases)
+
+
+def _missing_shards(shards) -> list[str]:
+    """'I/N' of every shard absent from a split that some input belongs to."""
+    seen: dict[int, set] = {}
+    for text in shards:
+        if text:
+            index, count = (int(v) for v in str(text).split("/"))
+            seen.setdefault(count, set()).add(index)
+    return [f"{i}/{n}" for n, got in sorted(seen.items()) for i in range(1, n + 1) if i not in got]

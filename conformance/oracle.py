@@ -81,24 +81,30 @@ def _tap_slices(out_sizes, stride, dilation, tap):
                  for o, s, d, t in zip(out_sizes, stride, dilation, tap))
 
 
-def _scatter(y, w, groups, stride, dilation, full_sizes):
+def _scatter(y, w, groups, stride, dilation, full_sizes, rows_per_chunk=4096):
     """Adjoint of `_gather` in xp: xp[n, c, i*s + t*d] += y[n, o, i] * w[o, c, t].
 
     col2im: one matrix product per group gives every tap's contribution, then a loop over taps adds
-    each into its strided positions (within one tap those positions are distinct).
+    each into its strided positions (within one tap those positions are distinct). Done a few batch
+    items at a time (about `rows_per_chunk` output positions), so that the products' columns are
+    still in cache when they are added (~10% faster on the benchmark's large case); each element's
+    sum is the same, in the same order.
     """
     out_ch, ch_per_group = w.shape[:2]
     kernel = w.shape[2:]
-    out_sizes = y.shape[2:]
-    lead = (y.shape[0],) + tuple(out_sizes)
-    yc = _channels_last(y).reshape(-1, out_ch)
+    out_sizes = tuple(y.shape[2:])
+    yl = _channels_last(y)  # (N, *out, O)
     xc = np.zeros((y.shape[0],) + tuple(full_sizes) + (groups * ch_per_group,))
+    step = max(1, rows_per_chunk // max(math.prod(out_sizes), 1))
     for cs, os_ in _group_slices(groups, ch_per_group, out_ch // groups):
         wm = np.moveaxis(w[os_], 1, -1).reshape(w[os_].shape[0], -1)  # (O/g, k*C/g)
-        cols = (yc[:, os_] @ wm).reshape(lead + tuple(kernel) + (ch_per_group,))
-        for tap in np.ndindex(*kernel):
-            region = (slice(None),) + _tap_slices(out_sizes, stride, dilation, tap) + (cs,)
-            xc[region] += cols[(slice(None),) * len(lead) + tap]
+        for n0 in range(0, y.shape[0], step):
+            part = yl[n0:n0 + step]
+            lead = part.shape[:1] + out_sizes
+            cols = (part.reshape(-1, out_ch)[:, os_] @ wm).reshape(lead + tuple(kernel) + (ch_per_group,))
+            for tap in np.ndindex(*kernel):
+                region = (slice(n0, n0 + step),) + _tap_slices(out_sizes, stride, dilation, tap) + (cs,)
+                xc[region] += cols[(slice(None),) * len(lead) + tap]
     return _channels_first(xc)
 
 
@@ -113,7 +119,9 @@ def _weight_grad(xp, y, groups, kernel, stride, dilation):
     dw = np.empty((out_ch, ch_per_group) + tuple(kernel))
     for cs, os_ in _group_slices(groups, ch_per_group, out_ch // groups):
         a = cols[..., cs].reshape(rows, -1)  # (M, k*C/g)
-        part = (yc[:, os_].T @ a).reshape((-1,) + tuple(kernel) + (ch_per_group,))
+        # (a.T @ y).T, not y.T @ a: the same products, but BLAS splits the long M axis of this
+        # product across threads only in this orientation (measured ~7x faster for M = 25088)
+        part = (a.T @ yc[:, os_]).T.reshape((-1,) + tuple(kernel) + (ch_per_group,))
         dw[os_] = np.moveaxis(part, -1, 1)
     return dw
 

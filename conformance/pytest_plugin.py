@@ -30,6 +30,9 @@ OPT_HTML = "--conformance-html"
 OPT_KNOWN = "--conformance-known"
 OPT_SEED = "--conformance-seed"
 OPT_TIMEOUT = "--conformance-timeout"
+OPT_MAX_MEMORY = "--conformance-max-case-memory"
+OPT_JOBS = "--conformance-jobs"
+OPT_SHARD = "--conformance-shard"
 
 RECORD_PROPERTY = "conformance_result"
 CASE_PROPERTY = "conformance_case"
@@ -42,6 +45,7 @@ MARKERS = {
     "conv": "conformance items of a convolution case",
     "conv_transpose": "conformance items of a transposed-convolution case",
     "gpu": "conformance items run on a GPU",
+    "explore": "property-based exploration on the real frameworks (slow): run only with -m explore",
 }
 _CASES_LINE = re.compile(r"^cases\s*:", re.MULTILINE)
 
@@ -64,10 +68,30 @@ def pytest_addoption(parser):
     group.addoption(OPT_KNOWN, metavar="PATH", default=None,
                     help="known-differences file (default: known_differences.yaml beside the case files, if any)")
     group.addoption(OPT_SEED, type=int, default=0, help="seed of the random inputs (default: 0)")
-    group.addoption(OPT_TIMEOUT, type=float, default=600.0, help="seconds per case and framework (default: 600)")
+    group.addoption(OPT_TIMEOUT, type=float, default=600.0,
+                    help="seconds one (case, target, dtype) may take before its worker is stopped (default: 600)")
+    group.addoption(OPT_JOBS, type=int, metavar="N", default=None,
+                    help="(case, framework) requests run at once by this pytest process (default: 1 under "
+                         "pytest-xdist, where each xdist worker has its own, else the number of CPU cores)")
+    group.addoption(OPT_SHARD, metavar="I/N", default=None,
+                    help="run only shard I of N of the conformance items: the same deterministic split of the "
+                         "cases as `conformance run --shard` (the suite's own tests are not sharded)")
+    group.addoption(OPT_MAX_MEMORY, metavar="SIZE", default="1GiB",
+                    help="refuse (fail) a case whose float64 working set exceeds this, e.g. 512MiB (default: 1GiB)")
 
 
 def pytest_configure(config):
+    from .errors import UsageError
+    from .shard import parse_shard
+
+    try:
+        if config.getoption(OPT_SHARD) is not None:
+            parse_shard(config.getoption(OPT_SHARD), OPT_SHARD)
+        jobs = config.getoption(OPT_JOBS)
+        if jobs is not None and jobs < 1:
+            raise UsageError(f"{OPT_JOBS} must be a whole number of at least 1, got {jobs}")
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
     from . import adapters
 
     for name in adapters.FRAMEWORKS:  # frameworks added through CONFORMANCE_EXTRA_ADAPTERS too
@@ -107,31 +131,49 @@ def _state(config) -> "ConformanceSession":
 
 
 # ------------------------------------------------------------------------- collection
-class CaseFileError(Exception):
-    pass
-
-
 class CaseFile(pytest.File):
     def collect(self):
         from .errors import CaseError
-        from .loader import load_file
+        from .loader import duplicate_error, load_file, parse_bytes
 
+        errors: list[CaseError] = []
         try:
-            cases = load_file(self.path)
-        except CaseError as exc:
-            raise CaseFileError(str(exc)) from None
+            budget = parse_bytes(self.config.getoption(OPT_MAX_MEMORY))
+            cases = load_file(self.path, errors=errors, memory_budget=budget)
+        except CaseError as exc:  # the file itself is unusable: one failed item says why
+            yield BadCaseItem.from_parent(self, name=self.path.name, error=exc)
+            return
         state = _state(self.config)
         for case in cases:
+            first = state.seen_cases.setdefault(case.id, case)
+            if first is not case:  # ids are unique across the library, as in `conformance run`
+                errors.append(duplicate_error(case, first))
+                continue
             for framework, api, device, profile in state.targets():
                 for dtype in state.dtypes_for(case):
                     for check in state.checks_for(case, framework, api, device):
                         yield ConformanceItem.from_parent(self, case=case, framework=framework, api=api,
                                                           device=device, profile=profile, dtype=dtype, check=check)
+        for exc in errors:  # each bad case is its own failed item; the good cases and files still run
+            name = exc.case_id or f"line {exc.line}"
+            yield BadCaseItem.from_parent(self, name=f"{name}[invalid]", error=exc)
+
+
+class BadCaseItem(pytest.Item):
+    """A case (or case file) that does not validate: fails with the loader's message, no traceback."""
+
+    def __init__(self, *, error, **kwargs):
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self):
+        raise self.error
 
     def repr_failure(self, excinfo):
-        if excinfo.errisinstance(CaseFileError):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
+        return str(self.error)
+
+    def reportinfo(self):
+        return self.path, (self.error.line or 1) - 1, f"invalid case: {self.name}"
 
 
 class ConformanceItem(pytest.Item):
@@ -220,6 +262,7 @@ class ConformanceSession:
                                    seed=opt(OPT_SEED), timeout=opt(OPT_TIMEOUT))
         self.selection.validate()
         self._pool = None
+        self.lookahead = LOOKAHEAD
         self._plan = None  # framework -> [(api, device, profile)]
         self.skipped: list[dict] = []
         self._env = None
@@ -231,6 +274,7 @@ class ConformanceSession:
         self._submitted: set = set()
         self._records: dict = {}
         self._cases_sent: set = set()
+        self.seen_cases: dict = {}  # case id -> the first case with it, across the collected files
 
     # -- planning (needs the workers: which devices does each framework see?)
     def _start(self):
@@ -238,7 +282,13 @@ class ConformanceSession:
         from .worker import host_environment
 
         frameworks, self.skipped = resolve_frameworks(self.selection)
-        self._pool = WorkerPool(frameworks, timeout=self.selection.timeout)
+        jobs = self.config.getoption(OPT_JOBS)
+        if jobs is None:  # under xdist the xdist workers are the parallelism: one request each
+            from .runner import default_jobs
+
+            jobs = 1 if hasattr(self.config, "workerinput") else default_jobs()
+        self.lookahead = max(LOOKAHEAD, 3 * jobs)
+        self._pool = WorkerPool(frameworks, timeout=self.selection.timeout, jobs=jobs)
         self._plan, env_frameworks, skips = plan_targets(self._pool.start(), self.selection)
         self.skipped.extend(skips)
         self._env = {"host": host_environment(), "seed": self.selection.seed, "frameworks": env_frameworks}
@@ -294,7 +344,7 @@ class ConformanceSession:
                 self._request_items.setdefault(item.request_key, []).append(item)
                 self._requests.append(item.request_key)
                 position = self._position[item.nodeid] = len(self._requests) - 1
-            for ahead in self._requests[position:position + LOOKAHEAD]:
+            for ahead in self._requests[position:position + self.lookahead]:
                 self._submit(ahead)
             self._submit(item.request_key)
             while key not in self._records:
@@ -314,8 +364,10 @@ class ConformanceSession:
         if key in self._submitted:
             return
         self._submitted.add(key)
+        from .runner import units_for
+
         case, triples, dtypes = self._request_spec(key)
-        self._pool.submit(key[1], key, (case.to_dict(), triples, dtypes, self.selection.seed))
+        self._pool.submit(key[1], key, case.to_dict(), units_for(triples, dtypes), self.selection.seed)
         if key in self._pool.done:  # refused at once (the framework's worker is not running)
             self._receive(key)
 
@@ -330,8 +382,8 @@ class ConformanceSession:
         from .known import mark_known
         from .runner import records_from
 
-        case, triples, dtypes = self._request_spec(request_id)
-        records = records_from(self._pool.done.pop(request_id), case, request_id[1], triples, dtypes)
+        case = self._request_items[request_id][0].case
+        records = records_from(self._pool.done.pop(request_id), case, request_id[1])
         mark_known(records, self.known(), {case.id: case_features(case)})
         for r in records:
             self._records[(r.case, r.framework, r.api, r.device, r.precision, r.dtype, r.check)] = r
@@ -351,7 +403,28 @@ class ConformanceSession:
 def pytest_collection_modifyitems(session, config, items):
     state = config.stash.get(session_key, None)
     if state is not None:
+        if config.getoption(OPT_SHARD) is not None:
+            _keep_shard(config, items)
         state.plan_requests(items)
+
+
+def _keep_shard(config, items):
+    """Deselect the conformance items of other shards: the cases are split as `conformance run --shard`
+    splits them (conformance.shard), weighted by the dtypes each case runs here."""
+    from .shard import assign, parse_shard
+
+    index, count = parse_shard(config.getoption(OPT_SHARD), OPT_SHARD)
+    dtypes: dict = {}
+    for item in items:
+        if isinstance(item, ConformanceItem):
+            dtypes.setdefault(item.case.id, set()).add(item.dtype)
+    owner = assign([(cid, len(d)) for cid, d in dtypes.items()], count)
+    keep, drop = [], []
+    for item in items:
+        (drop if isinstance(item, ConformanceItem) and owner[item.case.id] != index else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_report_header(config):
@@ -374,20 +447,25 @@ class ResultsCollector:
         self.cases: dict = {}
         self.environment: dict = {}
         self.written: list[str] = []
+        self.stream = None  # the records as they arrive, beside the JSON results (see RecordStream)
 
     def pytest_runtest_logreport(self, report):
         for name, value in getattr(report, "user_properties", ()):
             if name == RECORD_PROPERTY:
-                from .results import Result
+                from .results import RecordStream, Result
 
                 r = Result.from_dict(json.loads(value))
                 self.records[r.key] = r
+                if self.stream is None and self.config.getoption(OPT_JSON):
+                    self.stream = RecordStream(self.config.getoption(OPT_JSON))
+                if self.stream is not None:
+                    self.stream.write([r])
             elif name == CASE_PROPERTY:
                 self.cases.update(json.loads(value))
             elif name == ENV_PROPERTY and not self.environment:
                 self.environment = json.loads(value)
 
-    def pytest_sessionfinish(self, session):
+    def pytest_sessionfinish(self, session, exitstatus):
         json_path, html_path = self.config.getoption(OPT_JSON), self.config.getoption(OPT_HTML)
         if not (json_path or html_path) or not self.records:
             return
@@ -397,6 +475,9 @@ class ResultsCollector:
         state = self.config.stash.get(session_key, None)
         env = dict(self.environment)
         skipped = env.pop("skipped", [])
+        if exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
+            why = session.shouldstop or session.shouldfail or "interrupted"
+            env["partial"] = f"the pytest session stopped early ({why}): the results hold only the items that ran"
         results = list(self.records.values())
         known = state.known() if state is not None else _load_known(self.config)
         features = {cid: info.get("features", []) for cid, info in self.cases.items()}
@@ -404,6 +485,8 @@ class ResultsCollector:
                          stale_known=stale_entries(results, known, features))
         if json_path:
             self.written.append(f"conformance results: {run.write(json_path)}")
+            if self.stream is not None:
+                self.stream.discard()
         if html_path:
             from .report.html import write_report
 

@@ -11,12 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .files import write_atomic
 
 SCHEMA_VERSION = 1
 STATUSES = ("pass", "fail", "unsupported", "error", "crashed", "known")
 # Statuses that fail a run unless a known difference covers them.
 FAILING = ("fail", "error", "crashed")
 CHECKS = ("output_shape", "output", "weight_shape", "param_count", "grad_input", "grad_weight", "grad_bias")
+# Metamorphic relations (conformance/metamorphic.py): the framework against itself, no oracle.
+RELATION_CHECKS = ("relation_vjp", "relation_adjoint", "relation_groups", "relation_linear_input",
+                   "relation_linear_weight", "relation_permute_out")
+CHECKS += RELATION_CHECKS
 # Fields that identify a result across runs (for diff and merge).
 KEY_FIELDS = ("case", "framework", "api", "device", "precision", "dtype", "check")
 
@@ -113,17 +118,21 @@ class RunResults:
                    cases=d.get("cases", {}))
 
     def write(self, path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n", encoding="utf-8")
-        return path
+        return write_atomic(path, json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n")
 
     @classmethod
     def read(cls, path) -> "RunResults":
+        """A results file, or the record stream (JSON Lines) of a run that did not finish."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"{path}: cannot read results: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}: not a results file (not UTF-8 text: {exc.reason})") from None
+        if str(path).endswith(".jsonl"):
+            return RecordStream.read(path, text)
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
         return cls.from_dict(data, source=str(path))
@@ -131,6 +140,57 @@ class RunResults:
     @property
     def unexpected(self) -> list[Result]:
         return [r for r in self.results if r.status in FAILING]
+
+    @property
+    def partial(self) -> str | None:
+        """Why the results are incomplete (an interrupted run), or None for a finished run."""
+        return self.environment.get("partial")
+
+
+class RecordStream:
+    """Records written as they arrive, one JSON object a line, flushed line by line.
+
+    `conformance run` streams to `<results>.partial.jsonl` beside the results file and removes it
+    once the results file is written; after a kill (when nothing else could be written) it holds
+    every record that arrived, and `conformance report` / `diff` read it as a partial run.
+    """
+
+    SUFFIX = ".partial.jsonl"
+
+    def __init__(self, results_path):
+        results_path = Path(results_path)
+        self.path = results_path.with_name(results_path.name + self.SUFFIX)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("w", encoding="utf-8")
+
+    def write(self, records) -> None:
+        for r in records:
+            self._file.write(json.dumps(_json_safe(r.to_dict())) + "\n")
+        self._file.flush()
+
+    def discard(self) -> None:
+        """The run's results file is written: the stream is redundant."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._file.close()
+
+    @staticmethod
+    def read(path, text: str) -> RunResults:
+        lines = text.splitlines()
+        results = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                results.append(Result.from_dict(json.loads(line)))
+            except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+                if number == len(lines):  # the line being written when the run was killed
+                    break
+                raise UsageError(f"{path}:{number}: not a result record: {exc}") from None
+        return RunResults(results=results, environment={
+            "partial": f"read from the record stream {Path(path).name} of a run that did not finish"})
 
 
 def summarize(results) -> dict:

@@ -6,11 +6,11 @@ import fnmatch
 from .case import Case
 from .errors import CaseError
 from .features import case_features
-from .loader import load_cases
+from .loader import DEFAULT_MEMORY_BUDGET, load_cases
 
 
-def load_selected_cases(paths, globs=None) -> list[Case]:
-    cases = load_cases(*paths)
+def load_selected_cases(paths, globs=None, memory_budget: int | None = DEFAULT_MEMORY_BUDGET) -> list[Case]:
+    cases = load_cases(*paths, memory_budget=memory_budget)
     if globs:
         cases = [c for c in cases if any(fnmatch.fnmatchcase(c.id, g) for g in globs)]
         if not cases:

@@ -1,20 +1,25 @@
 """The framework worker: a child process that imports one framework once and runs cases on it.
 
-Each framework lives in its own process because (1) importing it costs seconds, so it is done once
-per run, not per case; (2) frameworks do not always coexist in one process (threading runtimes,
+Each framework lives in its own processes (one, or up to `--jobs` when its work queues up) because
+(1) importing it costs seconds, so each worker does it once, never per case; (2) frameworks do not always coexist in one process (threading runtimes,
 protobuf versions); (3) a framework that crashes the process (a segfault in a kernel) must not take
 the other frameworks' results with it: the parent marks the case that was running as `crashed`,
 starts a fresh worker and goes on.
 
 Messages are tuples over a multiprocessing connection:
-    parent -> child: ("run", request_id, case_dict, [(api, device, profile), ...], [dtype, ...], seed)
+    parent -> child: ("run", request_id, case_dict, [(dtype, api, device, profile), ...], seed)
                      ("stop",)
-    child -> parent: ("ready", info) | ("fatal", message) once, then ("results", request_id, [record dict, ...])
+    child -> parent: ("ready", info) | ("fatal", message) once; then, per request, one
+                     ("records", request_id, [record dict, ...]) per (dtype, api, device, profile) unit
+                     as soon as it is done, and ("done", request_id) or ("error", request_id, traceback).
+Streaming each unit's records means a crash or a hang costs only the unit in flight: the parent
+keeps what arrived, and gives the units after it to a fresh worker.
 """
 from __future__ import annotations
 
 import os
 import platform
+import signal
 import sys
 import traceback
 
@@ -23,6 +28,9 @@ def worker_main(conn, framework: str) -> None:
     # Frameworks print to stdout/stderr at import; the protocol goes over `conn`, so that is harmless,
     # but keep TensorFlow's C++ chatter down.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Ctrl-C reaches the whole process group; the parent decides what an interrupt means (it keeps
+    # what finished and stops the workers), so a worker must not die of it mid-message.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         from .adapters import load_adapter
 
@@ -33,31 +41,37 @@ def worker_main(conn, framework: str) -> None:
         conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", info))
+    try:
+        _serve(conn, adapter, framework)
+    except (EOFError, OSError):  # the parent went away (finished, interrupted or killed): so do we
+        return
 
+
+def _serve(conn, adapter, framework: str) -> None:
     from .adapters.base import Target
     from .case import Case
     from .execute import Reference, evaluate
 
     while True:
-        try:
-            message = conn.recv()
-        except EOFError:  # the parent went away
-            return
+        message = conn.recv()
         if message[0] == "stop":
             return
-        _, request_id, case_dict, targets, dtypes, seed = message
-        records = []
+        _, request_id, case_dict, units, seed = message
         try:
             case = Case.from_dict(case_dict)
-            for dtype in dtypes:
-                ref = Reference(case, dtype, seed)  # the oracle once per dtype, for every target
-                for api, device, profile in targets:
-                    records.extend(r.to_dict() for r in evaluate(adapter, Target(framework, api, device), case,
-                                                                 dtype, profile=profile, seed=seed, ref=ref))
+            ref = None
+            for dtype, api, device, profile in units:
+                if ref is None or ref.dtype != dtype:  # the oracle once per dtype, shared by the targets
+                    ref = Reference(case, dtype, seed)
+                records = evaluate(adapter, Target(framework, api, device), case, dtype, profile=profile,
+                                   seed=seed, ref=ref)
+                conn.send(("records", request_id, [r.to_dict() for r in records]))
+        except (EOFError, OSError):
+            raise
         except Exception:  # evaluate() catches adapter errors; anything here is a bug of ours
-            conn.send(("results", request_id, {"internal_error": traceback.format_exc()}))
+            conn.send(("error", request_id, traceback.format_exc()))
             continue
-        conn.send(("results", request_id, records))
+        conn.send(("done", request_id))
 
 
 def host_environment() -> dict:

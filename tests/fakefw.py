@@ -55,8 +55,14 @@ class FakeAdapter(Adapter):
         tags = set(case.tags)
         if "fake_crash" in tags:
             os.kill(os.getpid(), signal.SIGSEGV)
+        if "fake_abort_layer" in tags and api == "fakefw.layer":
+            os.abort()  # what a C++ assertion in a framework kernel does
+        if "fake_slow" in tags:
+            time.sleep(0.3)
         if "fake_hang" in tags:
             time.sleep(3600)
+        if "fake_set_message" in tags:  # a framework message printing a set, as Keras' do
+            raise Unsupported(f"padding must be one of {set('valid same causal full reflect circular zeros'.split())}")
         if "fake_unsupported" in tags:
             raise Unsupported("fakefw cannot do this (asked by the case's tags)")
         if "fake_raise" in tags:

@@ -94,15 +94,40 @@ def test_json_and_html_written_once_with_every_record(suite, xdist):
     assert data["environment"]["frameworks"]["fakefw"]["version"] == "0.0-fake"
     assert (suite.path / "out.html").exists()
     result.stdout.fnmatch_lines(["*conformance results: out.json*"])
+    assert "partial" not in data["environment"]
+    assert not (suite.path / "out.json.partial.jsonl").exists()  # the stream is removed once the JSON is written
 
 
-def test_broken_case_file_is_a_collection_error_with_file_line_and_field(suite):
-    suite.makefile(".yaml", broken="cases:\n  - {id: b, op: conv, input_shape: [1, 3, 4], out_channels: 2, "
-                                    "kernel_size: 2, groups: 2}\n")
-    result = run(suite, "broken.yaml")
-    result.stdout.fnmatch_lines(["*broken.yaml:2: case 'b', field 'groups': input channels (3) are not divisible*"])
-    assert "Traceback" not in result.stdout.str()
-    assert result.ret == 2
+def test_a_session_stopped_early_writes_results_marked_partial(suite):
+    result = run(suite, "transposed.yaml", "-x", "--conformance-json", "out.json", "--conformance-html", "out.html")
+    assert result.ret == 1
+    data = json.loads((suite.path / "out.json").read_text())
+    assert "stopped early" in data["environment"]["partial"]
+    assert 0 < len(data["results"]) < 50 and data["results"][-1]["status"] in ("pass", "fail")
+    assert "Partial results." in (suite.path / "out.html").read_text()
+
+
+def test_each_bad_case_is_one_failed_item_and_the_rest_still_runs(suite):
+    suite.makefile(".yaml", broken="cases:\n"
+                   "  - {id: good, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2}\n"
+                   "  - {id: b, op: conv, input_shape: [1, 3, 4], out_channels: 2, kernel_size: 2, groups: 2}\n"
+                   "  - {id: good2, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2}\n")
+    suite.makefile(".yaml", unreadable="cases:\n  - {id: x, op: conv\n")
+    suite.makefile(".yaml", zdup="cases:\n  - {id: good, op: conv, input_shape: [1, 1, 5], out_channels: 1, kernel_size: 2}\n")
+    result = run(suite, "broken.yaml", "unreadable.yaml", "transposed.yaml", "zdup.yaml", "-rf")
+    out = result.stdout.str()
+    assert "broken.yaml:3: case 'b', field 'groups': input channels (3) are not divisible" in out
+    assert "unreadable.yaml:2: not valid YAML" in out
+    assert "zdup.yaml:2: case 'good': duplicate case id: also declared at" in out
+    assert "Traceback" not in out and "error during collection" not in out
+    outcomes = result.parseoutcomes()
+    # the bad case, the unreadable file, the duplicate, and transposed.yaml's planted 'wrong' (functional)
+    assert outcomes["failed"] == 4
+    result.stdout.fnmatch_lines(["*broken.yaml::b[[]invalid[]]*", "*unreadable.yaml::unreadable.yaml*",
+                                 "*zdup.yaml::good[[]invalid[]]*"])
+    # the good cases of the broken file ran
+    assert "broken.yaml ..." in out
+    assert outcomes["passed"] > 0 and result.ret == 1
 
 
 def test_yaml_without_cases_is_not_collected(suite):

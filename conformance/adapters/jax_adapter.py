@@ -26,8 +26,14 @@ and flipping data is emulation, not a layout change. So the targets test the set
 Speed (2-core CPU, small 2-D float32 case, per new configuration): one `jax.jit` of forward +
 `jax.vjp` backward, ~150 ms (conv) / ~240 ms (conv_transpose), against ~270 / ~320 ms for the same
 calls run eagerly (JAX then compiles every primitive on its own); jit caches on (spec, shapes,
-dtypes, x64, precision), so a repeat costs ~1 ms. Flax's init is evaluated abstractly with
-`jax.eval_shape` (~15 ms): run, its random initializers compile, ~1.3 s jitted, seconds eagerly.
+dtypes, x64, precision), so a repeat costs ~1 ms. Compiling is ~80% of a JAX case's time, so each
+(case, dtype, device) compiles once for both targets: the jax.lax bias is added as Flax adds it, so
+both targets lower to the same program (except 'causal', which Flax runs as jnp.pad then 'VALID', a
+different program that compiles on its own), and JAX's persistent compilation cache (turned on by
+`_use_compilation_cache`) serves the second target the first one's executable (~30 ms instead of
+~130 ms; `python -m benchmarks --only jax` counts the compilations). Flax's init is evaluated
+abstractly with `jax.eval_shape`, its PRNG key made inside (~15 ms, nothing compiled): run, its
+random initializers compile, ~1.3 s jitted, seconds eagerly.
 """
 from __future__ import annotations
 
@@ -96,6 +102,8 @@ class JaxAdapter(Adapter):
         self._forward = jax.jit(forward, static_argnums=0)
         self._forward_backward = jax.jit(forward_backward, static_argnums=0)
         self._layer_shapes: dict = {}
+        self._case_in_memory = None  # the case whose compiled programs the jit caches hold
+        self.compilation_cache = _use_compilation_cache(jax)
 
     # ---------------------------------------------------------------- environment
     def _x64(self):
@@ -121,7 +129,9 @@ class JaxAdapter(Adapter):
         jax = self.jax
         env = {"version": jax.__version__, "jaxlib": _dist_version("jaxlib"),
                "flax": _dist_version("flax"), "backend": jax.default_backend(),
-               "device_kinds": [d.device_kind for d in jax.devices()]}
+               "device_kinds": [d.device_kind for d in jax.devices()],
+               "compilation_cache": {"dir": self.compilation_cache,
+                                     "min_compile_time_secs": jax.config.jax_persistent_cache_min_compile_time_secs}}
         env.update(self._settings())
         return env
 
@@ -184,7 +194,10 @@ class JaxAdapter(Adapter):
                 else:
                     y = lax.conv_transpose(x, w, spec.stride, spec.padding, rhs_dilation=spec.dilation,
                                            dimension_numbers=dn, transpose_kernel=True)
-                return y if b is None else y + b  # lax has no bias: users add it (channels-last)
+                # lax has no bias: users add it, broadcast over the channels-last axis. Written as
+                # Flax writes it (a reshape to (1, ..., 1, C), then add), so that a case's jax.lax and
+                # flax.layer programs lower to the same IR and share one compilation (_use_compilation_cache).
+                return y if b is None else y + b.reshape((1,) * (y.ndim - 1) + (-1,))
             return call
         layer = self._layer(spec)
 
@@ -202,6 +215,17 @@ class JaxAdapter(Adapter):
             return nn.Conv(feature_group_count=spec.groups, **common)
         return nn.ConvTranspose(transpose_kernel=True, **common)
 
+    def _forget_programs(self) -> None:
+        """Drop the compiled programs of the previous case from memory. A case's programs are reused
+        by its own dtypes and targets; another case with the same program gets it from the persistent
+        cache (`_use_compilation_cache`) in ~3 ms. Kept, they grow a worker by ~5 MB a case (measured:
+        50 cases, 441 MB kept vs 257 MB dropped), gigabytes over the library."""
+        for fn in (self._forward, self._forward_backward):
+            clear = getattr(fn, "clear_cache", None)  # older JAX: no per-function clear; keep them
+            if clear is not None:
+                clear()
+        self._layer_shapes.clear()
+
     def _layer_params(self, spec: _Spec, x_shape: tuple) -> dict:
         """The shapes of the params the layer creates: its init, evaluated abstractly (no compute)."""
         key = (spec, x_shape)
@@ -209,7 +233,9 @@ class JaxAdapter(Adapter):
             jax = self.jax
             x = jax.ShapeDtypeStruct(x_shape, self._dtypes[spec.dtype])
             with self.native():
-                variables = jax.eval_shape(self._layer(spec).init, jax.random.key(0), x)
+                # the key is made inside the abstract evaluation too: made eagerly, it would compile
+                # a seeding program (once per x64 mode), the only compilation besides the case's own
+                variables = jax.eval_shape(lambda x: self._layer(spec).init(jax.random.key(0), x), x)
             self._layer_shapes[key] = variables["params"]
         return self._layer_shapes[key]
 
@@ -222,6 +248,9 @@ class JaxAdapter(Adapter):
             raise Unsupported(f"{what} has no groups (feature_group_count); this case has groups={case.groups}")
         if device == "gpu" and "gpu" not in self.devices():
             raise Unsupported("JAX sees no GPU")
+        if case.id != self._case_in_memory:
+            self._forget_programs()
+            self._case_in_memory = case.id
         padding, notes = self._padding(case, api)
         spec = _Spec(api, case.op, case.ndim, case.out_channels, case.kernel_size, case.stride, padding,
                      case.dilation, case.groups, case.bias, dtype)
@@ -270,6 +299,36 @@ class JaxAdapter(Adapter):
         return obs
 
 
+def _use_compilation_cache(jax) -> str:
+    """Turn on JAX's persistent compilation cache (documented at
+    https://docs.jax.dev/en/latest/persistent_compilation_cache.html) so that each (case, dtype,
+    device) compiles once: the jax.lax and flax.layer programs of a case lower to the same IR (see
+    `_native`), and JAX keys the cache on that IR (without source locations), the compile options
+    and the jaxlib/backend versions, so the second target loads the executable the first one built:
+    the same program, the same numbers, ~3 ms instead of ~100 ms. Compiling is most of a JAX case's
+    time (`python -m benchmarks jax`).
+
+    A cache the user configured (JAX_COMPILATION_CACHE_DIR, as .ci/run sets) is used as it is, and
+    then also spans runs. Otherwise the cache is a private temporary folder of this worker, removed
+    when it exits. Entries are cached whatever their compile time (JAX's default minimum is 1 s,
+    which no case here reaches), unless JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise.
+    """
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    where = jax.config.jax_compilation_cache_dir
+    if not where:
+        folder = tempfile.mkdtemp(prefix="conformance-jax-cache-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        jax.config.update("jax_compilation_cache_dir", folder)
+        where = "a private temporary folder of each worker"  # not its path: the same in every run
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return where
+
+
 def _dist_version(name: str) -> str | None:
     try:
         return importlib.metadata.version(name)
@@ -305,7 +364,7 @@ def _snippet(spec: _Spec, case: Case, settings: dict) -> str:
         else:
             call = (f"jax.lax.conv_transpose(x, w, {spec.stride}, {padding!r}, rhs_dilation={spec.dilation}, "
                     f"dimension_numbers={dn}, transpose_kernel=True)")
-        lines.append(f"y = {call}" + (" + b" if spec.bias else ""))
+        lines.append(f"y = {call}" + (f" + b.reshape({(1,) * (spec.ndim + 1) + (-1,)})" if spec.bias else ""))
         return "\n".join(lines)
     cls = "Conv" if spec.op == "conv" else "ConvTranspose"
     extra = f"feature_group_count={spec.groups}" if spec.op == "conv" else "transpose_kernel=True"

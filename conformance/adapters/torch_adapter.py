@@ -20,6 +20,10 @@ class TorchAdapter(Adapter):
         import torch
         import torch.nn.functional as F
 
+        # PyTorch issues some warnings once per process (TORCH_WARN_ONCE): the record of whichever
+        # case a worker ran first would carry it, so records would depend on how cases were spread
+        # over workers (--jobs, shards, pytest-xdist). Always issued, each case that triggers it says so.
+        torch.set_warn_always(True)
         self.torch = torch
         self.F = F
         self.refusals = (RuntimeError, ValueError, NotImplementedError, TypeError)

@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from ..files import write_atomic
 from ..results import RunResults
 from .model import ReportModel, build_model
 
@@ -52,9 +53,5 @@ def render(model: ReportModel) -> str:
 def write_report(results: RunResults, path, baseline: RunResults | None = None, *,
                  title: str = "Convolution conformance report",
                  tags: Mapping[str, Iterable[str]] | None = None) -> Path:
-    """Build the model, render it and write it to `path` (parent folders created); returns the path."""
-    path = Path(path)
-    html = render(build_model(results, baseline, title=title, tags=tags))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    return path
+    """Build the model, render it and write it to `path` atomically (parent folders created)."""
+    return write_atomic(path, render(build_model(results, baseline, title=title, tags=tags)))

@@ -335,6 +335,7 @@ class ReportModel:
     discrepancies: list[Discrepancy]
     baseline: BaselineSection | None = None
     statuses: tuple[str, ...] = STATUS_ORDER
+    partial: str | None = None  # why the run is incomplete (interrupted), shown above the verdict
 
     @property
     def verdict(self) -> str:
@@ -414,6 +415,7 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
     return ReportModel(
         title=title, total=len(records), counts=counts, unexpected=counts.unexpected, summary=summary,
         environment=_flatten(results.environment),
+        partial=results.partial,
         skipped=[EnvItem(str(s.get("target") or s.get("framework") or "?"), str(s.get("reason", "")))
                  for s in results.skipped],
         stale_known=[EnvItem(str(s.get("id", "?")), _text({k: v for k, v in s.items() if k != "id"}))

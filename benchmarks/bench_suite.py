@@ -1,0 +1,195 @@
+"""Whole-suite wall time with one and two workers, and the peak memory of each run.
+
+    python -m benchmarks.bench_suite [--quick] [--modes cli,pytest] [--json PATH]
+
+Each run is a fresh subprocess, float32 and float64, every installed framework, CPU, every check:
+- cli:    `conformance run --jobs 1` vs `conformance run --jobs 2` (the main job);
+- pytest: `pytest CASES --conformance-jobs 1` (one process) vs `pytest CASES -n 2` (pytest-xdist).
+The scaling ratio is wall(1) / wall(2). JAX compiles with a cold cache (JAX_COMPILATION_CACHE_DIR
+is removed from the runs' environment), as on a fresh CI machine.
+
+CPU: the user + system time of the run's whole process tree (every process is waited for), and
+cores busy = CPU / wall. On a machine shared with other work a run gets fewer cores than it could
+use; `load_average_after` shows it, and the CPU time, which does not depend on it, shows whether
+two workers do more work than one (duplicate imports, contention) or only the same work sooner.
+
+Memory: while a run goes, its whole process tree is sampled from /proc/PID/statm every 0.5 s (the
+sampler costs well under 1% of a core): the peak of the tree's total private memory (RSS minus
+resident shared pages, summed: what the run costs the machine, shared libraries aside), the peak
+total RSS (shared pages counted in every process: an upper bound) and the largest single process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+QUICK_CASES = ["cases/conv1d.yaml", "cases/seeds.yaml"]
+FULL_CASES = ["cases"]
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read().decode(errors="replace")
+                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _descendants(pid: int) -> list[int]:
+    """pid and its descendants: from /proc/PID/task/PID/children where the kernel has it (cheap),
+    else from a scan of every /proc/*/stat."""
+    out, todo = [], [pid]
+    try:
+        while todo:
+            p = todo.pop()
+            out.append(p)
+            # the main thread's children: every process of a run is started from a main thread
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+        return out
+    except FileNotFoundError:
+        if out and not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
+            tree, out, todo = _children(), [], [pid]
+            while todo:
+                p = todo.pop()
+                out.append(p)
+                todo.extend(tree.get(p, []))
+        return out
+    except (OSError, ValueError):  # a process ended while we looked
+        return out
+
+
+def _memory(pid: int) -> tuple[int, int]:
+    """(RSS, private RSS) of a process in bytes (private: RSS minus resident shared pages, from
+    /proc/PID/statm, which is cheap; smaps_rollup's PSS costs ~20 ms a process here); zeros if gone."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            fields = f.read().split()
+        rss, shared = int(fields[1]) * PAGE, int(fields[2]) * PAGE
+        return rss, rss - shared
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+
+
+def _name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+    except OSError:
+        return ""
+
+
+class Sampler(threading.Thread):
+    def __init__(self, pid: int, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.peak_private = self.peak_rss = self.peak_single = 0
+        self.peak_single_name = ""
+        self.peak_processes = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            pids = _descendants(self.pid)
+            total_rss = total_private = 0
+            for p in pids:
+                rss, private = _memory(p)
+                total_rss += rss
+                total_private += private
+                if rss > self.peak_single:
+                    self.peak_single, self.peak_single_name = rss, _name(p)
+            self.peak_rss = max(self.peak_rss, total_rss)
+            self.peak_private = max(self.peak_private, total_private)
+            self.peak_processes = max(self.peak_processes, len(pids))
+            self.stop.wait(self.every)
+
+
+def timed_run(name: str, command: list[str], log_dir: Path) -> dict:
+    env = dict(os.environ)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    log = log_dir / f"{name}.log"
+    print(f"  running {name}: {' '.join(command)}", file=sys.stderr, flush=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        sampler = Sampler(proc.pid)
+        sampler.start()
+        code = proc.wait()
+        sampler.stop.set()
+        sampler.join()
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+    return {"name": name, "command": " ".join(command), "exit_code": code, "wall_s": wall,
+            "cpu_s": cpu, "cores_busy": cpu / wall, "load_average_after": os.getloadavg()[0],
+            "peak_private_bytes": sampler.peak_private, "peak_rss_total_bytes": sampler.peak_rss,
+            "peak_single_rss_bytes": sampler.peak_single, "peak_single_process": sampler.peak_single_name,
+            "peak_processes": sampler.peak_processes, "log": str(log), "log_tail": tail}
+
+
+def measure(quick: bool, modes=("cli", "pytest"), out_dir: Path = Path("reports/benchmarks")) -> dict:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cases = QUICK_CASES if quick else FULL_CASES
+    py = sys.executable
+    runs = {}
+    if "cli" in modes:
+        for jobs in (1, 2):
+            runs[f"cli_jobs{jobs}"] = timed_run(
+                f"cli_jobs{jobs}",
+                [py, "-m", "conformance", "run", "--cases", *cases, "--dtypes", "float32,float64",
+                 "--jobs", str(jobs), "--json", str(out_dir / f"cli-jobs{jobs}.json"), "--html", "",
+                 "--no-progress"], out_dir)
+    if "pytest" in modes:
+        common = [py, "-m", "pytest", *cases, "-q", "-p", "no:cacheprovider", "--conformance-dtypes",
+                  "float32,float64"]
+        runs["pytest_one"] = timed_run("pytest_one", common + ["--conformance-jobs", "1"], out_dir)
+        runs["pytest_n2"] = timed_run("pytest_n2", common + ["-n", "2"], out_dir)
+    result = {"quick": quick, "cases": cases, "runs": runs}
+    for mode, one, two in (("cli", "cli_jobs1", "cli_jobs2"), ("pytest", "pytest_one", "pytest_n2")):
+        if one in runs and two in runs:
+            result[f"{mode}_scaling"] = runs[one]["wall_s"] / runs[two]["wall_s"]
+    if "cli_jobs1" in runs and "cli_jobs2" in runs:
+        result["identical_results"] = _same_records(out_dir / "cli-jobs1.json", out_dir / "cli-jobs2.json")
+    return result
+
+
+def _same_records(a: Path, b: Path) -> bool | None:
+    try:
+        ra, rb = (json.loads(p.read_text(encoding="utf-8"))["results"] for p in (a, b))
+    except (OSError, ValueError, KeyError):
+        return None
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "timings"} for r in rs]  # noqa: E731
+    return strip(ra) == strip(rb)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"only {' '.join(QUICK_CASES)}, not the whole library")
+    parser.add_argument("--modes", default="cli,pytest", help="cli,pytest (default: both)")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    result = measure(args.quick, tuple(m.strip() for m in args.modes.split(",")))
+    text = json.dumps(result, indent=1)
+    if args.json:
+        Path(args.json).write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

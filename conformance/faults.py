@@ -1,0 +1,309 @@
+"""Planted faults: adapter wrappers that make a real adapter wrong in one known way.
+
+The suite is only as good as the faults it catches. Each `Fault` perturbs the case, the inputs or the
+observation around the real adapter's `run`, the way a plausible adapter bug would (a flipped kernel,
+padding on the wrong side, a dropped bias, ...). `tests/test_sensitivity.py` asserts that the default
+library catches every fault on every framework; `python -m conformance.faults` prints the table
+(fault x framework -> the checks that caught it). Nothing here imports a framework.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import oracle
+from .adapters.base import Adapter, Observation, Unsupported
+from .case import Case
+from .inputs import Inputs
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    description: str
+    applies: Callable[[Case, str], bool]  # (case, dtype): can the fault show on this case at all?
+    run: Callable  # (inner_run, case, dtype, inputs) -> Observation, inner_run(case, inputs)
+
+
+class FaultyAdapter(Adapter):
+    """The real adapter, with one fault planted around its `run`."""
+
+    def __init__(self, inner: Adapter, fault: Fault):
+        self.inner, self.fault = inner, fault
+        self.name, self.apis, self.refusals = inner.name, inner.apis, inner.refusals
+
+    def version(self):
+        return self.inner.version()
+
+    def devices(self):
+        return self.inner.devices()
+
+    def environment(self):
+        return self.inner.environment()
+
+    def precision(self, device, profile):
+        return self.inner.precision(device, profile)
+
+    def take_warnings(self):
+        return self.inner.take_warnings()
+
+    def native_weight_shape(self, api, case):
+        return self.inner.native_weight_shape(api, case)
+
+    def run(self, api, case, dtype, device, inputs):
+        def inner_run(c: Case, i: Inputs) -> Observation:
+            return self.inner.run(api, c, dtype, device, i)
+        if not self.fault.applies(case, dtype):  # e.g. no bias to drop: the adapter is right here
+            return inner_run(case, inputs)
+        return self.fault.run(inner_run, case, dtype, inputs)
+
+
+# ------------------------------------------------------------------------- helpers
+def _derived(case: Case, **changes) -> Case:
+    """The case with some fields changed; a change that makes it invalid means the fault cannot show."""
+    d = {**case.to_dict(), **changes}
+    d.pop("data", None), d.pop("expect", None)
+    try:
+        return Case.from_dict(d)
+    except Exception as exc:  # noqa: BLE001 - CaseError: the fault is not applicable to this case
+        raise Unsupported(f"planted fault not applicable: {exc}") from None
+
+
+def _map(obs: Observation, name: str, fn) -> Observation:
+    value = getattr(obs, name)
+    if value is None or isinstance(value, Unsupported):
+        return obs
+    return dataclasses.replace(obs, **{name: fn(np.asarray(value, dtype=np.float64))})
+
+
+def _round_mantissa(a: np.ndarray, bits: int) -> np.ndarray:
+    """Round float64 values to `bits` explicit mantissa bits (round to nearest), as TF32 (10) or bf16 (7)."""
+    mantissa, exponent = np.frexp(a)
+    scale = 2.0 ** (bits + 1)
+    return np.ldexp(np.round(mantissa * scale) / scale, exponent)
+
+
+def _manual_pads(inner_run, case: Case, inputs: Inputs, pads) -> Observation:
+    """Run the case with `pads` instead of its own: the adapter pads (conv) or crops (transposed) by
+    hand around a call with no padding, as a buggy adapter that converts padding itself would."""
+    if case.op == "conv":
+        xp = np.pad(inputs.input, [(0, 0), (0, 0)] + [tuple(p) for p in pads])
+        plain = _derived(case, input_shape=list(xp.shape), padding="valid")
+        if plain.output_shape != case.output_shape:
+            raise Unsupported("planted fault not applicable: the moved padding changes the output size")
+        obs = inner_run(plain, inputs._replace(input=xp))
+        return _map(obs, "grad_input", lambda gx: oracle._unpad(gx, pads))
+    plain = _derived(case, padding="valid")
+    full = tuple(plain.out_spatial)
+    g_full = oracle._uncrop(inputs.grad_output, pads, full)
+    obs = inner_run(plain, inputs._replace(grad_output=g_full))
+    return _map(obs, "output", lambda y: oracle._crop(y, pads, case.out_spatial))
+
+
+def _pads_moved(case: Case):
+    """All of each dim's padding at the end: (b, e) -> (0, b + e)."""
+    return tuple((0, b + e) for b, e in case.pads)
+
+
+def _odd_at_begin(case: Case):
+    """The odd element of an odd total at the beginning: (b, e) -> (e, b) where b != e."""
+    return tuple((e, b) for b, e in case.pads)
+
+
+def _swap_io(w: np.ndarray) -> np.ndarray:
+    """The weight's two channel axes swapped, read back in the expected shape (a wrong layout)."""
+    return np.ascontiguousarray(np.swapaxes(w, 0, 1)).reshape(w.shape)
+
+
+def _unswap_io(gw: np.ndarray) -> np.ndarray:
+    a, b = gw.shape[:2]
+    return np.ascontiguousarray(np.swapaxes(gw.reshape((b, a) + gw.shape[2:]), 0, 1))
+
+
+def _groups_ignored(inner_run, case: Case, dtype, inputs: Inputs) -> Observation:
+    """groups=1 with each group's kernels reused for every group's channels (the weight tiled)."""
+    g = case.groups
+    plain = _derived(case, groups=1)
+    w = inputs.weight
+    axis = 1  # conv (C_out, C_in/g, *k) -> (C_out, C_in, *k); transposed (C_in, C_out/g) -> (C_in, C_out)
+    tiled = np.concatenate([w] * g, axis=axis)
+    obs = inner_run(plain, inputs._replace(weight=tiled))
+    return _map(obs, "grad_weight", lambda gw: sum(np.split(gw, g, axis=axis)))
+
+
+def _perturb_one(y: np.ndarray) -> np.ndarray:
+    y = y.copy()
+    i = np.unravel_index(int(np.argmax(np.abs(y))), y.shape)
+    y[i] *= 1 + 1e-3
+    return y
+
+
+def _off_by_one(field_name: str):
+    def run(inner_run, case, dtype, inputs):
+        values = list(getattr(case, field_name))
+        values[0] += 1
+        return inner_run(_derived(case, **{field_name: values}), inputs)
+    return run
+
+
+def _bias_dropped(inner_run, case, dtype, inputs):
+    obs = inner_run(case, inputs._replace(bias=np.zeros_like(inputs.bias)))
+    return _map(obs, "grad_bias", np.zeros_like)  # no bias in the graph: no gradient
+
+
+def _bias_twice(inner_run, case, dtype, inputs):
+    obs = inner_run(case, inputs)
+    b = inputs.bias.reshape((1, -1) + (1,) * case.ndim)
+    return _map(_map(obs, "output", lambda y: y + b), "grad_bias", lambda gb: 2 * gb)
+
+
+def _rounded_inputs(bits: int):
+    def run(inner_run, case, dtype, inputs):
+        return inner_run(case, inputs._replace(input=_round_mantissa(inputs.input, bits),
+                                               weight=_round_mantissa(inputs.weight, bits)))
+    return run
+
+
+def _flip(w: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.flip(w, axis=tuple(range(2, w.ndim))))
+
+
+def _manual_padding_ok(case: Case) -> bool:
+    """Hand-made padding needs a plain call that is right on every framework: no negative crop, and for
+    transposed convs no kernel < stride (where 'valid' itself is a known difference in Keras and JAX)."""
+    if any(b < 0 or e < 0 for b, e in case.pads):
+        return False
+    return case.op == "conv" or all(k >= s for k, s in zip(case.effective_kernel, case.stride))
+
+
+FAULTS = (
+    Fault("flipped_kernel", "kernel flipped spatially (convolution instead of cross-correlation)",
+          lambda c, dt: max(c.kernel_size) > 1,
+          lambda run, c, dt, i: _map(run(c, i._replace(weight=_flip(i.weight))), "grad_weight", _flip)),
+    Fault("weight_io_swapped", "input/output channel axes of the weight swapped",
+          lambda c, dt: c.weight_shape[0] > 1 and c.weight_shape[1] > 1,
+          lambda run, c, dt, i: _map(run(c, i._replace(weight=_swap_io(i.weight))), "grad_weight", _unswap_io)),
+    Fault("padding_moved", "padding moved from the beginning to the end of each dim",
+          lambda c, dt: any(b > 0 for b, _ in c.pads) and _manual_padding_ok(c),
+          lambda run, c, dt, i: _manual_pads(run, c, i, _pads_moved(c))),
+    Fault("odd_padding_at_begin", "the odd padding element at the beginning instead of the end",
+          lambda c, dt: not c.symmetric_padding and _manual_padding_ok(c),
+          lambda run, c, dt, i: _manual_pads(run, c, i, _odd_at_begin(c))),
+    Fault("stride_off_by_one", "stride + 1 in the first spatial dim",
+          lambda c, dt: True, _off_by_one("stride")),
+    Fault("dilation_off_by_one", "dilation + 1 in the first spatial dim",
+          lambda c, dt: c.kernel_size[0] > 1, _off_by_one("dilation")),
+    Fault("bias_dropped", "bias not added", lambda c, dt: c.bias, _bias_dropped),
+    Fault("bias_twice", "bias added twice", lambda c, dt: c.bias, _bias_twice),
+    Fault("groups_ignored", "groups ignored (groups=1, each group's kernels reused for all channels)",
+          lambda c, dt: c.groups > 1, _groups_ignored),
+    Fault("output_padding_ignored", "output_padding ignored",
+          lambda c, dt: any(c.output_padding),
+          lambda run, c, dt, i: run(_derived(c, output_padding=[0] * c.ndim), i)),
+    Fault("one_element_perturbed", "one output element off by 1e-3 relative",
+          lambda c, dt: dt in ("float32", "float64"),
+          lambda run, c, dt, i: _map(run(c, i), "output", _perturb_one)),
+    Fault("tf32_inputs", "float32 inputs rounded to TF32 (10 mantissa bits) before the conv",
+          lambda c, dt: dt == "float32", _rounded_inputs(10)),
+    Fault("bf16_inputs", "float32 inputs rounded to bfloat16 (7 mantissa bits) before the conv",
+          lambda c, dt: dt == "float32", _rounded_inputs(7)),
+    Fault("grad_weight_times_batch", "gradient of the weight scaled by the batch size",
+          lambda c, dt: c.batch > 1,
+          lambda run, c, dt, i: _map(run(c, i), "grad_weight", lambda gw: gw * c.batch)),
+)
+FAULTS_BY_NAME = {f.name: f for f in FAULTS}
+
+
+# ------------------------------------------------------------------------- the search
+@dataclass
+class Catch:
+    fault: str
+    framework: str
+    case: str | None  # the first case of the library that caught it (None: not caught)
+    target: str | None
+    dtype: str | None
+    checks: list  # the checks that failed on that case
+    clean_failures: list  # checks that failed on the unwrapped adapter for the same case (should be [])
+    tried: int  # (case, dtype) pairs tried
+
+
+def library_pairs(cases, fault: Fault):
+    """(case, dtype) pairs where the fault can show, cheapest first: small tensors, float32 first."""
+    pairs = [(c, dt) for c in cases for dt in c.dtypes if dt in ("float32", "float64") and fault.applies(c, dt)]
+    size = lambda c: np.prod(c.input_shape) + np.prod(c.output_shape)  # noqa: E731
+    return sorted(pairs, key=lambda p: (p[1] != "float32", size(p[0]), p[0].id))
+
+
+def find_catch(adapter: Adapter, fault: Fault, cases, *, known=(), relations: bool = False,
+               limit: int = 60) -> Catch:
+    """Walk the library until a case catches the fault (a fail or error that no known difference
+    explains, on any target of the framework), then check the unwrapped adapter on the same case."""
+    from .adapters.base import Target
+    from .execute import evaluate
+    from .features import case_features
+    from .known import mark_known
+
+    faulty = FaultyAdapter(adapter, fault)
+    tried = 0
+    for case, dtype in library_pairs(cases, fault)[:limit]:
+        tried += 1
+        features = {case.id: case_features(case)}
+        for api in adapter.apis:
+            target = Target(adapter.name, api, "cpu")
+
+            def records(a):
+                rs = evaluate(a, target, case, dtype)
+                if relations:
+                    from .metamorphic import evaluate_relations
+                    rs += evaluate_relations(a, target, case, dtype, known=known)
+                mark_known(rs, known, features)
+                return rs
+            caught = [r.check for r in records(faulty) if r.status in ("fail", "error")]
+            if caught:
+                clean = [r.check for r in records(adapter) if r.status in ("fail", "error")]
+                return Catch(fault.name, adapter.name, case.id, target.name, dtype, caught, clean, tried)
+    return Catch(fault.name, adapter.name, None, None, None, [], [], tried)
+
+
+NOT_DEFAULT_LIBRARY = ("seeds.yaml", "upstream_bugs.yaml")  # worked examples and bug reproducers
+
+
+def default_library(folder="cases"):
+    """The default (geometry) library: the case folder without the worked examples, whose small-integer
+    data hide rounding faults, and without the upstream-bug reproducers."""
+    from .loader import case_files, load_file
+
+    return [c for f in case_files([folder]) if f.name not in NOT_DEFAULT_LIBRARY for c in load_file(f)]
+
+
+def main(argv=None) -> int:
+    """Print the table fault x framework -> the checks that caught the fault (relations included)."""
+    import argparse
+
+    from .adapters import FRAMEWORKS, installed, load_adapter
+    from .known import load_known
+
+    p = argparse.ArgumentParser(prog="python -m conformance.faults", description=main.__doc__)
+    p.add_argument("--frameworks", default=",".join(f for f in FRAMEWORKS if installed(f)))
+    p.add_argument("--no-relations", action="store_true", help="oracle checks only (faster)")
+    args = p.parse_args(argv)
+    cases, known = default_library(), load_known("cases/known_differences.yaml")
+    frameworks = [f for f in args.frameworks.split(",") if f]
+    adapters = {f: load_adapter(f) for f in frameworks}
+    print("| fault | " + " | ".join(frameworks) + " |")
+    print("|---|" + "---|" * len(frameworks))
+    for fault in FAULTS:
+        cells = []
+        for f in frameworks:
+            c = find_catch(adapters[f], fault, cases, known=known, relations=not args.no_relations)
+            cells.append("NOT CAUGHT" if c.case is None else
+                         f"{', '.join(sorted(set(c.checks)))} (`{c.case}` {c.target} {c.dtype})")
+        print(f"| {fault.name}: {fault.description} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""Writing output files so that a reader never sees half of one.
+
+Every file the suite writes (results, reports, explored cases) goes through `write_atomic`: the text
+goes to a temporary file in the same folder, is flushed to disk, and then replaces the target with
+one rename, which POSIX and Windows make atomic within a file system. A run killed mid-write leaves
+the previous file or the new one, never a truncated mix.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically, creating parent folders; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; an output file is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

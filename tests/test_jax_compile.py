@@ -1,0 +1,55 @@
+"""One XLA compilation per (case, dtype, device) for the two JAX targets together (issue 6), counted
+with JAX's monitoring events, not timed: jax.lax and flax.layer must lower a case to the same program
+so that the persistent compilation cache hands the second target the first one's executable."""
+from __future__ import annotations
+
+import pytest
+
+jax = pytest.importorskip("jax")
+pytest.importorskip("flax")
+
+from conformance import Case  # noqa: E402
+from conformance.adapters import Target, load_adapter  # noqa: E402
+from conformance.execute import Reference, evaluate  # noqa: E402
+
+COMPILE = "/jax/core/compile/backend_compile_duration"
+HIT = "/jax/compilation_cache/cache_hits"
+
+
+@pytest.fixture(scope="module")
+def counter():
+    from jax import monitoring
+
+    seen = {"requests": 0, "hits": 0}
+
+    def on_event(event, **kwargs):
+        if event == HIT:
+            seen["hits"] += 1
+
+    def on_duration(event, duration, **kwargs):
+        if event == COMPILE:
+            seen["requests"] += 1
+
+    monitoring.register_event_listener(on_event)
+    monitoring.register_event_duration_secs_listener(on_duration)
+    return seen
+
+
+@pytest.mark.parametrize("fields", [
+    dict(op="conv", input_shape=[2, 3, 7, 6], out_channels=4, kernel_size=3, stride=2, padding="same"),
+    dict(op="conv", input_shape=[1, 4, 9], out_channels=4, kernel_size=2, groups=2, padding=[[1, 0]], bias=False),
+    dict(op="conv_transpose", input_shape=[1, 3, 4, 5], out_channels=2, kernel_size=3, stride=2, padding=1,
+         output_padding=1),
+], ids=["conv2d-same-bias", "conv1d-grouped-nobias", "convT2d-bias"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_both_jax_targets_compile_once(counter, fields, dtype):
+    adapter = load_adapter("jax")
+    case = Case.from_dict({"id": f"compile-once-{sorted(fields.items())}-{dtype}", **fields})
+    ref = Reference(case, dtype, 0)
+    before = dict(counter)
+    for api in ("jax.lax", "flax.layer"):
+        records = evaluate(adapter, Target("jax", api, "cpu"), case, dtype, ref=ref)
+        assert {r.status for r in records} == {"pass"}, [(r.check, r.message) for r in records]
+    compiled = (counter["requests"] - before["requests"]) - (counter["hits"] - before["hits"])
+    assert counter["requests"] - before["requests"] == 2  # one request per target: forward + gradients together
+    assert compiled == 1

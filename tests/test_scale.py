@@ -1,0 +1,191 @@
+"""Scale: `--jobs` (concurrent workers) and `--shard I/N` + `conformance merge`, on the fake framework
+of tests/fakefw.py. Nothing here is timed: speed is measured by `python -m benchmarks`."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import fakefw
+from conformance.errors import UsageError
+from conformance.shard import assign, parse_shard, select_shard
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+
+# 12 cases: some slow (0.3 s each in the fake framework) so that work queues up, two dtypes on some,
+# one failing case whose known difference lands in one shard only.
+CASES = "cases:\n" + "".join(
+    f"  - {{id: c{i:02d}, op: conv, input_shape: [1, 2, {4 + i % 3}], out_channels: 2, kernel_size: 2"
+    + (", tags: [fake_slow]" if i % 4 == 0 else "")
+    + (", dtypes: [float32, float64]" if i % 3 == 0 else "") + "}\n"
+    for i in range(11)
+) + "  - {id: z_wrong, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_wrong]}\n" \
+  + "  - {id: z_set, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_set_message]}\n"
+
+KNOWN = """
+known_differences:
+  - id: fake-first-element
+    reason: The fake framework adds one to the first output element.
+    link: https://example.org/fakefw/issues/1
+    match: {framework: fakefw, check: output, features: [conv, 1d]}
+  - id: fake-never
+    reason: In scope (its cases run) but explains nothing, as they pass.
+    link: https://example.org/fakefw/issues/2
+    match: {framework: fakefw, case: "c0*", check: output}
+"""
+
+
+def run_cli(cwd, *args, timeout=180):
+    env = {**os.environ, **fakefw.environment_variables(TESTS)}
+    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def records(path):
+    data = json.loads(Path(path).read_text())
+    return {tuple(r[k] for k in ("case", "api", "dtype", "check")): {k: v for k, v in r.items() if k != "timings"}
+            for r in data["results"]}, data
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("scale")
+    (tmp / "cases.yaml").write_text(CASES)
+    (tmp / "known.yaml").write_text(textwrap.dedent(KNOWN))
+    return tmp
+
+
+def run(library, name, *extra):
+    proc = run_cli(library, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "known.yaml",
+                   "--json", f"{name}.json", "--html", "", *extra)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return records(library / f"{name}.json")
+
+
+@pytest.fixture(scope="module")
+def whole(library):
+    return run(library, "whole", "--jobs", "1")
+
+
+# ------------------------------------------------------------------------- shards
+@pytest.mark.parametrize("text, expected", [("1/1", (1, 1)), ("2/4", (2, 4)), (" 4 / 4 ", (4, 4))])
+def test_parse_shard(text, expected):
+    assert parse_shard(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1/0", "2", "a/b", "-1/2", "1/2/3", ""])
+def test_parse_shard_refuses_what_is_not_a_shard(text):
+    with pytest.raises(UsageError, match=r"allowed: I/N with 1 <= I <= N"):
+        parse_shard(text)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7, 40])
+def test_shards_are_disjoint_cover_everything_and_balanced(count):
+    from conformance.suite import load_selected_cases
+
+    cases = load_selected_cases([REPO / "cases"])
+    parts = [select_shard(cases, (i, count)) for i in range(1, count + 1)]
+    ids = [c.id for part in parts for c in part]
+    assert sorted(ids) == sorted(c.id for c in cases) and len(set(ids)) == len(ids)
+    loads = [sum(len(c.dtypes) for c in part) for part in parts]
+    assert max(loads) - min(loads) <= max(len(c.dtypes) for c in cases)
+    # each shard keeps the library's order
+    order = {c.id: n for n, c in enumerate(cases)}
+    assert all([order[c.id] for c in part] == sorted(order[c.id] for c in part) for part in parts)
+
+
+def test_shard_assignment_ignores_input_order():
+    items = [(f"case{i}", 1 + i % 3) for i in range(50)]
+    shuffled = items[:]
+    random.Random(3).shuffle(shuffled)
+    assert assign(items, 4) == assign(shuffled, 4)
+
+
+def test_shard_assignment_is_the_same_in_every_process():
+    """No salted hash, no machine state: another interpreter with another hash seed agrees."""
+    code = ("from conformance.suite import load_selected_cases; from conformance.shard import select_shard; "
+            f"cs = load_selected_cases([{str(REPO / 'cases')!r}]); "
+            "print([c.id for c in select_shard(cs, (2, 3))])")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(outs) == 1 and len(next(iter(outs))) > 10
+
+
+def test_shards_merge_into_the_whole_run(library, whole):
+    whole_records, whole_data = whole
+    parts = [run(library, f"shard{i}", "--shard", f"{i}/3", "--jobs", "2") for i in (1, 2, 3)]
+    part_cases = [set(k[0] for k in recs) for recs, _ in parts]
+    assert all(part_cases) and sum(map(len, part_cases)) == len(set().union(*part_cases)) == 13
+    assert [data["environment"]["shard"] for _, data in parts] == ["1/3", "2/3", "3/3"]
+    proc = run_cli(library, "merge", "shard1.json", "shard2.json", "shard3.json", "-o", "merged.json")
+    assert proc.returncode == 0, proc.stderr
+    merged, data = records(library / "merged.json")
+    assert merged == whole_records
+    assert data["cases"] == whole_data["cases"]
+    assert data["skipped"] == whole_data["skipped"]
+    assert "partial" not in data["environment"]
+    # fake-first-element is stale in the shards without z_wrong and used in the one with it: the merge
+    # drops it; fake-never is stale everywhere
+    assert sum("fake-first-element" in [s["id"] for s in d["stale_known"]] for _, d in parts) == 2
+    assert [s["id"] for s in data["stale_known"]] == [s["id"] for s in whole_data["stale_known"]] == ["fake-never"]
+    # a missing shard makes the merge partial, and says which
+    proc = run_cli(library, "merge", "shard1.json", "shard3.json", "-o", "part.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "2/3" in json.loads((library / "part.json").read_text())["environment"]["partial"]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--shard", "3/2"], "--shard '3/2' is not a shard; allowed: I/N with 1 <= I <= N"),
+    (["--shard", "x"], "allowed: I/N with 1 <= I <= N"),
+    (["--jobs", "0"], "--jobs must be a whole number of at least 1, got 0"),
+    (["--jobs", "two"], "invalid int value"),
+], ids=["shard-3-of-2", "shard-text", "jobs-0", "jobs-text"])
+def test_bad_jobs_and_shards_exit_2(library, args, expected):
+    proc = run_cli(library, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", *args)
+    assert proc.returncode == 2
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------------- jobs
+def test_same_records_in_every_run_even_framework_messages_that_print_sets(library, whole):
+    """Workers run with a fixed hash seed: a set in a framework's message prints in the same order."""
+    whole_records, _ = whole
+    again, _ = run(library, "again", "--jobs", "1")
+    message = whole_records[("z_set", "fakefw.layer", "float32", "output")]["message"]
+    assert "{" in message and again == whole_records
+
+
+def test_jobs_give_the_same_records_and_use_more_workers(library, whole):
+    whole_records, whole_data = whole
+    assert whole_data["environment"]["jobs"] == 1
+    assert whole_data["environment"]["workers_started"] == {"fakefw": 1}
+    recs, data = run(library, "jobs3", "--jobs", "3")
+    assert recs == whole_records
+    assert data["environment"]["jobs"] == 3
+    # the slow cases queue up work: the pool starts more workers of the one framework, up to --jobs
+    assert 2 <= data["environment"]["workers_started"]["fakefw"] <= 3
+
+
+def test_pytest_jobs_and_shard_options(library):
+    env = {**os.environ, **fakefw.environment_variables(TESTS)}
+    base = [sys.executable, "-m", "pytest", "cases.yaml", "-q", "-p", "no:cacheprovider", "--conformance-frameworks",
+            "fakefw", "--conformance-known", "known.yaml"]
+    ran = []
+    for i in (1, 2):
+        proc = subprocess.run(base + ["--conformance-shard", f"{i}/2", "--conformance-jobs", "2", "--collect-only"],
+                              cwd=library, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        ran.append({line.split("[")[0] for line in proc.stdout.splitlines() if "::" in line})
+    whole = subprocess.run(base + ["--collect-only"], cwd=library, env=env, capture_output=True, text=True, timeout=120)
+    every = {line.split("[")[0] for line in whole.stdout.splitlines() if "::" in line}
+    assert ran[0] and ran[1] and not ran[0] & ran[1] and ran[0] | ran[1] == every
+    bad = subprocess.run(base + ["--conformance-shard", "0/2"], cwd=library, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 4 and "allowed: I/N with 1 <= I <= N" in bad.stderr
