@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "before anything allocates it, e.g. 512MiB, 4GiB (default: %(default)s)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     run.add_argument("--relations", action="store_true",
-                     help="also check the metamorphic relations (conformance/metamorphic.py) on every case and "
-                          "target, in this process after the main run; several extra framework calls per case")
+                     help="also check the metamorphic relations (conformance/metamorphic.py) of every case, "
+                          "target and dtype, in the workers; several extra framework calls per case")
     run.add_argument("--jobs", "-j", type=int, metavar="N",
                      help="(case, framework) requests run at once, i.e. CPU cores used; a framework gets up to N "
                           "worker processes (default: the number of CPU cores)")
@@ -133,7 +133,8 @@ def cmd_run(args) -> int:
     from .suite import load_selected_cases, case_table
 
     selection = Selection(frameworks=args.frameworks, devices=args.devices, dtypes=args.dtypes,
-                          precision=args.precision, seed=args.seed, timeout=args.timeout, jobs=args.jobs)
+                          precision=args.precision, seed=args.seed, timeout=args.timeout, jobs=args.jobs,
+                          relations=args.relations)
     selection.validate()  # bad options fail before any case file is read or framework started
     from .shard import parse_shard, select_shard
 
@@ -159,11 +160,8 @@ def cmd_run(args) -> int:
 
     show = sys.stderr.isatty() and not args.no_progress
     with _terminate_as_interrupt():
-        run = run_suite(cases, selection, progress=_progress_bar if show else None, on_records=arrived)
-        if args.relations and not run.partial:
-            from .metamorphic import run_relations
-
-            run.results += run_relations(cases, selection, known=known, on_records=arrived)
+        run = run_suite(cases, selection, progress=_progress_bar if show else None, on_records=arrived,
+                        known=known)
         if shard:
             run.environment["shard"] = f"{shard[0]}/{shard[1]}"
         stream.close()

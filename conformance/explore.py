@@ -7,12 +7,15 @@ API of the framework: the oracle checks (execute.evaluate) and the metamorphic r
 `crashed` that no known difference explains is a discrepancy: hypothesis shrinks the case to a minimal
 one, which is written out as a ready-to-paste YAML case file.
 
-The frameworks run in this process (frameworks imported once; hypothesis replays and shrinks examples
-in the same process), so unlike `conformance run` a framework that crashes the process stops the search:
-the case that was running is then left in `<out>/explore-<framework>-running.yaml`.
+`conformance explore` runs each framework in a worker process (`IsolatedFramework`, the worker pool
+of `conformance run`; imported once, hypothesis calls it example by example): a framework that kills
+its process (XLA:CPU aborts on some convolutions, see the known differences) costs a `crashed` record,
+which hypothesis shrinks like any other discrepancy, and a fresh worker goes on. `explore_framework`
+also takes an adapter to run in-process (the tests' fakes and planted faults).
 """
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ import yaml
 from .adapters.base import Adapter, Target
 from .case import Case
 from .features import case_features
+from .files import write_atomic
 from .results import FAILING, Result
 
 DEFAULT_DTYPES = ("float32", "float64")
@@ -71,7 +75,44 @@ def run_case(adapter: Adapter, case: Case, dtype: str, *, known=(), relations: b
     return records
 
 
-def explore_framework(adapter: Adapter, *, examples: int, dtypes=DEFAULT_DTYPES, known=(), relations: bool = True,
+class IsolatedFramework:
+    """One framework in a worker process, run case by case (see the module docstring)."""
+
+    def __init__(self, name: str, *, known=(), timeout: float | None = None):
+        from .adapters import APIS, missing_packages
+        from .errors import UsageError
+        from .runner import DEFAULT_TIMEOUT, WorkerPool
+
+        self.name = name
+        self.pool = WorkerPool([name], timeout=timeout or DEFAULT_TIMEOUT, known=known)
+        self.info = self.pool.start()[name]
+        if "fatal" in self.info:
+            self.pool.close()
+            raise UsageError(f"{name} failed to start: {self.info['fatal']}")
+        self.apis = tuple(api for api in APIS[name] if not missing_packages(name, api))
+        self._requests = 0
+
+    def run_case(self, case: Case, dtype: str, *, known=(), relations: bool = True, seed: int = 0,
+                 devices=None) -> list[Result]:
+        """The same records as the in-process `run_case`, from the worker."""
+        from .known import mark_known
+        from .runner import records_from, units_for
+
+        triples = [(api, device, "defaults") for device in devices or self.info["devices"] for api in self.apis]
+        self._requests += 1
+        request_id = (case.id, self._requests)
+        self.pool.submit(self.name, request_id, case.to_dict(), units_for(triples, [dtype]), seed, relations)
+        while request_id not in self.pool.done:
+            self.pool.collect(block=0.5)
+        records = records_from(self.pool.done.pop(request_id), case, self.name, relations)
+        mark_known(records, known, {case.id: case_features(case)})
+        return records
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def explore_framework(adapter: Adapter | IsolatedFramework, *, examples: int, dtypes=DEFAULT_DTYPES, known=(), relations: bool = True,
                       seed: int | None = None, database=None, settings=None, devices=None,
                       progress=sys.stderr, running_file=None) -> Exploration:
     """Search with hypothesis; stop at the first unexplained failure and shrink it.
@@ -94,9 +135,10 @@ def explore_framework(adapter: Adapter, *, examples: int, dtypes=DEFAULT_DTYPES,
     def test(d):
         case = Case.from_dict(d)
         if running_file is not None:
-            Path(running_file).write_text("# the case running when `conformance explore` stopped (a crash of "
-                                          f"{adapter.name}?)\n" + case_yaml(case), encoding="utf-8")
-        records = run_case(adapter, case, case.dtypes[0], known=known, relations=relations, devices=devices)
+            write_atomic(running_file, "# the case running when `conformance explore` stopped (a crash of "
+                                       f"{adapter.name}?)\n" + case_yaml(case))
+        run = adapter.run_case if isinstance(adapter, IsolatedFramework) else functools.partial(run_case, adapter)
+        records = run(case, case.dtypes[0], known=known, relations=relations, devices=devices)
         out.records[case.id], out.cases[case.id] = records, case
         for r in records:
             counts[r.status] = counts.get(r.status, 0) + 1
@@ -148,9 +190,7 @@ def case_yaml(case: Case, found: Discrepancy | None = None) -> str:
 
 def write_case(case: Case, found: Discrepancy | None, folder="reports") -> Path:
     path = Path(folder) / f"explore-{found.bad[0].framework if found else 'case'}-{case.id}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(case_yaml(case, found), encoding="utf-8")
-    return path
+    return write_atomic(path, case_yaml(case, found))
 
 
 # ------------------------------------------------------------------------- the `conformance explore` command
@@ -198,7 +238,7 @@ def _names(value: str | None, allowed, what: str) -> list[str] | None:
 
 def run_command(args, *, load_known, write_html) -> int:
     """`conformance explore`: one search per framework, records to JSON/HTML, the minimal case printed."""
-    from .adapters import FRAMEWORKS, load_adapter
+    from .adapters import FRAMEWORKS
     from .dtypes import DTYPE_NAMES
     from .errors import UsageError
     from .results import RunResults
@@ -227,13 +267,16 @@ def run_command(args, *, load_known, write_html) -> int:
         "frameworks": {}}
     found_any = False
     for name in frameworks:
-        adapter = load_adapter(name)
-        environment["frameworks"][name] = {"version": adapter.version(), **adapter.environment()}
+        framework = IsolatedFramework(name, known=known)
+        environment["frameworks"][name] = {"version": framework.info["version"], **framework.info["environment"]}
         running = Path(args.out) / f"explore-{name}-running.yaml"
         running.parent.mkdir(parents=True, exist_ok=True)
-        ex = explore_framework(adapter, examples=args.examples, dtypes=dtypes, known=known,
-                               relations=not args.no_relations, seed=args.seed, database=database,
-                               running_file=running)
+        try:
+            ex = explore_framework(framework, examples=args.examples, dtypes=dtypes, known=known,
+                                   relations=not args.no_relations, seed=args.seed, database=database,
+                                   running_file=running)
+        finally:
+            framework.close()
         explorations.append(ex)
         statuses: dict = {}
         for r in ex.results:

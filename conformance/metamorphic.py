@@ -304,34 +304,3 @@ def _known_cause(relies_on, target: Target, dtype: str, profile: str, known):
             if entry.matches(probe, features):
                 return entry
     return None
-
-
-def run_relations(cases, selection, *, known=(), on_records=None) -> list[Result]:
-    """The relation records of `conformance run --relations`: every case, selected target and dtype.
-
-    They run in this process, one framework after the other, after the main run: relations compare a
-    framework with itself, so they need no worker's isolation from the other frameworks (a crash here
-    stops the run, which the main run's records, already written, survive).
-    """
-    from .adapters import load_adapter, missing_packages
-    from .runner import DEVICES, PROFILES, dtypes_for, resolve_frameworks
-
-    frameworks, _ = resolve_frameworks(selection)
-    out: list[Result] = []
-    for name in frameworks:
-        adapter = load_adapter(name)
-        devices = [d for d in (selection.devices or DEVICES) if d in adapter.devices()]
-        apis = [api for api in adapter.apis if not missing_packages(name, api)]
-        for case in cases:
-            records = []
-            for dtype in dtypes_for(case, selection):
-                for api in apis:
-                    for device in devices:
-                        profiles = ["defaults"] if device == "cpu" else (selection.precision or list(PROFILES))
-                        for profile in profiles:
-                            records += evaluate_relations(adapter, Target(name, api, device), case, dtype,
-                                                          profile=profile, seed=selection.seed, known=known)
-            if on_records is not None:
-                on_records(records)
-            out += records
-    return out

@@ -33,6 +33,7 @@ OPT_TIMEOUT = "--conformance-timeout"
 OPT_MAX_MEMORY = "--conformance-max-case-memory"
 OPT_JOBS = "--conformance-jobs"
 OPT_SHARD = "--conformance-shard"
+OPT_RELATIONS = "--conformance-relations"
 
 RECORD_PROPERTY = "conformance_result"
 CASE_PROPERTY = "conformance_case"
@@ -76,6 +77,9 @@ def pytest_addoption(parser):
     group.addoption(OPT_SHARD, metavar="I/N", default=None,
                     help="run only shard I of N of the conformance items: the same deterministic split of the "
                          "cases as `conformance run --shard` (the suite's own tests are not sharded)")
+    group.addoption(OPT_RELATIONS, action="store_true", default=False,
+                    help="also check the metamorphic relations (relation_vjp, relation_adjoint, ...) of every case, "
+                         "target and dtype: several extra framework calls per case")
     group.addoption(OPT_MAX_MEMORY, metavar="SIZE", default="1GiB",
                     help="refuse (fail) a case whose float64 working set exceeds this, e.g. 512MiB (default: 1GiB)")
 
@@ -259,7 +263,7 @@ class ConformanceSession:
         opt = config.getoption
         self.selection = Selection(frameworks=_csv(opt(OPT_FRAMEWORKS)), devices=_csv(opt(OPT_DEVICES)),
                                    dtypes=_csv(opt(OPT_DTYPES)), precision=_csv(opt(OPT_PRECISION)),
-                                   seed=opt(OPT_SEED), timeout=opt(OPT_TIMEOUT))
+                                   seed=opt(OPT_SEED), timeout=opt(OPT_TIMEOUT), relations=opt(OPT_RELATIONS))
         self.selection.validate()
         self._pool = None
         self.lookahead = LOOKAHEAD
@@ -287,8 +291,11 @@ class ConformanceSession:
             from .runner import default_jobs
 
             jobs = 1 if hasattr(self.config, "workerinput") else default_jobs()
-        self.lookahead = max(LOOKAHEAD, 3 * jobs)
-        self._pool = WorkerPool(frameworks, timeout=self.selection.timeout, jobs=jobs)
+        # Requests submitted ahead keep this process's framework workers busy. Not under xdist: this
+        # process runs only the items the xdist controller hands it, so a request ahead may well be
+        # another xdist worker's, and computing it here too would waste a core.
+        self.lookahead = 0 if hasattr(self.config, "workerinput") else max(LOOKAHEAD, 3 * jobs)
+        self._pool = WorkerPool(frameworks, timeout=self.selection.timeout, jobs=jobs, known=self.known())
         self._plan, env_frameworks, skips = plan_targets(self._pool.start(), self.selection)
         self.skipped.extend(skips)
         self._env = {"host": host_environment(), "seed": self.selection.seed, "frameworks": env_frameworks}
@@ -306,8 +313,10 @@ class ConformanceSession:
     def checks_for(self, case, framework, api, device):
         from .adapters.base import Target
         from .execute import checks_for
+        from .metamorphic import relations_for
 
-        return checks_for(case, Target(framework, api, device))
+        checks = checks_for(case, Target(framework, api, device))
+        return checks + relations_for(case) if self.selection.relations else checks
 
     def environment(self):
         self._env_sent = True
@@ -367,7 +376,8 @@ class ConformanceSession:
         from .runner import units_for
 
         case, triples, dtypes = self._request_spec(key)
-        self._pool.submit(key[1], key, case.to_dict(), units_for(triples, dtypes), self.selection.seed)
+        self._pool.submit(key[1], key, case.to_dict(), units_for(triples, dtypes), self.selection.seed,
+                          self.selection.relations)
         if key in self._pool.done:  # refused at once (the framework's worker is not running)
             self._receive(key)
 
@@ -383,7 +393,7 @@ class ConformanceSession:
         from .runner import records_from
 
         case = self._request_items[request_id][0].case
-        records = records_from(self._pool.done.pop(request_id), case, request_id[1])
+        records = records_from(self._pool.done.pop(request_id), case, request_id[1], self.selection.relations)
         mark_known(records, self.known(), {case.id: case_features(case)})
         for r in records:
             self._records[(r.case, r.framework, r.api, r.device, r.precision, r.dtype, r.check)] = r

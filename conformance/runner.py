@@ -9,6 +9,7 @@ only the unit it was running (`crashed` / `error`), and a fresh worker takes ove
 from __future__ import annotations
 
 import collections
+import dataclasses
 import contextlib
 import multiprocessing
 import sys
@@ -21,6 +22,7 @@ from . import adapters
 from .case import Case
 from .errors import UsageError
 from .execute import checks_for
+from .metamorphic import relations_for
 from .results import Result, RunResults
 from .worker import host_environment, worker_main
 
@@ -41,6 +43,7 @@ class Selection:
     seed: int = 0
     timeout: float = DEFAULT_TIMEOUT
     jobs: int | None = None  # requests in flight at once (CPU cores used); None: the CPU count
+    relations: bool = False  # also the metamorphic relation checks (conformance/metamorphic.py)
 
     def validate(self) -> None:
         from .dtypes import DTYPE_NAMES
@@ -160,6 +163,7 @@ class _Request:
     case_dict: dict
     units: list
     seed: int
+    relations: bool = False  # the worker also checks the metamorphic relations of each unit
 
 
 @dataclass
@@ -192,12 +196,13 @@ class WorkerPool:
     """
 
     def __init__(self, frameworks, timeout: float = DEFAULT_TIMEOUT, stream: bool = False, jobs: int = 1,
-                 retire_idle: bool = False):
+                 retire_idle: bool = False, known=()):
         if jobs < 1:
             raise UsageError(f"jobs must be at least 1, not {jobs}")
         self.stream = stream
         self.jobs = jobs
         self.retire_idle = retire_idle
+        self.known = list(known)  # known differences, for the relation checks the workers run
         self._ctx = multiprocessing.get_context("spawn")
         self.timeout = timeout
         self.frameworks = list(frameworks)
@@ -228,7 +233,7 @@ class WorkerPool:
         self.spawned[framework] += 1
         w = _Worker(framework, number=self.spawned[framework], starting=True, started=time.monotonic())
         parent, child = self._ctx.Pipe()
-        w.process = self._ctx.Process(target=worker_main, args=(child, framework), daemon=True,
+        w.process = self._ctx.Process(target=worker_main, args=(child, framework, self.known), daemon=True,
                                       name=f"conformance-{framework}-{w.number}")
         with _fixed_hash_seed():
             w.process.start()
@@ -284,9 +289,10 @@ class WorkerPool:
         self.close()
 
     # -- requests
-    def submit(self, framework: str, request_id, case_dict: dict, units: list, seed: int) -> None:
+    def submit(self, framework: str, request_id, case_dict: dict, units: list, seed: int,
+               relations: bool = False) -> None:
         self.replies[request_id] = Reply()
-        request = _Request(request_id, case_dict, list(units), seed)
+        request = _Request(request_id, case_dict, list(units), seed, relations)
         if framework in self.fatal:
             self._fail_rest(request, 0, "crashed", f"{framework} worker is not running: {self.fatal[framework]}")
             return
@@ -329,7 +335,8 @@ class WorkerPool:
 
     def _send(self, w: _Worker, request: _Request) -> None:
         try:
-            w.conn.send(("run", request.request_id, request.case_dict, request.units, request.seed))
+            w.conn.send(("run", request.request_id, request.case_dict, request.units, request.seed,
+                         request.relations))
         except OSError as exc:
             self._fail_rest(request, 0, "crashed", f"could not send the case to the {w.framework} worker: {exc}")
             self._restart(w)
@@ -415,7 +422,7 @@ class WorkerPool:
         rest = request.units[position + 1:]
         w.current = None
         if rest:  # first in line again (sequence 0)
-            self.queues[w.framework].appendleft((0, _Request(request.request_id, request.case_dict, rest, request.seed)))
+            self.queues[w.framework].appendleft((0, dataclasses.replace(request, units=rest)))
         else:
             self._finish(request.request_id, finished)
         self._restart(w, finished)
@@ -493,12 +500,13 @@ def units_for(triples, dtypes) -> list[Unit]:
     return [(dtype, api, device, profile) for dtype in dtypes for api, device, profile in triples]
 
 
-def records_from(reply: Reply, case: Case, framework: str) -> list[Result]:
-    """Result records of a reply (or a piece of one): a lost unit gives one record per check."""
+def records_from(reply: Reply, case: Case, framework: str, relations: bool = False) -> list[Result]:
+    """Result records of a reply (or a piece of one): a lost unit gives one record per check (and per
+    relation, when the request had them)."""
     out = [Result.from_dict(r) for r in reply.records]
     for (dtype, api, device, profile), status, message in reply.failures:
         target = adapters.Target(framework, api, device)
-        for check in checks_for(case, target):
+        for check in checks_for(case, target) + (relations_for(case) if relations else ()):
             out.append(Result(case=case.id, framework=framework, api=api, device=device, dtype=dtype,
                               check=check, status=status, message=message, precision=profile))
     return out
@@ -508,8 +516,12 @@ def dtypes_for(case: Case, selection: Selection) -> list[str]:
     return [d for d in case.dtypes if not selection.dtypes or d in selection.dtypes]
 
 
-def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_records=None) -> RunResults:
+def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_records=None, known=()) -> RunResults:
     """Run every case on every selected target; never loses one framework's results to another's crash.
+
+    `known`: the known differences, which the workers need for the relation checks (a relation that
+    fails because a case it relies on is a known difference is `known`); the caller marks the
+    ordinary records.
 
     `on_records(results)` is called with each batch of records as it arrives (for streaming them to
     disk). Ctrl-C (KeyboardInterrupt) stops the run and returns what finished, with
@@ -523,7 +535,7 @@ def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_reco
     results: list[Result] = []
     by_request = {}
     environment["jobs"] = jobs = selection.jobs or default_jobs()
-    with WorkerPool(frameworks, timeout=selection.timeout, stream=True, jobs=jobs) as pool:
+    with WorkerPool(frameworks, timeout=selection.timeout, stream=True, jobs=jobs, known=known) as pool:
         try:
             plan, environment["frameworks"], skips = plan_targets(pool.start(), selection)
             skipped.extend(skips)
@@ -534,11 +546,12 @@ def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_reco
                 for name, triples in plan.items():
                     request_id = (case.id, name)
                     by_request[request_id] = case
-                    pool.submit(name, request_id, case.to_dict(), units_for(triples, dtypes), selection.seed)
+                    pool.submit(name, request_id, case.to_dict(), units_for(triples, dtypes), selection.seed,
+                                selection.relations)
             pool.retire_idle = True  # everything is queued: a framework whose queue empties is done
             while True:
                 for request_id, piece in pool.take_arrivals():
-                    batch = records_from(piece, by_request[request_id], request_id[1])
+                    batch = records_from(piece, by_request[request_id], request_id[1], selection.relations)
                     results.extend(batch)
                     if on_records:
                         on_records(batch)

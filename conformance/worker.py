@@ -7,7 +7,7 @@ the other frameworks' results with it: the parent marks the case that was runnin
 starts a fresh worker and goes on.
 
 Messages are tuples over a multiprocessing connection:
-    parent -> child: ("run", request_id, case_dict, [(dtype, api, device, profile), ...], seed)
+    parent -> child: ("run", request_id, case_dict, [(dtype, api, device, profile), ...], seed, relations)
                      ("stop",)
     child -> parent: ("ready", info) | ("fatal", message) once; then, per request, one
                      ("records", request_id, [record dict, ...]) per (dtype, api, device, profile) unit
@@ -24,7 +24,7 @@ import sys
 import traceback
 
 
-def worker_main(conn, framework: str) -> None:
+def worker_main(conn, framework: str, known=()) -> None:
     # Frameworks print to stdout/stderr at import; the protocol goes over `conn`, so that is harmless,
     # but keep TensorFlow's C++ chatter down.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -42,29 +42,33 @@ def worker_main(conn, framework: str) -> None:
         return
     conn.send(("ready", info))
     try:
-        _serve(conn, adapter, framework)
+        _serve(conn, adapter, framework, known)
     except (EOFError, OSError):  # the parent went away (finished, interrupted or killed): so do we
         return
 
 
-def _serve(conn, adapter, framework: str) -> None:
+def _serve(conn, adapter, framework: str, known) -> None:
     from .adapters.base import Target
     from .case import Case
     from .execute import Reference, evaluate
+    from .metamorphic import evaluate_relations
 
     while True:
         message = conn.recv()
         if message[0] == "stop":
             return
-        _, request_id, case_dict, units, seed = message
+        _, request_id, case_dict, units, seed, relations = message
         try:
             case = Case.from_dict(case_dict)
             ref = None
             for dtype, api, device, profile in units:
                 if ref is None or ref.dtype != dtype:  # the oracle once per dtype, shared by the targets
                     ref = Reference(case, dtype, seed)
-                records = evaluate(adapter, Target(framework, api, device), case, dtype, profile=profile,
-                                   seed=seed, ref=ref)
+                target = Target(framework, api, device)
+                records = evaluate(adapter, target, case, dtype, profile=profile, seed=seed, ref=ref)
+                if relations:  # in the worker too: a framework crash in a relation costs only this unit
+                    records += evaluate_relations(adapter, target, case, dtype, profile=profile, seed=seed,
+                                                  known=known)
                 conn.send(("records", request_id, [r.to_dict() for r in records]))
         except (EOFError, OSError):
             raise

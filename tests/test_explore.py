@@ -144,3 +144,36 @@ def test_the_running_case_is_on_disk_while_it_runs_and_removed_after(tmp_path):
                            progress=None, running_file=running)
     assert ex.found is None and seen and all(seen)
     assert not running.exists()
+
+
+ISOLATED = """
+import json, sys
+from hypothesis.database import InMemoryExampleDatabase
+from conformance import Case
+from conformance.explore import IsolatedFramework, explore_framework
+
+framework = IsolatedFramework("fakefw")
+try:
+    crash = Case.from_dict({"id": "boom", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1,
+                            "kernel_size": 2, "tags": ["fake_abort_layer"]})
+    statuses = {(r.api, r.check): r.status for r in framework.run_case(crash, "float32", relations=False)}
+    ex = explore_framework(framework, examples=8, seed=0, database=InMemoryExampleDatabase(), devices=["cpu"],
+                           progress=None)
+finally:
+    framework.close()
+print(json.dumps({"crash": sorted(set((api, s) for (api, _), s in statuses.items())),
+                  "explored": len(ex.cases), "found": ex.found is not None,
+                  "workers": framework.pool.spawned["fakefw"]}))
+"""
+
+
+def test_explore_runs_the_framework_in_a_worker_that_survives_a_crash(tmp_path):
+    """A framework that aborts its process costs `crashed` records; the search goes on (fresh worker)."""
+    env = {**__import__("os").environ, **fakefw.environment_variables(TESTS)}
+    proc = subprocess.run([sys.executable, "-c", ISOLATED], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["crash"] == [["fakefw.functional", "pass"], ["fakefw.layer", "crashed"]]
+    assert out["explored"] == 8 and not out["found"]  # the random cases after the crash all ran, and pass
+    assert out["workers"] == 2  # the first, and the one that replaced it after the abort

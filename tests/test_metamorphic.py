@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fakefw
+
+pytest_plugins = ["pytester"]
 from conformance import Case, oracle
 from conformance.adapters.base import Target, Unsupported
 from conformance.faults import FAULTS_BY_NAME, FaultyAdapter
@@ -161,3 +163,48 @@ def test_run_with_relations_adds_relation_records_and_run_without_does_not(tmp_p
     assert {check for _, check in relations} == set(relations_for(Case.from_dict(
         {"id": "g", "op": "conv", "input_shape": [1, 4, 6], "out_channels": 4, "kernel_size": 3, "groups": 2})))
     assert set(relations.values()) == {"pass"}
+
+
+def test_relations_run_in_the_workers_so_a_crash_costs_only_its_unit(tmp_path):
+    """--relations runs in the framework workers: os.abort() in one API gives `crashed` records for that
+    API's checks and relations (filled in by the parent), and the other API's relations still pass."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "cases.yaml").write_text(
+        "cases:\n  - {id: a, op: conv, input_shape: [1, 2, 6], out_channels: 2, kernel_size: 3, "
+        "tags: [fake_abort_layer]}\n")
+    env = {**os.environ, **fakefw.environment_variables(Path(__file__).resolve().parent)}
+    proc = subprocess.run([sys.executable, "-m", "conformance", "run", "--cases", "cases.yaml", "--frameworks",
+                           "fakefw", "--json", "r.json", "--html", "", "--relations"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    records = {(r["api"], r["check"]): r["status"] for r in json.loads((tmp_path / "r.json").read_text())["results"]}
+    expected_relations = set(relations_for(Case.from_dict(
+        {"id": "a", "op": "conv", "input_shape": [1, 2, 6], "out_channels": 2, "kernel_size": 3})))
+    for api, status in (("fakefw.layer", "crashed"), ("fakefw.functional", "pass")):
+        relations = {check: s for (a, check), s in records.items() if a == api and check.startswith("relation_")}
+        assert set(relations) == expected_relations and set(relations.values()) == {status}, (api, relations)
+
+
+def test_pytest_option_adds_relation_items(pytester, monkeypatch):
+    from pathlib import Path
+
+    for key, value in fakefw.environment_variables(Path(__file__).resolve().parent).items():
+        monkeypatch.setenv(key, value)
+    pytester.makefile(".yaml", c="cases:\n  - {id: g, op: conv, input_shape: [1, 4, 6], out_channels: 4, "
+                                 "kernel_size: 3, groups: 2}\n")
+    args = ("-p", "no:cacheprovider", "--conformance-frameworks", "fakefw", "c.yaml", "-v")
+    plain = pytester.runpytest_subprocess(*args)
+    with_relations = pytester.runpytest_subprocess(*args, "--conformance-relations")
+    assert "-relation_" not in plain.stdout.str()  # no relation item ids ('...-float32-relation_vjp]')
+    assert plain.ret == 0
+    case = Case.from_dict({"id": "g", "op": "conv", "input_shape": [1, 4, 6], "out_channels": 4, "kernel_size": 3,
+                           "groups": 2})
+    for api in ("fakefw.functional", "fakefw.layer"):
+        with_relations.stdout.fnmatch_lines([f"*g[[]{api}-cpu-float32-{check}[]] PASSED*"
+                                             for check in relations_for(case)], consecutive=False)
+    assert with_relations.ret == 0
