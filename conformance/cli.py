@@ -128,26 +128,22 @@ def main(argv=None) -> int:
 def cmd_run(args) -> int:
     from .features import case_features
     from .known import mark_known, stale_entries
+    from .loader import parse_bytes
     from .results import RecordStream
-    from .runner import Selection, run_suite
+    from .runner import Selection, dtypes_for, run_suite
+    from .shard import parse_shard, select_shard
     from .suite import load_selected_cases, case_table
 
     selection = Selection(frameworks=args.frameworks, devices=args.devices, dtypes=args.dtypes,
                           precision=args.precision, seed=args.seed, timeout=args.timeout, jobs=args.jobs,
                           relations=args.relations)
     selection.validate()  # bad options fail before any case file is read or framework started
-    from .shard import parse_shard, select_shard
-
     shard = parse_shard(args.shard) if args.shard is not None else None
+    budget = parse_bytes(args.max_case_memory)
     if not args.json:
         raise UsageError("--json needs a path: the JSON results are what every other view is made from")
-    from .loader import parse_bytes
-
-    budget = parse_bytes(args.max_case_memory)
     cases = load_selected_cases(args.cases, args.case_ids, budget)
     if shard:
-        from .runner import dtypes_for
-
         cases = select_shard(cases, shard, weight=lambda c: len(dtypes_for(c, selection)))
     known = _load_known(args.known)
     baseline = _read_results(args.baseline) if args.baseline else None

@@ -165,7 +165,7 @@ class RecordStream:
 
     def write(self, records) -> None:
         for r in records:
-            self._file.write(json.dumps(_json_safe(r.to_dict())) + "\n")
+            self._file.write(json.dumps(r.to_dict()) + "\n")  # to_dict() is already JSON-safe
         self._file.flush()
 
     def discard(self) -> None:
