@@ -239,7 +239,10 @@ def _start_run(tmp_path, *args):
     env = {**os.environ, **fakefw.environment_variables(TESTS)}
     proc = subprocess.Popen([sys.executable, "-m", "conformance", "run", "--cases", "cases.yaml", "--frameworks",
                              "fakefw", "--json", "out/r.json", "--html", "out/r.html", *args],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell running this test in the background may have SIGINT ignored, and
+                            # the run would inherit that: give it the default, as a terminal does
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     stream = tmp_path / "out" / "r.json.partial.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until some records are on disk, then interrupt
