@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import math
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -76,6 +77,10 @@ class JaxAdapter(Adapter):
     apis = ("jax.lax", "flax.layer")
 
     def __init__(self):
+        # By default JAX takes 75% of a GPU's memory when it starts. The runner starts up to --jobs
+        # JAX workers, and PyTorch workers, on one GPU: each must take only what it uses, or the
+        # second one fails with out-of-memory. A user's own setting wins.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         import jax
         import jax.numpy as jnp
 
