@@ -4,8 +4,9 @@ and the oracle's time per library case (target: under 1 ms for a small case).
     python benchmarks/bench_oracle.py [--repeat 7]         (or: python -m benchmarks oracle)
 
 Large shapes: the issue's (8, 64, 56, 56) input with 128 3x3 filters, padding 1, plus a strided, a
-grouped and a transposed case. Each time is the median of `--repeat` runs after one warm-up; torch
-runs with its default thread count. The oracle's gradients are `oracle.gradients` (input, weight and
+grouped and a transposed case. Each time is the median of `--repeat` runs after one warm-up, the
+oracle's and PyTorch's runs alternating (see `paired_median_times`); torch runs with its default
+thread count. The oracle's gradients are `oracle.gradients` (input, weight and
 bias); PyTorch's are `torch.autograd.grad` of the same output with respect to the same three.
 Timings are not asserted anywhere (a timed test would flake); this script is where they are measured.
 """
@@ -37,6 +38,24 @@ def median_time(fn, repeat):
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def paired_median_times(fn_a, fn_b, repeat, settle=0.25):
+    """Medians of `repeat` timings of each, taken in alternating rounds (a b, b a, a b, ...): this
+    2-core virtual machine's speed drifts by 20-30% over seconds, which timing all of a and then all
+    of b turns into a bias of the ratio. Each call starts after `settle` seconds of sleep, so that
+    neither pays for the other's idle threads: OpenBLAS's and PyTorch's OpenMP threads spin for a
+    while after a call, and back to back that slowed PyTorch's forward by ~30%."""
+    fn_a(), fn_b()
+    times = ([], [])
+    for i in range(repeat):
+        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+            fn = (fn_a, fn_b)[which]
+            time.sleep(settle)
+            t0 = time.perf_counter()
+            fn()
+            times[which].append(time.perf_counter() - t0)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def torch_calls(case, x, w, b, g):
@@ -77,13 +96,16 @@ def large_shapes(repeat: int, quick: bool = False) -> list[dict]:
         x, w = rng.standard_normal(case.input_shape), rng.standard_normal(case.weight_shape)
         b, g = rng.standard_normal(case.out_channels), rng.standard_normal(case.output_shape)
         row = {"case": case.id, "input": list(case.input_shape), "weight": list(case.weight_shape),
-               "torch_threads": threads,
-               "oracle_forward_s": median_time(lambda: oracle.forward(case, x, w, b), repeat),
-               "oracle_gradients_s": median_time(lambda: oracle.gradients(case, x, w, b, g), max(3, repeat // 2))}
-        if torch is not None:
+               "torch_threads": threads}
+        oracle_forward = lambda: oracle.forward(case, x, w, b)  # noqa: E731
+        oracle_gradients = lambda: oracle.gradients(case, x, w, b, g)  # noqa: E731
+        if torch is None:
+            row["oracle_forward_s"] = median_time(oracle_forward, repeat)
+            row["oracle_gradients_s"] = median_time(oracle_gradients, repeat)
+        else:
             fwd, grads = torch_calls(case, x, w, b, g)
-            row["torch_forward_s"] = median_time(fwd, repeat)
-            row["torch_gradients_s"] = median_time(grads, max(3, repeat // 2))
+            row["oracle_forward_s"], row["torch_forward_s"] = paired_median_times(oracle_forward, fwd, repeat)
+            row["oracle_gradients_s"], row["torch_gradients_s"] = paired_median_times(oracle_gradients, grads, repeat)
             row["ratio_forward"] = row["oracle_forward_s"] / row["torch_forward_s"]
             row["ratio_gradients"] = row["oracle_gradients_s"] / row["torch_gradients_s"]
         rows.append(row)

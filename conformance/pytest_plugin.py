@@ -10,8 +10,8 @@ unsupported -> skipped (with the reason); known -> xfailed (with the known diffe
 
 This module imports nothing heavy: frameworks run in worker processes (conformance.runner), started
 when the first case file is collected. Under pytest-xdist each worker runs its own framework
-workers; the records travel to the controller in the reports' user_properties, and only the
-controller writes the JSON results and the HTML report (as pytest's junitxml does).
+workers; where --conformance-json or --conformance-html asks for them, the records travel to the
+controller in the reports' user_properties, and only the controller writes the JSON results and the HTML report (as pytest's junitxml does).
 """
 from __future__ import annotations
 
@@ -201,13 +201,14 @@ class ConformanceItem(pytest.Item):
     def runtest(self):
         state = _state(self.config)
         self.record = record = state.result_for(self)
-        self.user_properties.append((RECORD_PROPERTY, json.dumps(record.to_dict())))
-        if state.first_item_of_case(self):
-            from .suite import case_table
+        if state.wants_records:  # only the JSON results and the HTML report need them
+            self.user_properties.append((RECORD_PROPERTY, json.dumps(record.to_dict())))
+            if state.first_item_of_case(self):
+                from .suite import case_table
 
-            self.user_properties.append((CASE_PROPERTY, json.dumps(case_table([self.case]))))
-        if state.environment_pending():
-            self.user_properties.append((ENV_PROPERTY, json.dumps(state.environment())))
+                self.user_properties.append((CASE_PROPERTY, json.dumps(case_table([self.case]))))
+            if state.environment_pending():
+                self.user_properties.append((ENV_PROPERTY, json.dumps(state.environment())))
         if record.status == "unsupported":
             pytest.skip(f"unsupported: {record.message}")
         if record.status == "known":
@@ -266,6 +267,9 @@ class ConformanceSession:
                                    seed=opt(OPT_SEED), timeout=opt(OPT_TIMEOUT), relations=opt(OPT_RELATIONS))
         self.selection.validate()
         self._pool = None
+        # Each record travels in its item's report (to the xdist controller) only where it is
+        # written: serialising ~25k records cost ~10% of a `pytest -n 2` run's CPU.
+        self.wants_records = bool(opt(OPT_JSON) or opt(OPT_HTML))
         self.lookahead = LOOKAHEAD
         self._plan = None  # framework -> [(api, device, profile)]
         self.skipped: list[dict] = []
@@ -460,6 +464,8 @@ class ResultsCollector:
         self.stream = None  # the records as they arrive, beside the JSON results (see RecordStream)
 
     def pytest_runtest_logreport(self, report):
+        if report.when != "call":  # the teardown report carries the same properties again
+            return
         for name, value in getattr(report, "user_properties", ()):
             if name == RECORD_PROPERTY:
                 from .results import RecordStream, Result

@@ -17,6 +17,7 @@ keeps what arrived, and gives the units after it to a fresh worker.
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import signal
@@ -37,6 +38,10 @@ def worker_main(conn, framework: str, known=()) -> None:
         adapter = load_adapter(framework)
         info = {"framework": framework, "version": adapter.version(), "devices": adapter.devices(),
                 "environment": adapter.environment(), "pid": os.getpid()}
+        # Plain JSON types only: a framework's own type in here (torch.__version__ is a TorchVersion,
+        # a str subclass) is pickled with its module, and unpickling it imported all of PyTorch into
+        # the parent (1.7 s, and 42 more loggers that pytest then attaches to on every test phase).
+        info = json.loads(json.dumps(info, default=str))
     except Exception as exc:  # the framework is installed but does not import or initialise
         conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
         return

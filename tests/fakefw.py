@@ -28,12 +28,17 @@ def environment_variables(tests_dir) -> dict:
     return {"CONFORMANCE_EXTRA_ADAPTERS": json.dumps(SPEC), "PYTHONPATH": path}
 
 
+class FakeVersion(str):
+    """A version string of the framework's own type, as torch.__version__ (a TorchVersion) is: the
+    worker must send plain strings, or unpickling this imports the framework into the parent."""
+
+
 class FakeAdapter(Adapter):
     name = "fakefw"
     apis = ("fakefw.functional", "fakefw.layer")
 
     def version(self):
-        return "0.0-fake"
+        return FakeVersion("0.0-fake")
 
     def devices(self):
         # FAKEFW_GPU=1 pretends a GPU is present, so the runner's GPU paths (precision profiles,
@@ -46,7 +51,7 @@ class FakeAdapter(Adapter):
         yield {"tf32": device == "gpu" and profile == "defaults"}
 
     def environment(self):
-        return {"version": "0.0-fake"}
+        return {"version": FakeVersion("0.0-fake")}
 
     def native_weight_shape(self, api, case):
         return case.weight_shape

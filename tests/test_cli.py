@@ -2,6 +2,7 @@
 needed): statuses, crash and hang isolation, known differences, exit codes, diff, merge, report."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -227,6 +228,25 @@ def test_importing_the_package_imports_no_framework():
             "print(sorted(m for m in ('torch', 'tensorflow', 'jax', 'flax', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("framework", ["fakefw", "torch"])
+def test_a_run_imports_no_framework_into_the_parent(tmp_path, framework):
+    """Frameworks live in the workers. Before this was checked, the worker's handshake carried
+    torch.__version__ (a TorchVersion), and unpickling it imported PyTorch into the parent."""
+    if framework == "torch" and importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    write(tmp_path, "cases.yaml", "cases:\n  - {id: c, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2}\n")
+    code = ("import sys; from conformance.cli import main;"
+            f"code = main(['run', '--cases', 'cases.yaml', '--frameworks', '{framework}', '--json', 'r.json',"
+            " '--html', '', '--no-progress', '--jobs', '1']);"
+            "print('imported:', sorted(m for m in ('fakefw', 'torch') if m in sys.modules)); sys.exit(code)")
+    env = {**os.environ, **fakefw.environment_variables(TESTS)}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "imported: []" in proc.stdout
+    assert results(tmp_path / "r.json")[1]["environment"]["frameworks"][framework]["version"]
 
 
 SLOW_CASES = "cases:\n" + "".join(
