@@ -98,6 +98,16 @@ def test_json_and_html_written_once_with_every_record(suite, xdist):
     assert not (suite.path / "out.json.partial.jsonl").exists()  # the stream is removed once the JSON is written
 
 
+def test_records_ride_in_the_reports_only_when_results_are_written(suite):
+    """A record travels in its item's report (user_properties, which --junitxml shows) only when the
+    JSON results or the HTML report need it: serialising ~25k records cost `pytest -n 2` CPU."""
+    run(suite, "transposed.yaml", "--junitxml", "plain.xml")
+    assert "conformance_result" not in (suite.path / "plain.xml").read_text()
+    run(suite, "transposed.yaml", "--junitxml", "with.xml", "--conformance-json", "out.json")
+    assert (suite.path / "with.xml").read_text().count('name="conformance_result"') == len(
+        json.loads((suite.path / "out.json").read_text())["results"])
+
+
 def test_a_session_stopped_early_writes_results_marked_partial(suite):
     result = run(suite, "transposed.yaml", "-x", "--conformance-json", "out.json", "--conformance-html", "out.html")
     assert result.ret == 1
