@@ -34,10 +34,10 @@ class Gradients(NamedTuple):
 
 
 # ------------------------------------------------------------------------- primitives
-# `_gather` and `_weight_grad` work channels-last, so that each im2col row (one output position, all
-# taps and channels of a group) is a single matrix-product row: one large GEMM per group instead of
-# many small ones. That is what makes the oracle faster than PyTorch's float64 CPU convolution.
-# `_scatter` works channels first (see there).
+# Internally the primitives work channels-last, so that each im2col row (one output position, all taps
+# and channels of a group) is a single matrix-product row: one large GEMM per group instead of many
+# small ones. That is what makes the oracle faster than PyTorch's float64 CPU convolution. The
+# stride-1 forms of the adjoints work channels first, on the flattened input (see there).
 
 def _channels_last(a):
     return np.ascontiguousarray(np.moveaxis(a, 1, -1))
@@ -106,8 +106,9 @@ def _on_input_grid(y, full_sizes, span):
 
 def _scatter_stride1(y, w, groups, dilation, full_sizes, rows_per_chunk=4096):
     """`_scatter` for stride 1: each tap's contribution is added to one contiguous slice of the flat
-    input (rows of `span` elements instead of rows of one output width); ~10% faster on the
-    benchmark's large case, and the same sums in the same order. Batch items in chunks, as there."""
+    input, channels first (rows of `span` elements, instead of rows of C/g channels at each output
+    position), so neither y nor the result is transposed: 75 vs 83 ms on the benchmark's large case,
+    and the same sums in the same order. Batch items in chunks, as there."""
     out_ch, ch_per_group = w.shape[:2]
     offsets, span = _flat_taps(full_sizes, y.shape[2:], w.shape[2:], dilation)
     yg = _on_input_grid(y, full_sizes, span)
@@ -128,7 +129,7 @@ def _scatter_stride1(y, w, groups, dilation, full_sizes, rows_per_chunk=4096):
 def _weight_grad_stride1(xp, y, groups, kernel, dilation, rows_per_chunk=4096):
     """`_weight_grad` for stride 1: per tap, one product of the output gradient on the input's grid
     with a contiguous slice of the flat input, which BLAS reads in place: no im2col copy (measured
-    76 vs 98 ms on the benchmark's large case, 37 vs 115 ms with 4 groups)."""
+    against the im2col form: 76 vs 98 ms on the benchmark's large case, 37 vs 115 ms with 4 groups)."""
     out_ch = y.shape[1]
     ch_per_group = xp.shape[1] // groups
     offsets, span = _flat_taps(xp.shape[2:], y.shape[2:], kernel, dilation)
@@ -148,70 +149,49 @@ def _weight_grad_stride1(xp, y, groups, kernel, dilation, rows_per_chunk=4096):
 def _scatter(y, w, groups, stride, dilation, full_sizes, rows_per_chunk=4096):
     """Adjoint of `_gather` in xp: xp[n, c, i*s + t*d] += y[n, o, i] * w[o, c, t].
 
-    col2im, channels first: per group, one matrix product (C/g*k, O/g) @ (O/g, positions) per few
-    batch items gives every tap's contribution, then a loop over taps adds each into its strided
-    positions (within one tap those positions are distinct). Channels first, unlike `_gather`: the
-    product's output is then already in the input's layout, and each added row is a contiguous run
-    of positions, so no transpose of y or of the result is needed (measured 2x faster than the
-    channels-last col2im on the benchmark's large case: 81 vs 151 ms). A few batch items at a time
-    (about `rows_per_chunk` output positions) keep the columns in cache while they are added.
+    col2im: one matrix product per group gives every tap's contribution, then a loop over taps adds
+    each into its strided positions (within one tap those positions are distinct). Done a few batch
+    items at a time (about `rows_per_chunk` output positions), so that the products' columns are
+    still in cache when they are added (~10% faster on the benchmark's large case); each element's
+    sum is the same, in the same order. Stride 1 has its own, faster form (`_scatter_stride1`).
     """
     if all(s == 1 for s in stride):
         return _scatter_stride1(y, w, groups, dilation, full_sizes)
     out_ch, ch_per_group = w.shape[:2]
-    kernel = tuple(w.shape[2:])
+    kernel = w.shape[2:]
     out_sizes = tuple(y.shape[2:])
-    xp = np.zeros((y.shape[0], groups * ch_per_group) + tuple(full_sizes))
+    yl = _channels_last(y)  # (N, *out, O)
+    xc = np.zeros((y.shape[0],) + tuple(full_sizes) + (groups * ch_per_group,))
     step = max(1, rows_per_chunk // max(math.prod(out_sizes), 1))
-    # One buffer for every chunk's columns: a fresh array per chunk costs a page fault per 4 KiB
-    # page on each chunk (most of the time, on a virtual machine), unless malloc happens to reuse it.
-    buffer = np.empty((min(step, y.shape[0]), ch_per_group * math.prod(kernel), math.prod(out_sizes)))
     for cs, os_ in _group_slices(groups, ch_per_group, out_ch // groups):
-        # (C/g*k, O/g), rows ordered (channel, tap); contiguous, since BLAS ran the product with
-        # the transposed view as its left operand ~1.4x slower here
-        wt = np.ascontiguousarray(w[os_].reshape(w[os_].shape[0], -1).T)
+        wm = np.moveaxis(w[os_], 1, -1).reshape(w[os_].shape[0], -1)  # (O/g, k*C/g)
         for n0 in range(0, y.shape[0], step):
-            part = y[n0:n0 + step, os_]
-            cols = np.matmul(wt, part.reshape(part.shape[0], part.shape[1], -1), out=buffer[:part.shape[0]])
-            cols = cols.reshape((part.shape[0], ch_per_group) + kernel + out_sizes)
+            part = yl[n0:n0 + step]
+            lead = part.shape[:1] + out_sizes
+            cols = (part.reshape(-1, out_ch)[:, os_] @ wm).reshape(lead + tuple(kernel) + (ch_per_group,))
             for tap in np.ndindex(*kernel):
-                region = (slice(n0, n0 + step), cs) + _tap_slices(out_sizes, stride, dilation, tap)
-                xp[region] += cols[(slice(None), slice(None)) + tap]
-    return xp
+                region = (slice(n0, n0 + step),) + _tap_slices(out_sizes, stride, dilation, tap) + (cs,)
+                xc[region] += cols[(slice(None),) * len(lead) + tap]
+    return _channels_first(xc)
 
 
-def _weight_grad(xp, y, groups, kernel, stride, dilation, rows_per_chunk=4096):
+def _weight_grad(xp, y, groups, kernel, stride, dilation):
     """Adjoint of `_gather` in w: dw[o, c, t] = sum_{n, i} xp[n, c, i*s + t*d] * y[n, o, i].
-
-    Summed a few batch items (about `rows_per_chunk` output positions) at a time: each chunk's im2col
-    copy is still in cache when its product reads it (measured 66 vs 80 ms on the benchmark's large
-    case, against one whole-batch copy and product).
-    """
+    Stride 1 has its own, faster form (`_weight_grad_stride1`)."""
     if all(s == 1 for s in stride):
         return _weight_grad_stride1(xp, y, groups, kernel, dilation)
     out_ch = y.shape[1]
     ch_per_group = xp.shape[1] // groups
     out_sizes = y.shape[2:]
-    positions = math.prod(out_sizes)
     cols = _columns(_channels_last(xp), kernel, stride, dilation, out_sizes)
-    yc = _channels_last(y).reshape(y.shape[0], positions, out_ch)
-    step = max(1, rows_per_chunk // max(positions, 1))
+    rows = y.shape[0] * math.prod(out_sizes)
+    yc = _channels_last(y).reshape(rows, out_ch)
     dw = np.empty((out_ch, ch_per_group) + tuple(kernel))
-    # reused im2col buffer and product, as in `_scatter`: no fresh pages per chunk
-    buffer = np.empty((min(step, y.shape[0]),) + tuple(out_sizes) + tuple(kernel) + (ch_per_group,))
-    product = np.empty((math.prod(kernel) * ch_per_group, out_ch // groups))
     for cs, os_ in _group_slices(groups, ch_per_group, out_ch // groups):
-        acc = np.zeros_like(product)
-        for n0 in range(0, y.shape[0], step):
-            view = cols[n0:n0 + step, ..., cs]
-            a = buffer[:view.shape[0]]
-            np.copyto(a, view)
-            # a.T @ y, not y.T @ a: the same products, but BLAS splits the long M axis of this
-            # product across threads only in this orientation (measured ~7x faster for M = 25088)
-            np.matmul(a.reshape(-1, product.shape[0]).T,
-                      yc[n0:n0 + step, :, os_].reshape(-1, product.shape[1]), out=product)
-            acc += product
-        part = acc.T.reshape((-1,) + tuple(kernel) + (ch_per_group,))
+        a = cols[..., cs].reshape(rows, -1)  # (M, k*C/g)
+        # (a.T @ y).T, not y.T @ a: the same products, but BLAS splits the long M axis of this
+        # product across threads only in this orientation (measured ~7x faster for M = 25088)
+        part = (a.T @ yc[:, os_]).T.reshape((-1,) + tuple(kernel) + (ch_per_group,))
         dw[os_] = np.moveaxis(part, -1, 1)
     return dw
 
