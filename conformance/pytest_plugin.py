@@ -11,7 +11,8 @@ unsupported -> skipped (with the reason); known -> xfailed (with the known diffe
 This module imports nothing heavy: frameworks run in worker processes (conformance.runner), started
 when the first case file is collected. Under pytest-xdist each worker runs its own framework
 workers; where --conformance-json or --conformance-html asks for them, the records travel to the
-controller in the reports' user_properties, and only the controller writes the JSON results and the HTML report (as pytest's junitxml does).
+controller in the reports' user_properties, and only the controller writes the JSON results and the
+HTML report (as pytest's junitxml does).
 """
 from __future__ import annotations
 
@@ -268,7 +269,7 @@ class ConformanceSession:
         self.selection.validate()
         self._pool = None
         # Each record travels in its item's report (to the xdist controller) only where it is
-        # written: serialising ~25k records cost ~10% of a `pytest -n 2` run's CPU.
+        # written: otherwise serialising, sending and parsing ~25k records is work for nothing.
         self.wants_records = bool(opt(OPT_JSON) or opt(OPT_HTML))
         self.lookahead = LOOKAHEAD
         self._plan = None  # framework -> [(api, device, profile)]
