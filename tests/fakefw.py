@@ -28,6 +28,22 @@ def environment_variables(tests_dir) -> dict:
     return {"CONFORMANCE_EXTRA_ADAPTERS": json.dumps(SPEC), "PYTHONPATH": path}
 
 
+def known_differences(stale_case_glob: str) -> str:
+    """A known-differences file for the fake framework: one entry that explains its `fake_wrong`
+    outputs, and `fake-never`, in scope for the cases matching `stale_case_glob` but explaining
+    nothing there (they pass), so it is reported stale."""
+    return f"""known_differences:
+  - id: fake-first-element
+    reason: The fake framework adds one to the first output element.
+    link: https://example.org/fakefw/issues/1
+    match: {{framework: fakefw, check: output, features: [conv, 1d]}}
+  - id: fake-never
+    reason: In scope (its cases run) but explains nothing, as they pass.
+    link: https://example.org/fakefw/issues/2
+    match: {{framework: fakefw, case: "{stale_case_glob}", check: output}}
+"""
+
+
 class FakeVersion(str):
     """A version string of the framework's own type, as torch.__version__ (a TorchVersion) is: the
     worker must send plain strings, or unpickling this imports the framework into the parent."""

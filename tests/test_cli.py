@@ -116,17 +116,7 @@ def test_crash_and_hang_cost_only_their_case(tmp_path):
 
 def test_known_differences_turn_failures_known_and_stale_entries_are_reported(tmp_path):
     write(tmp_path, "cases.yaml", CASES.split("  - {id: adapter_bug")[0])  # every case but the adapter bug
-    write(tmp_path, "known.yaml", """
-        known_differences:
-          - id: fake-first-element
-            reason: The fake framework adds one to the first output element.
-            link: https://example.org/fakefw/issues/1
-            match: {framework: fakefw, check: output, features: [conv, 1d]}
-          - id: fake-never
-            reason: Nothing matches this.
-            link: https://example.org/fakefw/issues/2
-            match: {framework: fakefw, case: "good_*", check: output}
-        """)
+    write(tmp_path, "known.yaml", fakefw.known_differences("good_*"))
     proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "known.yaml",
                    "--json", "r.json", "--html", "")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -29,17 +29,7 @@ CASES = "cases:\n" + "".join(
 ) + "  - {id: z_wrong, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_wrong]}\n" \
   + "  - {id: z_set, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_set_message]}\n"
 
-KNOWN = """
-known_differences:
-  - id: fake-first-element
-    reason: The fake framework adds one to the first output element.
-    link: https://example.org/fakefw/issues/1
-    match: {framework: fakefw, check: output, features: [conv, 1d]}
-  - id: fake-never
-    reason: In scope (its cases run) but explains nothing, as they pass.
-    link: https://example.org/fakefw/issues/2
-    match: {framework: fakefw, case: "c0*", check: output}
-"""
+KNOWN = fakefw.known_differences("c0*")
 
 
 def run_cli(cwd, *args, timeout=180):
