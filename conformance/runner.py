@@ -29,6 +29,7 @@ from .worker import host_environment, worker_main
 DEVICES = ("cpu", "gpu")
 PROFILES = ("strict", "defaults")
 DEFAULT_TIMEOUT = 600.0  # seconds one case may take on one framework before its worker is killed
+STOP_GRACE = 5.0  # seconds a worker asked to stop may take to exit before it is killed
 
 
 # ------------------------------------------------------------------------- selection
@@ -178,6 +179,7 @@ class _Worker:
     current: _Request | None = None
     position: int = 0  # units of `current` finished so far
     started: float = 0.0  # when the unit in flight started (or the worker was spawned)
+    stopped_at: float = 0.0  # when it was asked to stop
 
 
 class WorkerPool:
@@ -207,6 +209,7 @@ class WorkerPool:
         self.timeout = timeout
         self.frameworks = list(frameworks)
         self.workers: list[_Worker] = []
+        self._stopping: list[_Worker] = []  # asked to stop, not yet joined
         self.queues = {name: collections.deque() for name in self.frameworks}  # (seq, _Request)
         self.fatal: dict = {}  # framework -> why it cannot start
         self.spawned = collections.Counter()  # framework -> workers started so far (restarts included)
@@ -264,18 +267,39 @@ class WorkerPool:
             self._kill(w)
 
     def close(self) -> None:
+        """Stop every worker, the retiring ones included: all asked at once, then each waited for."""
         for w in self.workers:
             self._stop(w)
-        self.workers = []
+        stopping, self._stopping, self.workers = self._stopping, [], []
+        deadline = time.monotonic() + STOP_GRACE
+        for w in stopping:
+            if w.process is None:
+                continue
+            w.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            self._kill(w)
 
     def _stop(self, w: _Worker) -> None:
+        """Ask a worker to exit, without waiting for it: it is reaped by `_reap` or `close`."""
         if w.process is not None and w.process.is_alive():
             try:
                 w.conn.send(("stop",))
             except OSError:
                 pass
-            w.process.join(timeout=5)
-        self._kill(w)
+        w.stopped_at = time.monotonic()
+        self._stopping.append(w)
+
+    def _reap(self) -> None:
+        """Join the stopped workers that have exited (kill the ones past the grace period)."""
+        now, still = time.monotonic(), []
+        for w in self._stopping:
+            if w.process is None:
+                continue
+            if w.process.is_alive() and now - w.stopped_at < STOP_GRACE:
+                still.append(w)
+            else:
+                self._kill(w)
+                w.process.join(timeout=1)
+        self._stopping = still
 
     def _kill(self, w: _Worker) -> None:
         if w.process is not None and w.process.is_alive():
@@ -313,6 +337,7 @@ class WorkerPool:
                 if w.current is None and not w.starting and not self.queues[w.framework]:
                     self._stop(w)
                     self.workers.remove(w)
+        self._reap()
 
     def _start_one(self) -> bool:
         """Fill one free slot: the oldest queued request that an idle worker can take; else a new

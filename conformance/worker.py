@@ -49,7 +49,13 @@ def worker_main(conn, framework: str, known=()) -> None:
     try:
         _serve(conn, adapter, framework, known)
     except (EOFError, OSError):  # the parent went away (finished, interrupted or killed): so do we
-        return
+        pass
+    # Everything this process had to say went over `conn`. Exit now, skipping the interpreter's
+    # teardown: with a framework loaded that took 0.4 s (JAX) to 1.2 s (TensorFlow) of module and
+    # thread-pool teardown, with nothing left to save.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _serve(conn, adapter, framework: str, known) -> None:

@@ -179,3 +179,53 @@ def test_pytest_jobs_and_shard_options(library):
     bad = subprocess.run(base + ["--conformance-shard", "0/2"], cwd=library, env=env, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 4 and "allowed: I/N with 1 <= I <= N" in bad.stderr
+
+
+# ------------------------------------------------------------------------- stopping workers
+def _pool_with_fake_framework(monkeypatch, **kwargs):
+    from conformance.runner import WorkerPool
+
+    for name, value in fakefw.environment_variables(TESTS).items():  # read by the spawned workers
+        monkeypatch.setenv(name, value)
+    return WorkerPool(["fakefw"], timeout=60, **kwargs)
+
+
+def _case(case_id, tags=()):
+    from conformance.case import Case
+
+    return Case.from_dict({"id": case_id, "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1,
+                           "kernel_size": 2, "tags": list(tags)})
+
+
+def test_retired_and_closed_workers_are_all_gone(monkeypatch):
+    """Workers are asked to stop without waiting for each in turn; none is left running or unreaped."""
+    from conformance.runner import units_for
+
+    pool = _pool_with_fake_framework(monkeypatch, jobs=2, retire_idle=True)
+    pool.start()
+    units = units_for([("fakefw.functional", "cpu", "defaults")], ["float64"])
+    for i in range(4):
+        pool.submit("fakefw", i, _case(f"c{i}", ["fake_slow"]).to_dict(), units, seed=0)
+    while pool.pending:
+        pool.collect(block=0.5)
+    processes = [w.process for w in pool.workers + pool._stopping]
+    assert sorted(pool.done) == [0, 1, 2, 3] and all(not r.failures for r in pool.done.values())
+    assert pool.spawned["fakefw"] == 2  # the second worker was started for the queued work
+    pool.close()
+    assert processes and not any(p.is_alive() for p in processes)
+    assert all(p.exitcode == 0 for p in processes)  # they exited when asked, none was killed
+
+
+def test_close_kills_a_worker_that_does_not_stop(monkeypatch):
+    from conformance import runner
+
+    monkeypatch.setattr(runner, "STOP_GRACE", 0.5)
+    pool = _pool_with_fake_framework(monkeypatch, jobs=1)
+    pool.start()
+    units = runner.units_for([("fakefw.functional", "cpu", "defaults")], ["float64"])
+    pool.submit("fakefw", "hang", _case("h", ["fake_hang"]).to_dict(), units, seed=0)
+    pool.collect(block=0.5)
+    process = pool.workers[0].process
+    assert process.is_alive()
+    pool.close()  # the worker sleeps in the case and never reads "stop"
+    assert not process.is_alive() and process.exitcode != 0
