@@ -5,6 +5,7 @@ error are extracted only where a report needs them.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -25,23 +26,34 @@ class Comparison(NamedTuple):
 def compare(expected: np.ndarray, got: np.ndarray, bound: np.ndarray) -> Comparison:
     expected = np.asarray(expected, dtype=np.float64)
     got = np.asarray(got, dtype=np.float64)
-    ratios = error_ratios(expected, got, bound)
+    err = np.abs(got - expected)
+    ratios = error_ratios(expected, got, bound, err)
     if ratios.size == 0:
         return Comparison(True, 0.0, 0.0, [], 0.0, 0.0)
-    worst = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
-    err = np.abs(got - expected)
-    max_err = float(np.nanmax(np.where(np.isnan(err), np.inf, err)))
-    ratio = float(ratios[worst])
+    flat = int(np.argmax(ratios))
+    max_err = float(err.max())
+    if math.isnan(max_err):  # NaN where the oracle is finite: the worst possible error
+        max_err = math.inf
+    ratio = float(ratios.flat[flat])
+    worst = np.unravel_index(flat, ratios.shape)
     return Comparison(ratio <= 1.0, max_err, ratio, [int(i) for i in worst],
-                      float(expected[worst]), float(got[worst]))
+                      float(expected.flat[flat]), float(got.flat[flat]))
 
 
-def error_ratios(expected, got, bound) -> np.ndarray:
-    err = np.abs(got - expected)
+def error_ratios(expected, got, bound, err=None) -> np.ndarray:
+    """|got - expected| / bound per element: 0 where they are equal (even with a bound of 0), inf
+    where the error is not zero but the bound is, and inf where `got` is NaN or infinite (the
+    oracle is always finite, so that is always the worst possible error). In place on one array:
+    this runs for every check of every unit, mostly on small arrays, where each numpy call counts."""
+    if err is None:
+        err = np.abs(got - expected)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(err == 0, 0.0, err / bound)
-    # NaN or infinity where the oracle is finite is always the worst possible error.
-    return np.where(np.isfinite(got), ratios, np.inf)
+        ratios = err / bound
+    ratios[err == 0] = 0.0
+    finite = np.isfinite(got)
+    if not finite.all():
+        ratios[~finite] = np.inf
+    return ratios
 
 
 def detail(expected, got, bound, worst_index) -> dict:
