@@ -12,7 +12,9 @@ import collections
 import dataclasses
 import contextlib
 import multiprocessing
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -210,6 +212,9 @@ class WorkerPool:
         self.frameworks = list(frameworks)
         self.workers: list[_Worker] = []
         self._stopping: list[_Worker] = []  # asked to stop, not yet joined
+        # A folder the workers keep their files in (JAX's compilation cache), removed by `close`:
+        # a worker that is killed (crash, timeout) cannot clean up after itself.
+        self.scratch: str | None = None
         self.queues = {name: collections.deque() for name in self.frameworks}  # (seq, _Request)
         self.fatal: dict = {}  # framework -> why it cannot start
         self.spawned = collections.Counter()  # framework -> workers started so far (restarts included)
@@ -235,9 +240,11 @@ class WorkerPool:
     def _spawn(self, framework: str) -> _Worker:
         self.spawned[framework] += 1
         w = _Worker(framework, number=self.spawned[framework], starting=True, started=time.monotonic())
+        if self.scratch is None:
+            self.scratch = tempfile.mkdtemp(prefix="conformance-workers-")
         parent, child = self._ctx.Pipe()
-        w.process = self._ctx.Process(target=worker_main, args=(child, framework, self.known), daemon=True,
-                                      name=f"conformance-{framework}-{w.number}")
+        w.process = self._ctx.Process(target=worker_main, args=(child, framework, self.known, self.scratch),
+                                      daemon=True, name=f"conformance-{framework}-{w.number}")
         with _fixed_hash_seed():
             w.process.start()
         child.close()
@@ -277,6 +284,9 @@ class WorkerPool:
                 continue
             w.process.join(timeout=max(0.0, deadline - time.monotonic()))
             self._kill(w)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
     def _stop(self, w: _Worker) -> None:
         """Ask a worker to exit, without waiting for it: it is reaped by `_reap` or `close`."""

@@ -24,8 +24,14 @@ import signal
 import sys
 import traceback
 
+SCRATCH_VARIABLE = "CONFORMANCE_WORKER_SCRATCH"  # read by adapters that keep files (jax_adapter)
 
-def worker_main(conn, framework: str, known=()) -> None:
+
+def worker_main(conn, framework: str, known=(), scratch: str | None = None) -> None:
+    """`scratch`: a folder of the pool's for files this worker keeps (JAX's compilation cache); the
+    pool removes it, so that nothing is left behind by a worker that was killed."""
+    if scratch:
+        os.environ[SCRATCH_VARIABLE] = scratch
     # Frameworks print to stdout/stderr at import; the protocol goes over `conn`, so that is harmless,
     # but keep TensorFlow's C++ chatter down.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -53,6 +53,17 @@ class FakeAdapter(Adapter):
     name = "fakefw"
     apis = ("fakefw.functional", "fakefw.layer")
 
+    def __init__(self):
+        # Keeps a file in the worker pool's scratch folder, as JAX keeps its compilation cache there.
+        import tempfile
+
+        from conformance.worker import SCRATCH_VARIABLE
+
+        if os.environ.get(SCRATCH_VARIABLE):
+            self.scratch = tempfile.mkdtemp(prefix="fakefw-", dir=os.environ[SCRATCH_VARIABLE])
+            with open(os.path.join(self.scratch, "kept"), "w") as f:
+                f.write("a file this worker keeps")
+
     def version(self):
         return FakeVersion("0.0-fake")
 

@@ -246,7 +246,8 @@ SLOW_CASES = "cases:\n" + "".join(
 
 def _start_run(tmp_path, *args):
     write(tmp_path, "cases.yaml", SLOW_CASES)
-    env = {**os.environ, **fakefw.environment_variables(TESTS)}
+    # TMPDIR: a run killed with SIGKILL cannot remove its workers' scratch folder; keep it in tmp_path
+    env = {**os.environ, **fakefw.environment_variables(TESTS), "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "conformance", "run", "--cases", "cases.yaml", "--frameworks",
                              "fakefw", "--json", "out/r.json", "--html", "out/r.html", *args],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -211,9 +211,12 @@ def test_retired_and_closed_workers_are_all_gone(monkeypatch):
     processes = [w.process for w in pool.workers + pool._stopping]
     assert sorted(pool.done) == [0, 1, 2, 3] and all(not r.failures for r in pool.done.values())
     assert pool.spawned["fakefw"] == 2  # the second worker was started for the queued work
+    scratch = Path(pool.scratch)
+    assert len(list(scratch.glob("fakefw-*/kept"))) == 2  # each worker kept a file there
     pool.close()
     assert processes and not any(p.is_alive() for p in processes)
     assert all(p.exitcode == 0 for p in processes)  # they exited when asked, none was killed
+    assert not scratch.exists()
 
 
 def test_close_kills_a_worker_that_does_not_stop(monkeypatch):
@@ -226,6 +229,8 @@ def test_close_kills_a_worker_that_does_not_stop(monkeypatch):
     pool.submit("fakefw", "hang", _case("h", ["fake_hang"]).to_dict(), units, seed=0)
     pool.collect(block=0.5)
     process = pool.workers[0].process
-    assert process.is_alive()
+    scratch = Path(pool.scratch)
+    assert process.is_alive() and list(scratch.glob("fakefw-*/kept"))
     pool.close()  # the worker sleeps in the case and never reads "stop"
     assert not process.is_alive() and process.exitcode != 0
+    assert not scratch.exists()  # what the killed worker kept is gone too

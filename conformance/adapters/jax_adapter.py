@@ -314,8 +314,9 @@ def _use_compilation_cache(jax) -> str:
     time (`python -m benchmarks jax`).
 
     A cache the user configured (JAX_COMPILATION_CACHE_DIR, as .ci/run sets) is used as it is, and
-    then also spans runs. Otherwise the cache is a private temporary folder of this worker, removed
-    when it exits. Entries are cached whatever their compile time (JAX's default minimum is 1 s,
+    then also spans runs. Otherwise the cache is a private temporary folder of this worker, inside
+    the worker pool's scratch folder (removed by the pool, even if the worker was killed), or
+    removed when this process exits where there is no pool (benchmarks, tests). Entries are cached whatever their compile time (JAX's default minimum is 1 s,
     which no case here reaches), unless JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise.
     """
     import atexit
@@ -325,7 +326,9 @@ def _use_compilation_cache(jax) -> str:
 
     where = jax.config.jax_compilation_cache_dir
     if not where:
-        folder = tempfile.mkdtemp(prefix="conformance-jax-cache-")
+        from ..worker import SCRATCH_VARIABLE
+
+        folder = tempfile.mkdtemp(prefix="conformance-jax-cache-", dir=os.environ.get(SCRATCH_VARIABLE) or None)
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         jax.config.update("jax_compilation_cache_dir", folder)
         where = "a private temporary folder of each worker"  # not its path: the same in every run
