@@ -33,6 +33,19 @@ PROFILES = ("strict", "defaults")
 DEFAULT_TIMEOUT = 600.0  # seconds one case may take on one framework before its worker is killed
 STOP_GRACE = 5.0  # seconds a worker asked to stop may take to exit before it is killed
 
+# What a worker process starts with, unless the user set it:
+WORKER_ENVIRONMENT = {
+    # Frameworks put Python sets in their error messages (Keras: "one of {'valid', 'same'}"), whose
+    # order follows the per-process string hash seed; fixed, the same run gives the same records
+    # whichever worker ran a case.
+    "PYTHONHASHSEED": "0",
+    # The pool's workers are the parallelism (--jobs). OpenMP threads on top of them (PyTorch's
+    # intra-op pool, OpenBLAS under the oracle) spin-wait after every call, on the cores the other
+    # workers need: under `pytest -n 2` PyTorch's workers used 36.5 s of CPU for 8.8 s of work.
+    # PyTorch's own DataLoader workers run with one thread for the same reason.
+    "OMP_NUM_THREADS": "1",
+}
+
 
 # ------------------------------------------------------------------------- selection
 @dataclass
@@ -245,7 +258,7 @@ class WorkerPool:
         parent, child = self._ctx.Pipe()
         w.process = self._ctx.Process(target=worker_main, args=(child, framework, self.known, self.scratch),
                                       daemon=True, name=f"conformance-{framework}-{w.number}")
-        with _fixed_hash_seed():
+        with _worker_environment():
             w.process.start()
         child.close()
         w.conn = parent
@@ -507,20 +520,17 @@ class WorkerPool:
 
 
 @contextlib.contextmanager
-def _fixed_hash_seed():
-    """Start workers with PYTHONHASHSEED=0 (unless the user set one): frameworks put Python sets in
-    their error messages (Keras: "one of {'valid', 'same'}"), whose order follows the per-process
-    string hash seed; fixed, the same run gives the same records whichever worker ran a case."""
+def _worker_environment():
+    """Start workers with these variables, unless the user set them (`WORKER_ENVIRONMENT`)."""
     import os
 
-    if "PYTHONHASHSEED" in os.environ:
-        yield
-        return
-    os.environ["PYTHONHASHSEED"] = "0"  # read by the spawned interpreter at its start
+    added = [name for name in WORKER_ENVIRONMENT if name not in os.environ]
+    os.environ.update({name: WORKER_ENVIRONMENT[name] for name in added})  # read by the spawned interpreter
     try:
         yield
     finally:
-        del os.environ["PYTHONHASHSEED"]
+        for name in added:
+            del os.environ[name]
 
 
 def _death(w: _Worker) -> str:

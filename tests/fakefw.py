@@ -78,7 +78,8 @@ class FakeAdapter(Adapter):
         yield {"tf32": device == "gpu" and profile == "defaults"}
 
     def environment(self):
-        return {"version": FakeVersion("0.0-fake")}
+        return {"version": FakeVersion("0.0-fake"),
+                "started_with": {v: os.environ.get(v) for v in ("PYTHONHASHSEED", "OMP_NUM_THREADS")}}
 
     def native_weight_shape(self, api, case):
         return case.weight_shape

@@ -234,3 +234,21 @@ def test_close_kills_a_worker_that_does_not_stop(monkeypatch):
     pool.close()  # the worker sleeps in the case and never reads "stop"
     assert not process.is_alive() and process.exitcode != 0
     assert not scratch.exists()  # what the killed worker kept is gone too
+
+
+@pytest.mark.parametrize("user_set", [None, "3"])
+def test_workers_start_with_one_openmp_thread_unless_the_user_chose(monkeypatch, user_set):
+    import os
+
+    if user_set is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", user_set)
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    pool = _pool_with_fake_framework(monkeypatch, jobs=1)
+    try:
+        info = pool.start()["fakefw"]
+    finally:
+        pool.close()
+    assert info["environment"]["started_with"] == {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": user_set or "1"}
+    assert os.environ.get("OMP_NUM_THREADS") == user_set and "PYTHONHASHSEED" not in os.environ  # parent unchanged
