@@ -290,13 +290,11 @@ class WorkerPool:
         """Stop every worker, the retiring ones included: all asked at once, then each waited for."""
         for w in self.workers:
             self._stop(w)
-        stopping, self._stopping, self.workers = self._stopping, [], []
+        self.workers = []
         deadline = time.monotonic() + STOP_GRACE
-        for w in stopping:
-            if w.process is None:
-                continue
+        for w in self._stopping:
             w.process.join(timeout=max(0.0, deadline - time.monotonic()))
-            self._kill(w)
+        self._reap(force=True)
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
@@ -311,23 +309,24 @@ class WorkerPool:
         w.stopped_at = time.monotonic()
         self._stopping.append(w)
 
-    def _reap(self) -> None:
-        """Join the stopped workers that have exited (kill the ones past the grace period)."""
+    def _reap(self, force: bool = False) -> None:
+        """Join the stopped workers that have exited; kill the ones past the grace period (all the
+        ones still running, with `force`)."""
         now, still = time.monotonic(), []
         for w in self._stopping:
-            if w.process is None:
-                continue
-            if w.process.is_alive() and now - w.stopped_at < STOP_GRACE:
+            if not force and w.process.is_alive() and now - w.stopped_at < STOP_GRACE:
                 still.append(w)
             else:
                 self._kill(w)
-                w.process.join(timeout=1)
         self._stopping = still
 
     def _kill(self, w: _Worker) -> None:
-        if w.process is not None and w.process.is_alive():
+        """Kill the process if it still runs, and join it (a dead one too, so no zombie is left)."""
+        if w.process is None:
+            return
+        if w.process.is_alive():
             w.process.kill()
-            w.process.join(timeout=5)
+        w.process.join(timeout=5)
 
     def __enter__(self):
         return self

@@ -315,9 +315,10 @@ def _use_compilation_cache(jax) -> str:
 
     A cache the user configured (JAX_COMPILATION_CACHE_DIR, as .ci/run sets) is used as it is, and
     then also spans runs. Otherwise the cache is a private temporary folder of this worker, inside
-    the worker pool's scratch folder (removed by the pool, even if the worker was killed), or
-    removed when this process exits where there is no pool (benchmarks, tests). Entries are cached whatever their compile time (JAX's default minimum is 1 s,
-    which no case here reaches), unless JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise.
+    the worker pool's scratch folder (removed by the pool, even if the worker was killed), or,
+    where there is no pool (benchmarks, tests), removed when this process exits. Entries are cached
+    whatever their compile time (JAX's default minimum is 1 s, which no case here reaches), unless
+    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise.
     """
     import atexit
     import os
