@@ -3,7 +3,7 @@
     python -m benchmarks                 the whole library (about 20 minutes on 2 cores)
     python -m benchmarks --quick         samples: the issue's oracle shape, 40 cases per framework,
                                          2 case files for the suite runs (a few minutes)
-    python -m benchmarks --only oracle,overhead,jax,suite   [--suite-modes cli,pytest] [--json PATH]
+    python -m benchmarks --only oracle,overhead,jax,suite   [--suite-modes cli,pytest,floor] [--json PATH]
 
 Parts: oracle (benchmarks/bench_oracle.py), overhead and jax (benchmarks/bench_frameworks.py, one
 process per framework), suite: wall time with 1 and 2 workers and peak memory
@@ -148,12 +148,20 @@ def table(r: dict) -> str:
                            ("cli_jobs1", "conformance run --jobs 1, free to use both cores"),
                            ("cli_jobs2", "conformance run --jobs 2, two cores"),
                            ("pytest_1core", "pytest, one process (--conformance-jobs 1), one core"),
-                           ("pytest_n2", "pytest -n 2, two cores")):
+                           ("pytest_n2", "pytest -n 2, two cores"),
+                           ("floor_1core", "pytest alone, one process, one core"),
+                           ("floor_n2", "pytest alone, -n 2, two cores")):
             if key in s["runs"]:
                 run = s["runs"][key]
                 target = "<= 180 s" if key in ("cli_jobs2", "pytest_n2") and not s["quick"] else "-"
                 met = _met(run["wall_s"] <= 180) if target != "-" else ""
-                rows.append((f"{label}, {what}, float32+float64",
+                if key.startswith("floor"):  # no conformance work: the per-item cost of pytest and xdist
+                    from benchmarks.bench_suite import FLOOR_ITEMS
+
+                    what_ran = f"{FLOOR_ITEMS} tests that do nothing, no conformance plugin"
+                else:
+                    what_ran = f"{what}, float32+float64"
+                rows.append((f"{label}, {what_ran}",
                              f"{run['wall_s']:.0f} s wall, {run['cpu_s']:.0f} s CPU ({run['cores_busy']:.2f} cores busy; "
                              f"load average after {run['load_average_after']:.1f}; exit {run['exit_code']})",
                              target, met))
@@ -164,6 +172,9 @@ def table(r: dict) -> str:
             if f"{mode}_scaling" in s:
                 rows.append((f"scaling one worker on one core -> two workers on two cores ({mode})", f"{s[f'{mode}_scaling']:.2f}x", ">= 1.7",
                              _met(s[f"{mode}_scaling"] >= 1.7)))
+        if "floor_scaling" in s:
+            rows.append(("scaling of pytest alone, one process -> -n 2 (what xdist gives tests that cost nothing)",
+                         f"{s['floor_scaling']:.2f}x", "-", ""))
         same = s.get("identical_results")
         if same is not None:
             rows.append(("--jobs 2 records identical to --jobs 1 (timings aside; `known` records: status)",
@@ -185,15 +196,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="samples instead of the whole library (minutes)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {','.join(PARTS)} (default: all)")
-    parser.add_argument("--suite-modes", default="cli,pytest", help="suite runs: cli,pytest (default: both)")
+    parser.add_argument("--suite-modes", default="cli,pytest,floor",
+                        help="suite runs: cli,pytest,floor (default: all; floor: pytest and xdist alone, no conformance work)")
     parser.add_argument("--json", default="reports/benchmarks.json", metavar="PATH",
                         help="where the measurements go (default: %(default)s)")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     bad = [p for p in parts if p not in PARTS]
     modes = tuple(m.strip() for m in args.suite_modes.split(",") if m.strip())
-    if bad or not parts or any(m not in ("cli", "pytest") for m in modes):
-        print(f"python -m benchmarks: error: --only takes {','.join(PARTS)}; --suite-modes takes cli,pytest",
+    if bad or not parts or any(m not in ("cli", "pytest", "floor") for m in modes):
+        print(f"python -m benchmarks: error: --only takes {','.join(PARTS)}; --suite-modes takes cli,pytest,floor",
               file=sys.stderr)
         return 2
     result = run(parts, args.quick, modes)

@@ -1,12 +1,14 @@
 """Whole-suite wall time with one and two workers, and the peak memory of each run.
 
-    python -m benchmarks.bench_suite [--quick] [--modes cli,pytest] [--json PATH]
+    python -m benchmarks.bench_suite [--quick] [--modes cli,pytest,floor] [--json PATH]
 
 Each run is a fresh subprocess, float32 and float64, every installed framework, CPU, every check:
 - cli:    `conformance run --jobs 1` on one core vs `conformance run --jobs 2` on two (the main job),
           and `--jobs 1` free to use both cores;
 - pytest: `pytest CASES --conformance-jobs 1` (one process) on one core vs `pytest CASES -n 2`
-          (pytest-xdist) on two.
+          (pytest-xdist) on two;
+- floor:  the same for 22812 tests that do nothing, without this suite: what pytest and
+          pytest-xdist themselves cost per item (`xdist_floor`).
 The scaling ratio is wall(one worker, one core) / wall(two workers, two cores). "One core" is the
 run's CPU affinity (inherited by its processes): a single worker left free on two cores already
 keeps ~1.4 of them busy (the frameworks' own threads: BLAS, XLA's compiler), so `--jobs 1` alone
@@ -37,6 +39,7 @@ from pathlib import Path
 
 QUICK_CASES = ["cases/conv1d.yaml", "cases/seeds.yaml"]
 FULL_CASES = ["cases"]
+FLOOR_ITEMS = 22812  # the conformance items of a full float32+float64 run on this machine's three frameworks
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -154,7 +157,10 @@ def timed_run(name: str, command: list[str], log_dir: Path, one_core: bool = Fal
             "peak_processes": sampler.peak_processes, "one_core": one_core, "log": str(log), "log_tail": tail}
 
 
-def measure(quick: bool, modes=("cli", "pytest"), out_dir: Path = Path("reports/benchmarks")) -> dict:
+MODES = ("cli", "pytest", "floor")
+
+
+def measure(quick: bool, modes=MODES, out_dir: Path = Path("reports/benchmarks")) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     cases = QUICK_CASES if quick else FULL_CASES
     py = sys.executable
@@ -170,13 +176,32 @@ def measure(quick: bool, modes=("cli", "pytest"), out_dir: Path = Path("reports/
                   "float32,float64"]
         runs["pytest_1core"] = timed_run("pytest_1core", common + ["--conformance-jobs", "1"], out_dir, True)
         runs["pytest_n2"] = timed_run("pytest_n2", common + ["-n", "2"], out_dir)
+    if "floor" in modes:
+        runs.update(xdist_floor(FLOOR_ITEMS, out_dir))
     result = {"quick": quick, "cases": cases, "runs": runs}
-    for mode, one, two in (("cli", "cli_1core", "cli_jobs2"), ("pytest", "pytest_1core", "pytest_n2")):
+    for mode, one, two in (("cli", "cli_1core", "cli_jobs2"), ("pytest", "pytest_1core", "pytest_n2"),
+                           ("floor", "floor_1core", "floor_n2")):
         if one in runs and two in runs:
             result[f"{mode}_scaling"] = runs[one]["wall_s"] / runs[two]["wall_s"]
     if "cli_jobs1" in runs and "cli_jobs2" in runs:
         result["identical_results"] = _same_records(out_dir / "cli-jobs1.json", out_dir / "cli-jobs2.json")
     return result
+
+
+def xdist_floor(items: int, out_dir: Path) -> dict:
+    """pytest's and pytest-xdist's own cost, without this suite: `items` tests that do nothing (the
+    number of conformance items of a full float32+float64 run), one process on one core against
+    `-n 2` on two cores. Whatever xdist costs per item here, the conformance run pays too."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="conformance-floor-") as tmp:
+        test = Path(tmp) / "test_floor.py"
+        test.write_text(f"import pytest\n\n\n@pytest.mark.parametrize('i', range({items}))\n"
+                        "def test_nothing(i):\n    pass\n", encoding="utf-8")
+        common = [sys.executable, "-m", "pytest", str(test), "-q", "-p", "no:cacheprovider", "-p", "no:conformance",
+                  "--rootdir", tmp]
+        return {"floor_1core": timed_run("floor_1core", common, out_dir, True),
+                "floor_n2": timed_run("floor_n2", common + ["-n", "2"], out_dir)}
 
 
 def _same_records(a: Path, b: Path) -> dict | None:
@@ -207,7 +232,7 @@ def _same_records(a: Path, b: Path) -> dict | None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"only {' '.join(QUICK_CASES)}, not the whole library")
-    parser.add_argument("--modes", default="cli,pytest", help="cli,pytest (default: both)")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"{','.join(MODES)} (default: all)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     result = measure(args.quick, tuple(m.strip() for m in args.modes.split(",")))
