@@ -145,3 +145,42 @@ def test_yaml_without_cases_is_not_collected(suite):
     (sub / "config.yaml").write_text("some: other\nyaml: file\n")
     result = run(suite, "--collect-only", "-q", "other")
     assert result.ret == 5  # nothing collected: it is not a case file
+
+
+PHASE_RECORDER = """
+import json
+import pytest
+
+PHASES = {}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.name == "wrong[fakefw.functional-cpu-float32-output]":
+            item.add_marker(pytest.mark.skip(reason="skipped by the user's conftest"))
+
+
+def pytest_runtest_logreport(report):
+    PHASES.setdefault(report.nodeid, []).append(report.when)
+
+
+def pytest_sessionfinish(session):
+    with open("phases.json", "w") as f:
+        json.dump(PHASES, f)
+"""
+
+
+def test_items_report_one_call_phase_unless_something_needs_the_phases(suite):
+    """The short protocol: one call report per conformance item, the outcomes unchanged; pytest's
+    standard protocol for an item with a marker the user added, and for every item under --junitxml."""
+    suite.makeconftest(PHASE_RECORDER)
+    result = run(suite, "transposed.yaml")
+    phases = json.loads((suite.path / "phases.json").read_text())
+    marked = "transposed.yaml::wrong[fakefw.functional-cpu-float32-output]"
+    assert phases.pop(marked) == ["setup", "teardown"]  # the user's skip marker was honoured
+    assert phases and all(whens == ["call"] for whens in phases.values())
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes and outcomes["xfailed"] == 1 and outcomes["skipped"] == 5 + 7 + 1
+    run(suite, "transposed.yaml", "--junitxml", "j.xml")
+    phases = json.loads((suite.path / "phases.json").read_text())
+    assert all(whens[0] == "setup" and whens[-1] == "teardown" for whens in phases.values())
