@@ -433,11 +433,9 @@ def pytest_runtest_protocol(item, nextitem):
     (skip, xfail, a plugin's own)."""
     if not isinstance(item, ConformanceItem) or not _short_protocol(item):
         return None
-    from _pytest.runner import CallInfo
-
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    call = CallInfo.from_call(item.runtest, when="call", reraise=(pytest.exit.Exception, KeyboardInterrupt))
+    call = pytest.CallInfo.from_call(item.runtest, when="call", reraise=(pytest.exit.Exception, KeyboardInterrupt))
     report = ihook.pytest_runtest_makereport(item=item, call=call)
     ihook.pytest_runtest_logreport(report=report)
     if report.failed and call.excinfo is not None:
