@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.bench_suite import FLOOR_ITEMS, MODES  # light: no framework, no conformance import
+
 PARTS = ("oracle", "overhead", "jax", "suite")
 
 
@@ -156,8 +158,6 @@ def table(r: dict) -> str:
                 target = "<= 180 s" if key in ("cli_jobs2", "pytest_n2") and not s["quick"] else "-"
                 met = _met(run["wall_s"] <= 180) if target != "-" else ""
                 if key.startswith("floor"):  # no conformance work: the per-item cost of pytest and xdist
-                    from benchmarks.bench_suite import FLOOR_ITEMS
-
                     what_ran = f"{FLOOR_ITEMS} tests that do nothing, no conformance plugin"
                 else:
                     what_ran = f"{what}, float32+float64"
@@ -196,16 +196,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="samples instead of the whole library (minutes)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {','.join(PARTS)} (default: all)")
-    parser.add_argument("--suite-modes", default="cli,pytest,floor",
-                        help="suite runs: cli,pytest,floor (default: all; floor: pytest and xdist alone, no conformance work)")
+    parser.add_argument("--suite-modes", default=",".join(MODES),
+                        help=f"suite runs: {','.join(MODES)} (default: all; floor: pytest and xdist alone, "
+                             "no conformance work)")
     parser.add_argument("--json", default="reports/benchmarks.json", metavar="PATH",
                         help="where the measurements go (default: %(default)s)")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     bad = [p for p in parts if p not in PARTS]
     modes = tuple(m.strip() for m in args.suite_modes.split(",") if m.strip())
-    if bad or not parts or any(m not in ("cli", "pytest", "floor") for m in modes):
-        print(f"python -m benchmarks: error: --only takes {','.join(PARTS)}; --suite-modes takes cli,pytest,floor",
+    if bad or not parts or any(m not in MODES for m in modes):
+        print(f"python -m benchmarks: error: --only takes {','.join(PARTS)}; --suite-modes takes {','.join(MODES)}",
               file=sys.stderr)
         return 2
     result = run(parts, args.quick, modes)
