@@ -202,19 +202,26 @@ def test_retired_and_closed_workers_are_all_gone(monkeypatch):
     from conformance.runner import units_for
 
     pool = _pool_with_fake_framework(monkeypatch, jobs=2, retire_idle=True)
+    spawn, processes = pool._spawn, []
+
+    def spawn_and_keep(framework):  # a retired worker that exited is reaped (and forgotten) at once
+        w = spawn(framework)
+        processes.append(w.process)
+        return w
+
+    monkeypatch.setattr(pool, "_spawn", spawn_and_keep)
     pool.start()
     units = units_for([("fakefw.functional", "cpu", "defaults")], ["float64"])
     for i in range(4):
         pool.submit("fakefw", i, _case(f"c{i}", ["fake_slow"]).to_dict(), units, seed=0)
     while pool.pending:
         pool.collect(block=0.5)
-    processes = [w.process for w in pool.workers + pool._stopping]
     assert sorted(pool.done) == [0, 1, 2, 3] and all(not r.failures for r in pool.done.values())
     assert pool.spawned["fakefw"] == 2  # the second worker was started for the queued work
     scratch = Path(pool.scratch)
     assert len(list(scratch.glob("fakefw-*/kept"))) == 2  # each worker kept a file there
     pool.close()
-    assert processes and not any(p.is_alive() for p in processes)
+    assert len(processes) == 2 and not any(p.is_alive() for p in processes)
     assert all(p.exitcode == 0 for p in processes)  # they exited when asked, none was killed
     assert not scratch.exists()
 
