@@ -1,6 +1,6 @@
 """Whole-suite wall time with one and two workers, and the peak memory of each run.
 
-    python -m benchmarks.bench_suite [--quick] [--modes cli,pytest,floor] [--json PATH]
+    python -m benchmarks.bench_suite [--quick] [--modes cli,pytest,floor] [--repeat N] [--json PATH]
 
 Each run is a fresh subprocess, float32 and float64, every installed framework, CPU, every check:
 - cli:    `conformance run --jobs 1` on one core vs `conformance run --jobs 2` on two (the main job),
@@ -14,6 +14,10 @@ run's CPU affinity (inherited by its processes): a single worker left free on tw
 keeps ~1.4 of them busy (the frameworks' own threads: BLAS, XLA's compiler), so `--jobs 1` alone
 is not a one-core baseline; its time is reported too. JAX compiles with a cold cache (JAX_COMPILATION_CACHE_DIR
 is removed from the runs' environment), as on a fresh CI machine.
+
+A shared virtual machine's speed drifts (here by up to 40% within an hour), which moves a ratio of
+two runs taken minutes apart. `--repeat N` runs each scaling pair N times, alternating one worker
+and two, and reports every pair's ratio and their median.
 
 CPU: the user + system time of the run's whole process tree (every process is waited for), and
 cores busy = CPU / wall. On a machine shared with other work a run gets fewer cores than it could
@@ -31,6 +35,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -160,29 +165,45 @@ def timed_run(name: str, command: list[str], log_dir: Path, one_core: bool = Fal
 MODES = ("cli", "pytest", "floor")
 
 
-def measure(quick: bool, modes=MODES, out_dir: Path = Path("reports/benchmarks")) -> dict:
+def measure(quick: bool, modes=MODES, out_dir: Path = Path("reports/benchmarks"), repeat: int = 1) -> dict:
+    """`runs` holds the first round's runs; with `repeat` > 1, `<mode>_pairs` holds every round's
+    (one worker, two workers) wall times and ratio, and `<mode>_scaling` is the median ratio."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cases = QUICK_CASES if quick else FULL_CASES
     py = sys.executable
-    runs = {}
-    if "cli" in modes:
-        for name, jobs, one_core in (("cli_1core", 1, True), ("cli_jobs1", 1, False), ("cli_jobs2", 2, False)):
-            runs[name] = timed_run(
-                name, [py, "-m", "conformance", "run", "--cases", *cases, "--dtypes", "float32,float64",
-                       "--jobs", str(jobs), "--json", str(out_dir / f"{name.replace('_', '-')}.json"), "--html", "",
-                       "--no-progress"], out_dir, one_core)
-    if "pytest" in modes:
-        common = [py, "-m", "pytest", *cases, "-q", "-p", "no:cacheprovider", "--conformance-dtypes",
-                  "float32,float64"]
-        runs["pytest_1core"] = timed_run("pytest_1core", common + ["--conformance-jobs", "1"], out_dir, True)
-        runs["pytest_n2"] = timed_run("pytest_n2", common + ["-n", "2"], out_dir)
+    runs, pairs = {}, {}
+
+    def cli(name, jobs, one_core):
+        return timed_run(name, [py, "-m", "conformance", "run", "--cases", *cases, "--dtypes", "float32,float64",
+                                "--jobs", str(jobs), "--json", str(out_dir / f"{name.replace('_', '-')}.json"),
+                                "--html", "", "--no-progress"], out_dir, one_core)
+
+    common = [py, "-m", "pytest", *cases, "-q", "-p", "no:cacheprovider", "--conformance-dtypes", "float32,float64"]
+    scaling_pairs = {
+        "cli": (lambda: cli("cli_1core", 1, True), lambda: cli("cli_jobs2", 2, False)),
+        "pytest": (lambda: timed_run("pytest_1core", common + ["--conformance-jobs", "1"], out_dir, True),
+                   lambda: timed_run("pytest_n2", common + ["-n", "2"], out_dir)),
+    }
+    for mode, (one, two) in scaling_pairs.items():
+        if mode not in modes:
+            continue
+        for round_ in range(repeat):
+            a, b = one(), two()
+            if round_ == 0:
+                runs[a["name"]], runs[b["name"]] = a, b
+                if mode == "cli":  # --jobs 1 free to use both cores: for its time and identical records
+                    runs["cli_jobs1"] = cli("cli_jobs1", 1, False)
+            pairs.setdefault(mode, []).append({"one_s": a["wall_s"], "two_s": b["wall_s"],
+                                               "scaling": a["wall_s"] / b["wall_s"]})
     if "floor" in modes:
         runs.update(xdist_floor(FLOOR_ITEMS, out_dir))
+        pairs["floor"] = [{"one_s": runs["floor_1core"]["wall_s"], "two_s": runs["floor_n2"]["wall_s"],
+                           "scaling": runs["floor_1core"]["wall_s"] / runs["floor_n2"]["wall_s"]}]
     result = {"quick": quick, "cases": cases, "runs": runs}
-    for mode, one, two in (("cli", "cli_1core", "cli_jobs2"), ("pytest", "pytest_1core", "pytest_n2"),
-                           ("floor", "floor_1core", "floor_n2")):
-        if one in runs and two in runs:
-            result[f"{mode}_scaling"] = runs[one]["wall_s"] / runs[two]["wall_s"]
+    for mode, rounds in pairs.items():
+        result[f"{mode}_scaling"] = statistics.median(p["scaling"] for p in rounds)
+        if len(rounds) > 1:
+            result[f"{mode}_pairs"] = rounds
     if "cli_jobs1" in runs and "cli_jobs2" in runs:
         result["identical_results"] = _same_records(out_dir / "cli-jobs1.json", out_dir / "cli-jobs2.json")
     return result
@@ -233,9 +254,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"only {' '.join(QUICK_CASES)}, not the whole library")
     parser.add_argument("--modes", default=",".join(MODES), help=f"{','.join(MODES)} (default: all)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run each scaling pair N times, alternating; the ratio is the median (default: 1)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
-    result = measure(args.quick, tuple(m.strip() for m in args.modes.split(",")))
+    result = measure(args.quick, tuple(m.strip() for m in args.modes.split(",")), repeat=max(1, args.repeat))
     text = json.dumps(result, indent=1)
     if args.json:
         Path(args.json).write_text(text, encoding="utf-8")

@@ -25,13 +25,19 @@ import sys
 import traceback
 
 SCRATCH_VARIABLE = "CONFORMANCE_WORKER_SCRATCH"  # read by adapters that keep files (jax_adapter)
+# A folder for caches that every worker of the run may share (JAX's compilation cache): the pool's
+# scratch folder, or under pytest-xdist one folder of the controller's for all xdist workers' pools.
+SHARED_CACHE_VARIABLE = "CONFORMANCE_SHARED_CACHE"
 
 
-def worker_main(conn, framework: str, known=(), scratch: str | None = None) -> None:
-    """`scratch`: a folder of the pool's for files this worker keeps (JAX's compilation cache); the
-    pool removes it, so that nothing is left behind by a worker that was killed."""
+def worker_main(conn, framework: str, known=(), scratch: str | None = None, shared_cache: str | None = None) -> None:
+    """`scratch`: a folder of the pool's for files this worker keeps; the pool removes it, so that
+    nothing is left behind by a worker that was killed. `shared_cache`: a folder for caches shared
+    with the run's other workers (JAX's compilation cache), removed by whoever made it."""
     if scratch:
         os.environ[SCRATCH_VARIABLE] = scratch
+    if shared_cache:
+        os.environ[SHARED_CACHE_VARIABLE] = shared_cache
     # Frameworks print to stdout/stderr at import; the protocol goes over `conn`, so that is harmless,
     # but keep TensorFlow's C++ chatter down.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

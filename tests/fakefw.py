@@ -63,6 +63,23 @@ class FakeAdapter(Adapter):
             self.scratch = tempfile.mkdtemp(prefix="fakefw-", dir=os.environ[SCRATCH_VARIABLE])
             with open(os.path.join(self.scratch, "kept"), "w") as f:
                 f.write("a file this worker keeps")
+        self._note_shared_cache()
+
+    @staticmethod
+    def _note_shared_cache():
+        """Keeps a file in the shared cache folder, as JAX keeps its compilation cache there, and
+        (for the tests) appends "<pid> <parent pid> <folder>" to the file FAKEFW_SHARED_LOG names."""
+        from conformance.worker import SHARED_CACHE_VARIABLE
+
+        shared = os.environ.get(SHARED_CACHE_VARIABLE)
+        if not shared:
+            return
+        os.makedirs(os.path.join(shared, "fakefw-cache"), exist_ok=True)
+        with open(os.path.join(shared, "fakefw-cache", str(os.getpid())), "w") as f:
+            f.write("an entry of a cache the run's workers share")
+        if os.environ.get("FAKEFW_SHARED_LOG"):
+            with open(os.environ["FAKEFW_SHARED_LOG"], "a") as f:
+                f.write(f"{os.getpid()} {os.getppid()} {shared}\n")
 
     def version(self):
         return FakeVersion("0.0-fake")

@@ -53,3 +53,46 @@ def test_both_jax_targets_compile_once(counter, fields, dtype):
     compiled = (counter["requests"] - before["requests"]) - (counter["hits"] - before["hits"])
     assert counter["requests"] - before["requests"] == 2  # one request per target: forward + gradients together
     assert compiled == 1
+
+
+SECOND_WORKER = """
+import json, os, sys
+from jax import monitoring
+from conformance import Case
+from conformance.adapters import Target, load_adapter
+from conformance.execute import evaluate
+
+seen = {"requests": 0, "hits": 0}
+monitoring.register_event_listener(lambda event, **kw: seen.__setitem__("hits", seen["hits"] + (event == %r)))
+monitoring.register_event_duration_secs_listener(
+    lambda event, duration, **kw: seen.__setitem__("requests", seen["requests"] + (event == %r)))
+adapter = load_adapter("jax")
+case = Case.from_dict({"id": "shared", "op": "conv", "input_shape": [1, 2, 6, 5], "out_channels": 3,
+                       "kernel_size": 3, "stride": 2, "padding": "same"})
+statuses = {r.status for r in evaluate(adapter, Target("jax", "jax.lax", "cpu"), case, "float32")}
+print(json.dumps({**seen, "statuses": sorted(statuses), "where": adapter.environment()["compilation_cache"]["dir"]}))
+""" % (HIT, COMPILE)
+
+
+def test_a_program_one_worker_compiled_is_loaded_by_the_next(tmp_path, monkeypatch):
+    """Workers given one shared cache folder (a pool's, or every xdist worker's pools') compile a
+    program once between them: the second process loads the first one's executable."""
+    import json
+    import subprocess
+    import sys
+
+    from conformance.worker import SHARED_CACHE_VARIABLE
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv(SHARED_CACHE_VARIABLE, str(tmp_path))
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", SECOND_WORKER], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        runs.append(json.loads(proc.stdout.splitlines()[-1]))
+    first, second = runs
+    assert first["statuses"] == second["statuses"] == ["pass"]
+    assert first["requests"] == 1 and first["hits"] == 0  # compiled, and written to the shared folder
+    assert second["requests"] == 1 and second["hits"] == 1  # loaded, not compiled
+    assert list((tmp_path / "jax-compilation-cache").iterdir())
+    assert first["where"] == "a temporary folder shared by the run's workers"

@@ -98,6 +98,24 @@ def test_json_and_html_written_once_with_every_record(suite, xdist):
     assert not (suite.path / "out.json.partial.jsonl").exists()  # the stream is removed once the JSON is written
 
 
+def test_xdist_workers_share_one_cache_folder_that_the_controller_removes(suite, monkeypatch):
+    """Each xdist worker runs its own framework workers; the controller gives them one folder for
+    the caches they share (JAX's compilation cache, so that a program is compiled once between
+    them), and removes it at the end."""
+    pytest.importorskip("xdist")
+    log = suite.path / "shared.log"
+    monkeypatch.setenv("FAKEFW_SHARED_LOG", str(log))
+    run(suite, "transposed.yaml", "-n", "2")
+    seen = [line.split() for line in log.read_text().splitlines()]
+    assert len({parent for _, parent, _ in seen}) == 2  # framework workers of both xdist workers
+    assert len({folder for _, _, folder in seen}) == 1  # all given the same folder
+    assert not Path(seen[0][2]).exists()
+    log.unlink()
+    run(suite, "transposed.yaml")  # without xdist: the pool's own scratch folder, also removed
+    (folder,) = {line.split()[2] for line in log.read_text().splitlines()}
+    assert folder != seen[0][2] and not Path(folder).exists()
+
+
 def test_records_ride_in_the_reports_only_when_results_are_written(suite):
     """A record travels in its item's report (user_properties, which --junitxml shows) only when the
     JSON results or the HTML report need it: serialising ~25k records cost `pytest -n 2` CPU."""

@@ -220,10 +220,21 @@ def test_retired_and_closed_workers_are_all_gone(monkeypatch):
     assert pool.spawned["fakefw"] == 2  # the second worker was started for the queued work
     scratch = Path(pool.scratch)
     assert len(list(scratch.glob("fakefw-*/kept"))) == 2  # each worker kept a file there
+    assert len(list(scratch.glob("fakefw-cache/*"))) == 2  # and both used the one shared cache folder
     pool.close()
     assert len(processes) == 2 and not any(p.is_alive() for p in processes)
     assert all(p.exitcode == 0 for p in processes)  # they exited when asked, none was killed
     assert not scratch.exists()
+
+
+def test_workers_share_the_cache_folder_they_are_given_and_leave_it_to_its_owner(monkeypatch, tmp_path):
+    """Under pytest-xdist each xdist worker has its own pool; the controller gives them all one
+    folder for the caches their framework workers share (JAX's compilation cache)."""
+    pool = _pool_with_fake_framework(monkeypatch, jobs=1, shared_cache=str(tmp_path))
+    pool.start()
+    pool.close()
+    assert [p.parent.name for p in tmp_path.glob("*/*")] == ["fakefw-cache"]
+    assert tmp_path.exists()  # the pool removes its own scratch folder, not the caller's
 
 
 def test_close_kills_a_worker_that_does_not_stop(monkeypatch):

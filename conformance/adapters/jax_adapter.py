@@ -314,25 +314,36 @@ def _use_compilation_cache(jax) -> str:
     time (`python -m benchmarks jax`).
 
     A cache the user configured (JAX_COMPILATION_CACHE_DIR, as .ci/run sets) is used as it is, and
-    then also spans runs. Otherwise the cache is a private temporary folder of this worker, inside
-    the worker pool's scratch folder (removed by the pool, even if the worker was killed), or,
-    where there is no pool (benchmarks, tests), removed when this process exits. Entries are cached
-    whatever their compile time (JAX's default minimum is 1 s, which no case here reaches), unless
+    then also spans runs. Otherwise the cache is a temporary folder shared by the run's workers (the
+    pool's, or all pytest-xdist workers' pools: `WorkerPool.shared_cache`), so that a program one
+    worker compiled is loaded by the others; it is removed with the pool's scratch folder (or by the
+    xdist controller), even if a worker was killed. An entry JAX cannot read (one that another
+    process is still writing) is a miss: JAX compiles the program itself (tried with a truncated
+    entry: same records, one compilation). Where there is no pool (benchmarks, tests), the cache is
+    a private temporary folder removed when this process exits. Entries are cached whatever their
+    compile time (JAX's default minimum is 1 s, which no case here reaches), unless
     JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise.
     """
-    import atexit
     import os
-    import shutil
-    import tempfile
 
     where = jax.config.jax_compilation_cache_dir
     if not where:
-        from ..worker import SCRATCH_VARIABLE
+        from ..worker import SHARED_CACHE_VARIABLE
 
-        folder = tempfile.mkdtemp(prefix="conformance-jax-cache-", dir=os.environ.get(SCRATCH_VARIABLE) or None)
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        shared = os.environ.get(SHARED_CACHE_VARIABLE)
+        if shared:
+            folder = os.path.join(shared, "jax-compilation-cache")
+            os.makedirs(folder, exist_ok=True)
+            where = "a temporary folder shared by the run's workers"  # not its path: the same in every run
+        else:
+            import atexit
+            import shutil
+            import tempfile
+
+            folder = tempfile.mkdtemp(prefix="conformance-jax-cache-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            where = "a private temporary folder of this process"
         jax.config.update("jax_compilation_cache_dir", folder)
-        where = "a private temporary folder of each worker"  # not its path: the same in every run
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return where
