@@ -179,16 +179,17 @@ def measure(quick: bool, modes=MODES, out_dir: Path = Path("reports/benchmarks")
                                 "--html", "", "--no-progress"], out_dir, one_core)
 
     common = [py, "-m", "pytest", *cases, "-q", "-p", "no:cacheprovider", "--conformance-dtypes", "float32,float64"]
-    scaling_pairs = {
-        "cli": (lambda: cli("cli_1core", 1, True), lambda: cli("cli_jobs2", 2, False)),
-        "pytest": (lambda: timed_run("pytest_1core", common + ["--conformance-jobs", "1"], out_dir, True),
-                   lambda: timed_run("pytest_n2", common + ["-n", "2"], out_dir)),
+    scaling_pairs = {  # each takes the round's suffix, so that every run keeps its own log
+        "cli": (lambda r: cli(f"cli_1core{r}", 1, True), lambda r: cli(f"cli_jobs2{r}", 2, False)),
+        "pytest": (lambda r: timed_run(f"pytest_1core{r}", common + ["--conformance-jobs", "1"], out_dir, True),
+                   lambda r: timed_run(f"pytest_n2{r}", common + ["-n", "2"], out_dir)),
     }
     for mode, (one, two) in scaling_pairs.items():
         if mode not in modes:
             continue
         for round_ in range(repeat):
-            a, b = one(), two()
+            suffix = f"_round{round_ + 1}" if round_ else ""
+            a, b = one(suffix), two(suffix)
             if round_ == 0:
                 runs[a["name"]], runs[b["name"]] = a, b
                 if mode == "cli":  # --jobs 1 free to use both cores: for its time and identical records
