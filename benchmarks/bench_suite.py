@@ -194,12 +194,10 @@ def measure(quick: bool, modes=MODES, out_dir: Path = Path("reports/benchmarks")
                 runs[a["name"]], runs[b["name"]] = a, b
                 if mode == "cli":  # --jobs 1 free to use both cores: for its time and identical records
                     runs["cli_jobs1"] = cli("cli_jobs1", 1, False)
-            pairs.setdefault(mode, []).append({"one_s": a["wall_s"], "two_s": b["wall_s"],
-                                               "scaling": a["wall_s"] / b["wall_s"]})
+            pairs.setdefault(mode, []).append(_pair(a, b))
     if "floor" in modes:
         runs.update(xdist_floor(FLOOR_ITEMS, out_dir))
-        pairs["floor"] = [{"one_s": runs["floor_1core"]["wall_s"], "two_s": runs["floor_n2"]["wall_s"],
-                           "scaling": runs["floor_1core"]["wall_s"] / runs["floor_n2"]["wall_s"]}]
+        pairs["floor"] = [_pair(runs["floor_1core"], runs["floor_n2"])]
     result = {"quick": quick, "cases": cases, "runs": runs}
     for mode, rounds in pairs.items():
         result[f"{mode}_scaling"] = statistics.median(p["scaling"] for p in rounds)
@@ -208,6 +206,11 @@ def measure(quick: bool, modes=MODES, out_dir: Path = Path("reports/benchmarks")
     if "cli_jobs1" in runs and "cli_jobs2" in runs:
         result["identical_results"] = _same_records(out_dir / "cli-jobs1.json", out_dir / "cli-jobs2.json")
     return result
+
+
+def _pair(one: dict, two: dict) -> dict:
+    """One scaling pair: the wall times of the one-worker and the two-worker run, and their ratio."""
+    return {"one_s": one["wall_s"], "two_s": two["wall_s"], "scaling": one["wall_s"] / two["wall_s"]}
 
 
 def xdist_floor(items: int, out_dir: Path) -> dict:

@@ -231,8 +231,7 @@ class WorkerPool:
         self.scratch: str | None = None
         # Where the workers keep the caches they share (JAX's compilation cache): `shared_cache`
         # (the caller's, and the caller removes it), else this pool's scratch folder. Shared, a
-        # program compiled by one worker is loaded by the others: under `pytest -n 2` that cut the
-        # JAX workers' CPU from 173-188 s to 151-154 s (2 cores, JAX only).
+        # program compiled by one worker is loaded by the others (pytest_plugin.pytest_configure_node).
         self.shared_cache = shared_cache
         self.queues = {name: collections.deque() for name in self.frameworks}  # (seq, _Request)
         self.fatal: dict = {}  # framework -> why it cannot start
