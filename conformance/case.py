@@ -2,7 +2,7 @@
 
 A `Case` is built from a plain dict (`Case.from_dict`), the same way the YAML loader builds it.
 Everything derived (resolved padding, output shape, weight shape, parameter count) is computed
-from the case alone, with the reference semantics of ../shared/DESIGN.md, and kept on the case,
+from the case alone, with the reference semantics of docs/semantics.md, and kept on the case,
 so that adapters never re-derive padding rules of their own.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The `conformance` command (also `python -m conformance`).
 
-Exit codes: 0 nothing unexpected; 1 something failed (a fail, error or crashed result that no known
+Exit codes: 0 nothing unexpected; 1 something failed (a fail, flaky, error or crashed result that no known
 difference covers, or a regression against the baseline); 2 bad input or usage.
 """
 from __future__ import annotations
@@ -44,13 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only these of each case's dtypes: float16,bfloat16,float32,float64")
     run.add_argument("--precision", type=_csv, metavar="LIST",
                      help="GPU precision profiles: strict (TF32 off), defaults (out of the box); default: both on GPU")
-    run.add_argument("--case-id", dest="case_ids", action="append", metavar="GLOB",
-                     help="only cases whose id matches this glob (repeatable)")
+    run.add_argument("--case-id", dest="case_ids", action="append", metavar="ID",
+                     help="only this case: an id as the tool prints it, brackets included (e.g. "
+                          "'conv2d_matrix[stride=2,padding=same]'); a value that equals no id is a glob "
+                          "(*, ?, [seq]), e.g. 'conv2d_*' (repeatable)")
     run.add_argument("--known", default=DEFAULT_KNOWN, metavar="PATH",
                      help="known-differences file (default: %(default)s; 'none' to use none)")
     run.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help="results file (default: %(default)s)")
     run.add_argument("--html", default=DEFAULT_HTML, metavar="PATH", help="HTML report (default: %(default)s; '' for none)")
-    run.add_argument("--baseline", metavar="PATH", help="results JSON of an earlier run: regressions fail the run")
+    run.add_argument("--baseline", metavar="PATH",
+                     help="results JSON of an earlier run: regressions fail the run, and so do records of the "
+                          "baseline this run lacks, and frameworks, devices or APIs it ran that were skipped here")
+    run.add_argument("--allow-removed", action="store_true",
+                     help="with --baseline: records of the baseline that this run did not select (cases or "
+                          "targets removed on purpose) do not fail it; a framework that failed to start still does")
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: %(default)s)")
     run.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                      help="one (case, target, dtype) may take this long; then its worker is stopped, the record is "
@@ -65,16 +72,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", "-j", type=int, metavar="N",
                      help="(case, framework) requests run at once, i.e. CPU cores used; a framework gets up to N "
                           "worker processes (default: the number of CPU cores)")
+    run.add_argument("--targets", type=_csv, metavar="GLOBS",
+                     help="only the targets whose name api@device matches one of these comma-separated globs, e.g. "
+                          "tf.nn@cpu, 'torch.*', '*@cpu' (`conformance list` names them all)")
+    run.add_argument("--retries", type=int, default=2, metavar="N",
+                     help="a (case, target, dtype) whose worker crashed, or that errored or timed out, runs up to N "
+                          "more times, each in a new worker; attempts that disagree make its records 'flaky', "
+                          "which fails the run (default: %(default)s)")
+    run.add_argument("--repeat", type=int, default=1, metavar="N",
+                     help="run every (case, target, dtype) N times, each in another worker process: a check whose "
+                          "status differs between them is 'flaky', one whose values differ is listed as varying "
+                          "(default: %(default)s)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="let the framework workers write their logs to this terminal (by default each worker's "
+                          "output goes to a file, and a record that crashed or errored keeps its end)")
     run.add_argument("--shard", metavar="I/N",
                      help="run only shard I of N (1 <= I <= N): a deterministic split of the selected cases, the "
                           "same on every machine; join the shards' results with `conformance merge`")
 
-    ls = sub.add_parser("list", help="list cases and targets")
+    ls = sub.add_parser("list", help="list cases and targets (api@device, and whether this machine can run each)")
     ls.add_argument("--cases", nargs="+", default=[DEFAULT_CASES], metavar="PATH")
+    ls.add_argument("--frameworks", type=_csv, metavar="LIST",
+                    help="only the targets of these frameworks (each installed one starts a worker to say which "
+                         "devices it sees; default: every known framework)")
 
     df = sub.add_parser("diff", help="compare two results files: regressions, fixes, changes (exit 1 on regressions)")
     df.add_argument("base")
     df.add_argument("new")
+    df.add_argument("--allow-removed", action="store_true",
+                    help="records of BASE that NEW lacks (cases or targets removed on purpose) do not fail the "
+                         "comparison; a framework, device or API that NEW skipped (failed to start, not "
+                         "installed) still does")
 
     mg = sub.add_parser("merge", help="merge results files (the shards of a run, or e.g. a CPU job and a GPU job) "
                                       "into one")
@@ -85,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("results")
     rp.add_argument("-o", "--output", default=DEFAULT_HTML, metavar="PATH")
     rp.add_argument("--baseline", metavar="PATH")
+    rp.add_argument("--allow-removed", action="store_true", help="as for run and diff: removed records were intended")
 
     mx = sub.add_parser("matrix", help="print the support matrix (case features x targets) of a results file as Markdown")
     mx.add_argument("results")
@@ -136,7 +165,8 @@ def cmd_run(args) -> int:
 
     selection = Selection(frameworks=args.frameworks, devices=args.devices, dtypes=args.dtypes,
                           precision=args.precision, seed=args.seed, timeout=args.timeout, jobs=args.jobs,
-                          relations=args.relations)
+                          relations=args.relations, targets=args.targets, retries=args.retries,
+                          repeat=args.repeat, verbose=args.verbose)
     selection.validate()  # bad options fail before any case file is read or framework started
     shard = parse_shard(args.shard) if args.shard is not None else None
     budget = parse_bytes(args.max_case_memory)
@@ -149,26 +179,28 @@ def cmd_run(args) -> int:
     baseline = _read_results(args.baseline) if args.baseline else None
     features = {c.id: case_features(c) for c in cases}
     stream = RecordStream(args.json)  # every record on disk as it arrives, whatever happens next
+    environment: dict = {}  # the run's, once the workers started: known differences' `when:` reads it
 
     def arrived(records):
-        mark_known(records, known, features)
+        mark_known(records, known, features, environment)
         stream.write(records)
 
     show = sys.stderr.isatty() and not args.no_progress
     with _terminate_as_interrupt():
         run = run_suite(cases, selection, progress=_progress_bar if show else None, on_records=arrived,
-                        known=known)
+                        known=known, on_start=environment.update)
         if shard:
             run.environment["shard"] = f"{shard[0]}/{shard[1]}"
         stream.close()
-        run.stale_known = [] if run.partial else stale_entries(run.results, known, features)
+        run.stale_known = [] if run.partial else stale_entries(run.results, known, features, run.environment)
         run.cases = case_table(cases)
         json_path = run.write(args.json)
         stream.discard()
-        html_path = _write_html(run, args.html, baseline)
+        html_path = _write_html(run, args.html, baseline, allow_removed=args.allow_removed)
     if run.partial:
         print(f"conformance: {run.partial}", file=sys.stderr)
-    code = _finish(run, baseline, json_path, html_path)
+    code = _finish(run, baseline, json_path, html_path, requested=args.frameworks or (),
+                   allow_removed=args.allow_removed)
     return 130 if run.partial else code
 
 
@@ -197,33 +229,53 @@ def _load_known(path):
     return load_known(path)
 
 
-def _finish(run, baseline, json_path, html_path) -> int:
+def _finish(run, baseline, json_path, html_path, *, requested=(), allow_removed=False) -> int:
+    from .diff import diff, format_text, gate_lines
     from .results import summarize
-
-    summary = summarize(run.results)
-    print(_summary_text(summary), end="")
     from .runner import describe_skip
 
+    d = diff(baseline, run, allow_removed=allow_removed) if baseline is not None else None
+    # Coverage the run lost fails it even when every record passes: said first, one line each.
+    problems = (gate_lines(d) if d is not None else []) + _start_failures(run, requested, d)
+    for line in problems:
+        print(line)
+    summary = summarize(run.results)
+    print(_summary_text(summary), end="")
     for skip in run.skipped:
         print(f"skipped: {describe_skip(skip)}")
     for stale in run.stale_known:
         print(f"stale known difference {stale['id']} ({stale['origin']}): matched no result")
     unexpected = run.unexpected
-    for r in unexpected[:20]:
-        print(f"  {r.status.upper():8} {r.case} [{r.api}@{r.device} {r.precision} {r.dtype} {r.check}] {r.message}")
-    if len(unexpected) > 20:
-        print(f"  ... and {len(unexpected) - 20} more (see the report)")
-    regressions = False
-    if baseline is not None:
-        from .diff import diff, format_text
+    from .attempts import unexpected_lines, varied_lines
 
-        d = diff(baseline, run)
-        print(format_text(d), end="" if format_text(d).endswith("\n") else "\n")
-        regressions = d.has_regressions
+    for line in unexpected_lines(unexpected) + varied_lines(run.results):
+        print(line)
+    if d is not None:
+        text = format_text(d, gate=False)
+        print(text, end="" if text.endswith("\n") else "\n")
     print(f"results: {json_path}")
     if html_path:
         print(f"report:  {html_path}")
-    return 1 if unexpected or regressions else 0
+    if not run.partial and not run.environment.get("frameworks"):
+        print("conformance: error: nothing was checked: no framework is installed (see 'skipped' above); "
+              "install one, e.g. pip install 'conv-conformance[torch]'", file=sys.stderr)
+        return 2
+    return 1 if unexpected or problems or (d is not None and d.has_regressions) else 0
+
+
+def _start_failures(run, requested, d) -> list[str]:
+    """A framework that was to run but failed to start fails the run: one requested with
+    --frameworks, and one merely detected too (its packages are installed, so a failed import is a
+    broken install, e.g. an upgrade, not a choice). One the baseline had is already a lost line."""
+    lost = {x.skip.get("framework") for x in d.lost if not ({"target", "device"} & set(x.skip))} if d else set()
+    lines = []
+    for name, section in (run.environment.get("frameworks") or {}).items():
+        if not isinstance(section, dict) or not section.get("error") or name in lost:
+            continue
+        why = ("it was requested with --frameworks" if name in requested else
+               "it is installed, so it was selected; to run without it, name the others with --frameworks")
+        lines.append(f"conformance: error: {name} failed to start: {section['error']} ({why})")
+    return lines
 
 
 def _summary_text(summary) -> str:
@@ -233,10 +285,10 @@ def _summary_text(summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_html(run, path, baseline):
+def _write_html(run, path, baseline, *, allow_removed=False):
     from .report.html import write_report
 
-    return write_report(run, path, baseline=baseline) if path else None
+    return write_report(run, path, baseline=baseline, allow_removed=allow_removed) if path else None
 
 
 def _progress_bar(done: int, total: int) -> None:
@@ -262,20 +314,21 @@ def cmd_list(args) -> int:
     for case in cases:
         print(f"{case.id}\t{case.describe()}\tdtypes={','.join(case.dtypes)}\tfeatures={','.join(case_features(case))}")
     print(f"{len(cases)} cases")
-    print("targets (each on cpu, and gpu where a framework sees one):")
-    for fw in adapters.FRAMEWORKS:
-        for api in adapters.APIS[fw]:
-            missing = adapters.missing_packages(fw, api)
-            state = "installed" if not missing else f"not installed (missing: {', '.join(missing)})"
-            print(f"  {fw:11} {api:17} {state}")
+    from .runner import Selection
+    from .targets import availability
+
+    Selection(frameworks=args.frameworks).validate()
+    print("targets (select with --targets GLOB, e.g. 'torch.*', '*@cpu'):")
+    for name, fw, state in availability(args.frameworks or adapters.FRAMEWORKS):
+        print(f"  {name:24} {fw:11} {state}")
     return 0
 
 
 def cmd_diff(args) -> int:
     from .diff import diff, format_text
 
-    d = diff(_read_results(args.base), _read_results(args.new))
-    text = format_text(d)
+    d = diff(_read_results(args.base), _read_results(args.new), allow_removed=args.allow_removed)
+    text = format_text(d)  # what fails the comparison first, then the environments, then the records
     print(text, end="" if text.endswith("\n") else "\n")
     return 1 if d.has_regressions else 0
 
@@ -292,7 +345,7 @@ def cmd_merge(args) -> int:
 def cmd_report(args) -> int:
     run = _read_results(args.results)
     baseline = _read_results(args.baseline) if args.baseline else None
-    path = _write_html(run, args.output, baseline)
+    path = _write_html(run, args.output, baseline, allow_removed=args.allow_removed)
     print(f"report: {path}")
     return 0
 

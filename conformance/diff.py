@@ -3,8 +3,9 @@
 Records are matched by `Result.key` (case, framework, api, device, precision, dtype, check).
 The categories, for a key present in both runs:
 
-- regression: was pass, known or unsupported, is now fail, error or crashed;
-- fix: was fail, error or crashed, is now pass or known;
+- regression: was pass, known or unsupported, is now failing (fail, error, crashed: `results.FAILING`);
+- fix: was fail, error or crashed (any of `results.FAILING`), is now pass or known; or was known
+  (a difference the known-differences file explains) and now passes: fixed upstream;
 - change: any other status change (pass -> unsupported, fail -> error, fail -> unsupported, ...),
   and a record that passes in both runs but whose error ratio grew more than `RATIO_GROWTH` times
   to at least `RATIO_FLOOR` of its bound (still inside the bound, but heading for it; tiny ratios
@@ -12,11 +13,23 @@ The categories, for a key present in both runs:
 
 Keys present in one run only are `added` or `removed`. An added record that fails is a regression
 too (a new case or target that does not conform is news); a removed record is never a fix.
+
+Nothing may pass silently: a removed record fails the comparison unless the user says removals are
+intended (`allow_removed`), and a framework, device or API that has records in the baseline but was
+skipped in the new run (it failed to start, is not installed, sees no GPU) is `lost`, which fails
+it whatever `allow_removed` says: only leaving something out of the selection is a choice.
+
+The two runs' environments are compared first (`environment_changes`), so that a regression is read
+next to "the baseline ran on another CPU" or "with oneDNN off".
 """
 from __future__ import annotations
 
+import fnmatch
+import json
 import math
+import re
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from .results import FAILING, KEY_FIELDS, Result, RunResults, as_float
 
@@ -66,6 +79,40 @@ class Entry:
         return d
 
 
+@dataclass(frozen=True)
+class EnvChange:
+    """One environment fact (a dotted key of `flatten_environment`) that differs between the runs."""
+
+    key: str
+    old: str  # ABSENT where that run did not record it
+    new: str
+    group: str = "other"  # one of ENV_GROUP_ORDER: versions, cpu, onednn, gpu, precision, threads, ...
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "group": self.group, "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A framework, device or API with records in the baseline that the new run skipped."""
+
+    subject: str  # 'jax', 'torch on gpu', 'keras.layer'
+    reason: str  # the skip's reason: 'failed to start: ModuleNotFoundError: ...', 'not installed ...'
+    records: int  # how many of its records in the baseline the new run lacks
+    skip: dict  # the new run's skip entry
+
+    def describe(self) -> str:
+        how = (f"failed to start here: {self.reason[len(FAILED_TO_START):]}" if self.reason.startswith(FAILED_TO_START)
+               else f"was skipped here: {self.reason}")
+        return f"{self.subject} ran in the baseline ({self.records} records) but {how}"
+
+    def covers(self, r: Result) -> bool:
+        return _skip_covers(self.skip, r)
+
+    def to_dict(self) -> dict:
+        return {"subject": self.subject, "reason": self.reason, "records": self.records, "skip": self.skip}
+
+
 @dataclass
 class Diff:
     regressions: list[Entry] = field(default_factory=list)
@@ -74,26 +121,47 @@ class Diff:
     added: list[Entry] = field(default_factory=list)
     removed: list[Entry] = field(default_factory=list)
     unchanged: int = 0  # keys in both runs with nothing to report
+    lost: list[Lost] = field(default_factory=list)
+    environment: list[EnvChange] = field(default_factory=list)
+    compared: dict = field(default_factory=dict)  # {"baseline": ..., "new": ...}: describe_environment
+    allow_removed: bool = False  # removed records were intended (--allow-removed): they do not fail
 
     @property
     def has_regressions(self) -> bool:
-        return bool(self.regressions)
+        """The gate's verdict: a record that regressed, coverage lost, or records removed unasked."""
+        return bool(self.regressions or self.lost) or self.removed_fails
+
+    @property
+    def removed_fails(self) -> bool:
+        return bool(self.removed) and not self.allow_removed
+
+    @property
+    def removed_unexplained(self) -> list[Entry]:
+        """Removed records that no lost framework, device or API accounts for."""
+        return [e for e in self.removed if not any(lost.covers(e.old) for lost in self.lost)]
 
     def counts(self) -> dict[str, int]:
         return {"regressions": len(self.regressions), "fixes": len(self.fixes), "changes": len(self.changes),
-                "added": len(self.added), "removed": len(self.removed), "unchanged": self.unchanged}
+                "added": len(self.added), "removed": len(self.removed), "unchanged": self.unchanged,
+                "lost": len(self.lost), "environment": len(self.environment)}
 
     def to_dict(self) -> dict:
-        return {"counts": self.counts(),
+        return {"failed": self.has_regressions, "allow_removed": self.allow_removed, "counts": self.counts(),
+                "compared": self.compared, "environment": [c.to_dict() for c in self.environment],
+                "lost": [x.to_dict() for x in self.lost],
                 **{name: [e.to_dict() for e in getattr(self, name)]
                    for name in ("regressions", "fixes", "changes", "added", "removed")}}
 
 
-def diff(base: RunResults, new: RunResults) -> Diff:
-    """Match the records of two runs by key and sort each difference into its category."""
+def diff(base: RunResults, new: RunResults, *, allow_removed: bool = False) -> Diff:
+    """Match the records of two runs by key and sort each difference into its category; compare
+    their environments and find what the new run skipped that the baseline ran."""
     old_by_key = _by_key(base.results)
     new_by_key = _by_key(new.results)
-    out = Diff()
+    out = Diff(allow_removed=allow_removed, environment=environment_changes(base.environment, new.environment),
+               compared={"baseline": describe_environment(base.environment),
+                         "new": describe_environment(new.environment)},
+               lost=lost_coverage(base, new))
     for key in sorted(old_by_key.keys() | new_by_key.keys(), key=_sort_key):
         old, cur = old_by_key.get(key), new_by_key.get(key)
         if old is None:
@@ -107,7 +175,7 @@ def diff(base: RunResults, new: RunResults) -> Diff:
             entry = Entry(key, old, cur, "status")
             if old.status in WAS_FINE and cur.status in FAILING:
                 out.regressions.append(entry)
-            elif old.status in FAILING and cur.status in NOW_FINE:
+            elif _is_fix(old.status, cur.status):
                 out.fixes.append(entry)
             else:
                 out.changes.append(entry)
@@ -118,14 +186,19 @@ def diff(base: RunResults, new: RunResults) -> Diff:
     return out
 
 
-def format_text(d: Diff, *, limit: int | None = None) -> str:
-    """For the terminal: the counts, then one line per regression, fix and change.
+def format_text(d: Diff, *, limit: int | None = None, gate: bool = True) -> str:
+    """For the terminal: what fails the comparison (`gate_lines`, unless `gate` is False because the
+    caller printed them first), the two runs compared, their environment differences, the counts,
+    then one line per regression, fix and change, and the removed records by target.
 
     `limit` caps the lines listed per category (None lists all); the counts are always complete.
     """
     c = d.counts()
-    lines = [f"{c['regressions']} regressions, {c['fixes']} fixes, {c['changes']} other changes, "
-             f"{c['added']} added, {c['removed']} removed, {c['unchanged']} unchanged"]
+    lines = gate_lines(d) if gate else []
+    lines += [f"baseline: {d.compared.get('baseline', '?')}", f"new:      {d.compared.get('new', '?')}"]
+    lines += _environment_lines(d.environment)
+    lines.append(f"{c['regressions']} regressions, {c['fixes']} fixes, {c['changes']} other changes, "
+                 f"{c['added']} added, {c['removed']} removed, {c['unchanged']} unchanged")
     for title, entries in (("Regressions", d.regressions), ("Fixes", d.fixes), ("Other changes", d.changes)):
         if not entries:
             continue
@@ -136,7 +209,51 @@ def format_text(d: Diff, *, limit: int | None = None) -> str:
             lines.append(f"  {_format_entry(e)}")
         if len(shown) < len(entries):
             lines.append(f"  ... and {len(entries) - len(shown)} more")
+    lines += _removed_lines(d, limit)
     return "\n".join(lines)
+
+
+def gate_lines(d: Diff) -> list[str]:
+    """One line for each way the new run lost coverage: a lost framework, device or API with its
+    reason, and records removed without --allow-removed. These fail the comparison."""
+    lines = [f"conformance: regression: {lost.describe()}" for lost in d.lost]
+    unexplained = len(d.removed_unexplained)
+    if d.removed_fails and unexplained:
+        lines.append(f"conformance: regression: {unexplained} records of the baseline are not in this run (removed); "
+                     "pass --allow-removed if cases or targets were removed on purpose")
+    return lines
+
+
+def _environment_lines(changes: list[EnvChange]) -> list[str]:
+    if not changes:
+        return ["environment: no differences"]
+    lines = [f"Environment differences ({len(changes)}):"]
+    lines += [f"  {c.group:9} {c.key}: {c.old} -> {c.new}" for c in changes]
+    return lines
+
+
+def _removed_lines(d: Diff, limit: int | None) -> list[str]:
+    if not d.removed:
+        return []
+    by_target: dict[str, list[Entry]] = {}
+    for e in d.removed:
+        by_target.setdefault(f"{e.old.api}@{e.old.device}", []).append(e)
+    unexplained = len(d.removed_unexplained)
+    title = f"Removed ({len(d.removed)} records of the baseline"
+    if unexplained and d.allow_removed:
+        title += f"; {unexplained} not run on purpose, as --allow-removed says"
+    elif unexplained:
+        title += f"; {unexplained} fail the comparison unless --allow-removed says they were removed on purpose"
+    lines = ["", title + "):"]
+    targets = sorted(by_target)
+    for t in targets if limit is None else targets[:limit]:
+        entries = by_target[t]
+        lost = next((x for x in d.lost if x.covers(entries[0].old)), None)
+        lines.append(f"  {t}: {len(entries)} records of {len({e.old.case for e in entries})} cases"
+                     + (f" (with {lost.subject}, above)" if lost else ""))
+    if limit is not None and len(targets) > limit:
+        lines.append(f"  ... and {len(targets) - limit} more targets")
+    return lines
 
 
 def format_key(key: tuple) -> str:
@@ -155,6 +272,11 @@ def _format_entry(e: Entry) -> str:
         status = f"{old} -> {new}"
     message = " ".join(e.message.split())
     return f"{e.describe_key()}: {status}" + (f": {message}" if message and e.reason != "ratio" else "")
+
+
+def _is_fix(old: str, new: str) -> bool:
+    # known -> pass: the difference the known-differences file explained is gone (fixed upstream)
+    return (old in FAILING and new in NOW_FINE) or (old == "known" and new == "pass")
 
 
 def _by_key(results) -> dict[tuple, Result]:
@@ -184,3 +306,164 @@ def _ratio_grew(old: Result, new: Result) -> bool:
 
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3g}"
+
+
+# ------------------------------------------------------------------------- environments
+ABSENT = "(not recorded)"
+FAILED_TO_START = "failed to start: "  # the prefix of runner.plan_targets' skip reason
+# Facts that differ between any two runs and say nothing about the kernels or the numbers: when and
+# how the run was started, how many workers it used, where caches and scratch files went.
+# fnmatch patterns on the dotted keys of `flatten_environment`.
+ENV_IGNORED = ("started", "finished", "command", "jobs", "workers_started", "workers_started.*", "source",
+               "*.compilation_cache.dir", "*cache_dir*", "*scratch*", "pid", "*.pid", "*timings*")
+# Display order of the groups, the facts most likely to change numbers first.
+ENV_GROUP_ORDER = ("versions", "cpu", "onednn", "gpu", "precision", "threads", "platform", "other")
+# Which group a key belongs to: the first rule whose pattern the lower-cased dotted key matches
+# (specific words before broad ones: `defaults.cudnn.allow_tf32` is precision, not gpu).
+ENV_GROUP_RULES = (
+    ("versions", re.compile(r"^frameworks\.[^.]+\.(version|error|keras|jaxlib|flax)$|^host\.numpy$")),
+    ("onednn", re.compile(r"onednn|mkldnn|dnnl")),
+    ("precision", re.compile(r"precision|tf32|x64|xla_flags|fpmath|\.defaults\.|deterministic")),
+    ("gpu", re.compile(r"gpu|cuda|cudnn|nvidia|driver|devices|device_kinds|backend|cublas")),
+    ("cpu", re.compile(r"^host\.(cpu|machine)|cpu_capability|\.isa\.")),
+    ("threads", re.compile(r"thread|omp_|mkl|openblas|blas|kmp_|veclib|variables")),
+    ("platform", re.compile(r"^host\.")),
+)
+
+
+def flatten_environment(env: Mapping) -> dict[str, str]:
+    """An environment as dotted keys -> text, in recording order (`host.cpu.isa.avx512f` -> 'true').
+
+    A merged run's environment (`merged_from`, one per input) is read as one: a key the inputs
+    agree on keeps its value, one they disagree on lists them, `a | b`.
+    """
+    if not isinstance(env, Mapping):
+        return {}
+    flat = _flatten({k: v for k, v in env.items() if k != "merged_from"})
+    inputs = [_flatten(e) for e in env.get("merged_from") or () if isinstance(e, Mapping)]
+    for key in dict.fromkeys(k for one in inputs for k in one):
+        values = list(dict.fromkeys(one[key] for one in inputs if key in one))
+        flat.setdefault(key, " | ".join(values))
+    return flat
+
+
+def env_group(key: str) -> str:
+    lower = key.lower()
+    for name, pattern in ENV_GROUP_RULES:
+        if pattern.search(lower):
+            return name
+    return "other"
+
+
+def environment_changes(old_env: Mapping, new_env: Mapping) -> list[EnvChange]:
+    """The facts whose values differ between two environments (one absent counts), `ENV_IGNORED`
+    left out, the most important group first (`ENV_GROUP_ORDER`), then by key."""
+    old, new = flatten_environment(old_env), flatten_environment(new_env)
+    # A framework that failed to start in one run recorded only its error: its other facts would
+    # all read "not recorded", which says nothing the error does not.
+    failed = {k.split(".")[1] for k in old.keys() ^ new.keys() if re.fullmatch(r"frameworks\.[^.]+\.error", k)}
+    changes = [EnvChange(k, old.get(k, ABSENT), new.get(k, ABSENT), env_group(k))
+               for k in dict.fromkeys([*old, *new])
+               if old.get(k) != new.get(k) and not _ignored(k) and not _of_failed(k, failed)]
+    rank = {g: i for i, g in enumerate(ENV_GROUP_ORDER)}
+    return sorted(changes, key=lambda c: (rank[c.group], c.key))
+
+
+def _of_failed(key: str, failed: set) -> bool:
+    parts = key.split(".")
+    return len(parts) > 2 and parts[0] == "frameworks" and parts[1] in failed and parts[2] not in ("version", "error")
+
+
+def _ignored(key: str) -> bool:
+    return any(fnmatch.fnmatchcase(key.lower(), pattern) for pattern in ENV_IGNORED)
+
+
+def describe_environment(env: Mapping) -> str:
+    """One line naming what ran where: `torch 2.13.0, tensorflow 2.21.0 (oneDNN on), jax (failed to
+    start) on AMD EPYC 7B13 [avx2 avx512f avx512_vnni], gpu NVIDIA H200`."""
+    flat = flatten_environment(env)
+    names = list(dict.fromkeys(k.split(".")[1] for k in flat if k.startswith("frameworks.") and k.count(".") >= 2))
+    frameworks = ", ".join(_describe_framework(name, flat) for name in names) or "no framework"
+    cpu = flat.get("host.cpu.model") or flat.get("host.machine") or "an unrecorded CPU"
+    flags = [k.rsplit(".", 1)[1] for k, v in flat.items() if k.startswith("host.cpu.isa.") and v == "true"]
+    gpus = list(dict.fromkeys(v for k, v in flat.items()
+                              if re.search(r"\.gpu(\.name|\.model)?$", k) and v not in ("", "null")))
+    text = f"{frameworks} on {cpu}" + (f" [{' '.join(flags)}]" if flags else "")
+    if gpus:
+        text += ", gpu " + ", ".join(gpus)
+    if flat.get("partial"):
+        text += " (partial)"
+    return text
+
+
+def _describe_framework(name: str, flat: Mapping[str, str]) -> str:
+    prefix = f"frameworks.{name}."
+    if prefix + "error" in flat:
+        return f"{name} (failed to start)"
+    text = f"{name} {flat.get(prefix + 'version', '?')}"
+    onednn = flat.get(prefix + "onednn.enabled")
+    if onednn in ("true", "false"):
+        text += f" (oneDNN {'on' if onednn == 'true' else 'off'})"
+    return text
+
+
+def _flatten(env: Mapping, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in env.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(_flatten(v, name + "."))
+        else:
+            out[name] = _env_text(v)
+    return out
+
+
+def _env_text(value) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True, default=str)  # true/false/null, numbers, lists
+    except ValueError:  # a structure that contains itself
+        return str(value)
+
+
+# ------------------------------------------------------------------------- lost coverage
+def lost_coverage(base: RunResults, new: RunResults) -> list[Lost]:
+    """The frameworks, devices and APIs that the new run skipped (failed to start, not installed, no
+    such device) and whose records in the baseline it lacks, with the skip's reason. A skip that
+    another part of a merged run made up for (the CPU job had no GPU, the GPU job ran it) loses
+    nothing; one shard whose framework failed to start loses that shard's records."""
+    new_keys = {r.key for r in new.results}
+    out = []
+    for skip in _skips(new):
+        if not (skip.get("framework") or skip.get("target")):
+            continue
+        records = sum(_skip_covers(skip, r) and r.key not in new_keys for r in base.results)
+        if records:
+            out.append(Lost(_skip_subject(skip), str(skip.get("reason", "skipped")), records, dict(skip)))
+    return out
+
+
+def _skips(run: RunResults) -> list[dict]:
+    """The run's skips, plus a framework the environment says failed to start but no skip names."""
+    skips = [s for s in run.skipped if isinstance(s, Mapping)]
+    named = {s.get("framework") for s in skips if "target" not in s and "device" not in s}
+    envs = [run.environment] + [e for e in run.environment.get("merged_from") or () if isinstance(e, Mapping)]
+    for env in envs:
+        for name, section in (env.get("frameworks") or {}).items():
+            if isinstance(section, Mapping) and section.get("error") and name not in named:
+                named.add(name)
+                skips.append({"framework": name, "reason": f"{FAILED_TO_START}{section['error']}"})
+    return skips
+
+
+def _skip_covers(skip: Mapping, r: Result) -> bool:
+    """Whether a skip entry (framework, and maybe a target API or a device) covers a record."""
+    return all(value is None or value == actual for value, actual in
+               ((skip.get("framework"), r.framework), (skip.get("target"), r.api), (skip.get("device"), r.device)))
+
+
+def _skip_subject(skip: Mapping) -> str:
+    """As runner.describe_skip names it: `jax`, `keras.layer`, `torch on gpu`."""
+    what = skip.get("target") or skip.get("framework")
+    return f"{what} on {skip['device']}" if skip.get("device") else str(what)

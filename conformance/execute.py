@@ -5,8 +5,8 @@ and dtype, shared by the targets: see `Reference`), calls the adapter and compar
 """
 from __future__ import annotations
 
+import hashlib
 import time
-import traceback
 
 import numpy as np
 
@@ -70,20 +70,55 @@ def evaluate(adapter: Adapter, target: Target, case: Case, dtype: str, *, profil
         obs.notes.extend(f"framework warning: {w}" for w in adapter.take_warnings())
     except Unsupported as exc:
         return records("unsupported", str(exc), timings={"run": time.perf_counter() - t0})
-    except Exception as exc:
-        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return records("error", f"adapter raised {tb}", timings={"run": time.perf_counter() - t0})
+    except Exception as exc:  # nothing computed, not even the output
+        return records("error", f"adapter raised {_exception_text(exc)}", timings={"run": time.perf_counter() - t0})
     timings = {"run": time.perf_counter() - t0, "oracle": ref.seconds}
-    return [_check(c, case, target, dtype, profile, adapter, obs, ref, Result(
-        check=c, status="pass", call=obs.call or None, timings=timings, **base)) for c in checks]
+    out = []
+    for c in checks:
+        r = Result(check=c, status="pass", call=obs.call or None, timings=timings, **base)
+        try:
+            out.append(_check(c, case, target, dtype, profile, adapter, obs, ref, r))
+        except Exception as exc:  # a bug of ours in one comparison: the other checks still count
+            r.status, r.message = "error", f"comparing the {c} raised {_exception_text(exc)}"
+            out.append(r)
+    return out
+
+
+# What each array check compares, in the words of its messages.
+QUANTITIES = {"output": "output", "grad_input": "gradient for the input",
+              "grad_weight": "gradient for the weight", "grad_bias": "gradient for the bias"}
+
+
+def _exception_text(exc: BaseException) -> str:
+    """'Type: message', as a traceback's last line shows it, without the notes that some frameworks
+    add (JAX's traceback-filtering note would otherwise be all the record says)."""
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
+    text = str(exc).strip()
+    return f"{name}: {text}" if text else name
+
+
+def _missing(r: Result, got, quantity: str) -> bool:
+    """Whether the adapter did not compute the quantity; if so, `r` says why.
+
+    A refusal is `unsupported`; a computation that raised is an `error` of this check alone; nothing
+    at all (None) where the case needs the quantity is a `fail`: the framework gave no value."""
+    if isinstance(got, Unsupported):
+        r.status, r.message = "unsupported", str(got)
+    elif isinstance(got, BaseException):
+        r.status, r.message = "error", f"computing the {quantity} raised {_exception_text(got)}"
+    elif got is None:
+        r.status, r.message = "fail", f"the framework returned no {quantity}"
+    else:
+        return False
+    return True
 
 
 def _check(check, case, target, dtype, profile, adapter, obs: Observation, ref: Reference, r: Result) -> Result:
     if obs.notes:
         r.message = "; ".join(obs.notes)
     if check == "output_shape":
-        if isinstance(obs.output, Unsupported):
-            r.status, r.message = "unsupported", str(obs.output)
+        if _missing(r, obs.output, "output"):
             return r
         return _equal(r, _shape(obs.output), case.output_shape)
     if check == "weight_shape":
@@ -91,16 +126,16 @@ def _check(check, case, target, dtype, profile, adapter, obs: Observation, ref: 
     if check == "param_count":
         return _equal(r, obs.param_count, case.param_count)
     got = getattr(obs, check)
-    if isinstance(got, Unsupported):
-        r.status, r.message = "unsupported", str(got)
+    if _missing(r, got, QUANTITIES[check]):
         return r
     expected = ref.values[check]
-    if got is None or np.shape(got) != expected.shape:
+    if np.shape(got) != expected.shape:
         r.status = "fail"
         r.message = f"shape {_shape(got)}, but should be {list(expected.shape)}"
         r.expected, r.got = list(expected.shape), _shape(got)
         return r
     got = np.asarray(got, dtype=np.float64)
+    r.digest = digest(got)
     strict = tolerance.arithmetic_for(dtype)
     terms = ref.terms[check]
     bound = tolerance.bound(ref.magnitudes[check], terms, strict)
@@ -122,6 +157,15 @@ def _check(check, case, target, dtype, profile, adapter, obs: Observation, ref: 
     r.status = "fail"
     r.message = f"error {cmp.ratio:.3g}x its bound ({dtype} arithmetic, K={terms}) {where}"
     return r
+
+
+def digest(a: np.ndarray) -> str:
+    """16 hex digits of the array's float64 bytes (C order) and shape: equal digests mean the
+    framework returned bit-identical values, which is what --repeat compares between processes."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    h = hashlib.blake2b(a.tobytes(), digest_size=8)
+    h.update(repr(a.shape).encode())
+    return h.hexdigest()
 
 
 def _shape(a):

@@ -58,20 +58,25 @@ class Exploration:
 
 
 def run_case(adapter: Adapter, case: Case, dtype: str, *, known=(), relations: bool = True, seed: int = 0,
-             devices=None) -> list[Result]:
-    """Every record of one (case, dtype) on every API (and device) of the adapter, known differences applied."""
+             devices=None, environment: dict | None = None) -> list[Result]:
+    """Every record of one (case, dtype) on every API (and device) of the adapter, known differences
+    applied (their `when:` read `environment`, by default the adapter's: `worker.adapter_run_environment`)."""
     from .execute import evaluate
     from .known import mark_known
     from .metamorphic import evaluate_relations
+    from .worker import adapter_run_environment
 
+    if environment is None:
+        environment = adapter_run_environment(adapter)
     records: list[Result] = []
     for device in devices or adapter.devices():
         for api in adapter.apis:
             target = Target(adapter.name, api, device)
             records += evaluate(adapter, target, case, dtype, seed=seed)
             if relations:
-                records += evaluate_relations(adapter, target, case, dtype, seed=seed, known=known)
-    mark_known(records, known, {case.id: case_features(case)})
+                records += evaluate_relations(adapter, target, case, dtype, seed=seed, known=known,
+                                              environment=environment)
+    mark_known(records, known, {case.id: case_features(case)}, environment)
     return records
 
 
@@ -82,6 +87,7 @@ class IsolatedFramework:
         from .adapters import APIS, missing_packages
         from .errors import UsageError
         from .runner import DEFAULT_TIMEOUT, WorkerPool
+        from .worker import local_environment
 
         self.name = name
         self.pool = WorkerPool([name], timeout=timeout or DEFAULT_TIMEOUT, known=known)
@@ -90,6 +96,7 @@ class IsolatedFramework:
             self.pool.close()
             raise UsageError(f"{name} failed to start: {self.info['fatal']}")
         self.apis = tuple(api for api in APIS[name] if not missing_packages(name, api))
+        self.environment = local_environment(name, self.info)  # what known differences' `when:` read
         self._requests = 0
 
     def run_case(self, case: Case, dtype: str, *, known=(), relations: bool = True, seed: int = 0,
@@ -105,7 +112,7 @@ class IsolatedFramework:
         while request_id not in self.pool.done:
             self.pool.collect(block=0.5)
         records = records_from(self.pool.done.pop(request_id), case, self.name, relations)
-        mark_known(records, known, {case.id: case_features(case)})
+        mark_known(records, known, {case.id: case_features(case)}, self.environment)
         return records
 
     def close(self) -> None:
@@ -130,6 +137,10 @@ def explore_framework(adapter: Adapter | IsolatedFramework, *, examples: int, dt
 
     out = Exploration(adapter.name)
     counts: dict = {}
+    if not isinstance(adapter, IsolatedFramework):
+        from .worker import adapter_run_environment
+
+        environment = adapter_run_environment(adapter)  # once: the adapter's facts do not change
     t0 = time.perf_counter()
 
     def test(d):
@@ -137,7 +148,8 @@ def explore_framework(adapter: Adapter | IsolatedFramework, *, examples: int, dt
         if running_file is not None:
             write_atomic(running_file, "# the case running when `conformance explore` stopped (a crash of "
                                        f"{adapter.name}?)\n" + case_yaml(case))
-        run = adapter.run_case if isinstance(adapter, IsolatedFramework) else functools.partial(run_case, adapter)
+        run = adapter.run_case if isinstance(adapter, IsolatedFramework) else functools.partial(
+            run_case, adapter, environment=environment)
         records = run(case, case.dtypes[0], known=known, relations=relations, devices=devices)
         out.records[case.id], out.cases[case.id] = records, case
         for r in records:
@@ -268,7 +280,7 @@ def run_command(args, *, load_known, write_html) -> int:
     found_any = False
     for name in frameworks:
         framework = IsolatedFramework(name, known=known)
-        environment["frameworks"][name] = {"version": framework.info["version"], **framework.info["environment"]}
+        environment["frameworks"][name] = framework.environment["frameworks"][name]
         running = Path(args.out) / f"explore-{name}-running.yaml"
         running.parent.mkdir(parents=True, exist_ok=True)
         try:

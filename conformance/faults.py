@@ -74,7 +74,7 @@ def _derived(case: Case, **changes) -> Case:
 
 def _map(obs: Observation, name: str, fn) -> Observation:
     value = getattr(obs, name)
-    if value is None or isinstance(value, Unsupported):
+    if value is None or isinstance(value, BaseException):  # not computed: nothing to perturb
         return obs
     return dataclasses.replace(obs, **{name: fn(np.asarray(value, dtype=np.float64))})
 
@@ -154,6 +154,23 @@ def _bias_dropped(inner_run, case, dtype, inputs):
     return _map(obs, "grad_bias", np.zeros_like)  # no bias in the graph: no gradient
 
 
+def _bias_dropped_no_gradient(inner_run, case, dtype, inputs):
+    """The bias left out of the graph altogether: the output lacks it and the framework returns no
+    gradient for it (None), as autograd does for a parameter the forward never used."""
+    return inner_run(_derived(case, bias=False), inputs._replace(bias=None))
+
+
+class PlantedBackwardError(Exception):
+    """What a backward pass that breaks (not a refusal) raises, e.g. TF's AttributeError in nn_grad."""
+
+
+def _backward_raises(inner_run, case, dtype, inputs):
+    obs = inner_run(case, inputs)
+    failure = PlantedBackwardError("the backward pass raised")
+    return dataclasses.replace(obs, grad_input=failure, grad_weight=failure,
+                               grad_bias=failure if case.bias else None)
+
+
 def _bias_twice(inner_run, case, dtype, inputs):
     obs = inner_run(case, inputs)
     b = inputs.bias.reshape((1, -1) + (1,) * case.ndim)
@@ -198,6 +215,12 @@ FAULTS = (
           lambda c, dt: c.kernel_size[0] > 1, _off_by_one("dilation")),
     Fault("bias_dropped", "bias not added", lambda c, dt: c.bias, _bias_dropped),
     Fault("bias_twice", "bias added twice", lambda c, dt: c.bias, _bias_twice),
+    Fault("bias_gradient_missing", "no gradient returned for the bias (None)", lambda c, dt: c.bias,
+          lambda run, c, dt, i: dataclasses.replace(run(c, i), grad_bias=None)),
+    Fault("bias_dropped_no_gradient", "bias left out of the graph: not added, and no gradient for it (None)",
+          lambda c, dt: c.bias, _bias_dropped_no_gradient),
+    Fault("backward_raises", "the backward pass raises an exception (not a refusal)",
+          lambda c, dt: True, _backward_raises),
     Fault("groups_ignored", "groups ignored (groups=1, each group's kernels reused for all channels)",
           lambda c, dt: c.groups > 1, _groups_ignored),
     Fault("output_padding_ignored", "output_padding ignored",
@@ -245,8 +268,10 @@ def find_catch(adapter: Adapter, fault: Fault, cases, *, known=(), relations: bo
     from .execute import evaluate
     from .features import case_features
     from .known import mark_known
+    from .worker import adapter_run_environment
 
     faulty = FaultyAdapter(adapter, fault)
+    environment = adapter_run_environment(adapter)  # the known differences' `when:` read the clean adapter's
     tried = 0
     for case, dtype in library_pairs(cases, fault)[:limit]:
         tried += 1
@@ -258,8 +283,8 @@ def find_catch(adapter: Adapter, fault: Fault, cases, *, known=(), relations: bo
                 rs = evaluate(a, target, case, dtype)
                 if relations:
                     from .metamorphic import evaluate_relations
-                    rs += evaluate_relations(a, target, case, dtype, known=known)
-                mark_known(rs, known, features)
+                    rs += evaluate_relations(a, target, case, dtype, known=known, environment=environment)
+                mark_known(rs, known, features, environment)
                 return rs
             caught = [r.check for r in records(faulty) if r.status in ("fail", "error")]
             if caught:

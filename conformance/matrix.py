@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from .features import FEATURES
-from .results import RunResults
+from .results import FAILING, RunResults
 
 
 def support_matrix(run: RunResults) -> str:
@@ -36,7 +36,7 @@ def _cell(counts) -> str:
     if not total:
         return ""
     ok = counts["pass"] + counts["known"]
-    failed = counts["fail"] + counts["error"] + counts["crashed"]
+    failed = sum(counts[s] for s in FAILING)
     text = "all" if ok == total else ("none" if ok == 0 and not failed else f"{ok}/{total}")
     if counts["known"]:
         text += f", {counts['known']} known"

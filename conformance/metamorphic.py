@@ -102,7 +102,7 @@ class ShapeMismatch(Exception):
 
 def _array(obs: Observation, check: str, case: Case) -> np.ndarray:
     value = getattr(obs, check)
-    if isinstance(value, Unsupported):
+    if isinstance(value, BaseException):  # refused (Unsupported) or raised while computing it
         raise value
     shape = case.input_shape if check == "grad_input" else case.output_shape
     if value is None or tuple(np.shape(value)) != tuple(shape):
@@ -221,8 +221,9 @@ def _permute_out(ctx: _Context) -> Outcome:
 
 # ------------------------------------------------------------------------- records
 def evaluate_relations(adapter: Adapter, target: Target, case: Case, dtype: str, *, profile: str = "defaults",
-                       seed: int = 0, known=()) -> list[Result]:
-    """One record per relation that applies to the case (see `relations_for`)."""
+                       seed: int = 0, known=(), environment: dict | None = None) -> list[Result]:
+    """One record per relation that applies to the case (see `relations_for`). `environment`: the
+    run's, which the `when:` of the known differences in `known` read (none: those never hold)."""
     names = relations_for(case)
     base = dict(case=case.id, framework=target.framework, api=target.api, device=target.device,
                 dtype=dtype, precision=profile)
@@ -258,10 +259,10 @@ def evaluate_relations(adapter: Adapter, target: Target, case: Case, dtype: str,
         attempt(("relation_permute_out",), _permute_out)
     seconds = time.perf_counter() - t0
     return [_record(Result(check=n, status="pass", call=ctx.base.call or None, timings={"relations": seconds},
-                           **base), outcomes[n], target, dtype, profile, known) for n in names]
+                           **base), outcomes[n], target, dtype, profile, known, environment) for n in names]
 
 
-def _record(r: Result, outcome, target: Target, dtype: str, profile: str, known) -> Result:
+def _record(r: Result, outcome, target: Target, dtype: str, profile: str, known, environment) -> Result:
     if isinstance(outcome, Unsupported):
         r.status, r.message = "unsupported", str(outcome)
         return r
@@ -274,10 +275,10 @@ def _record(r: Result, outcome, target: Target, dtype: str, profile: str, known)
         r = _compared(r, outcome, target, dtype, profile)
         if r.status == "pass":
             return r
-    entry = _known_cause(outcome.relies_on, target, dtype, profile, known)
-    if entry is not None:
-        r.status, r.known = "known", entry.as_record()
-        r.message = f"known difference {entry.id} (in a case this relation uses): {r.message}"
+    cause = _known_cause(outcome.relies_on, target, dtype, profile, known, environment)
+    if cause is not None:
+        r.status, r.known = "known", cause
+        r.message = f"known difference {cause['id']} (in a case this relation uses): {r.message}"
     return r
 
 
@@ -294,13 +295,15 @@ def _compared(r: Result, outcome: Outcome, target: Target, dtype: str, profile: 
     return r
 
 
-def _known_cause(relies_on, target: Target, dtype: str, profile: str, known):
-    """The first known difference that covers a (case, check) the failed relation relies on."""
+def _known_cause(relies_on, target: Target, dtype: str, profile: str, known, environment):
+    """The `known` record of the first known difference that covers a (case, check) the failed
+    relation relies on, where its `when:` holds in `environment`."""
     for case, check in relies_on:
         probe = Result(case=case.id, framework=target.framework, api=target.api, device=target.device,
                        dtype=dtype, check=check, status="fail", precision=profile)
         features = set(case_features(case))
         for entry in known:
-            if entry.matches(probe, features):
-                return entry
+            record = entry.explains(probe, features, environment)
+            if record is not None:
+                return record
     return None

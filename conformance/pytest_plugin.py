@@ -5,7 +5,7 @@
     pytest cases/ -n auto --conformance-html reports/report.html
 
 Item ids read like `cases/transposed.yaml::tf_same_k3_s2[torch.functional-cpu-float32-output]`.
-pass -> passed; fail, error, crashed -> failed (with a readable discrepancy and a reproducer);
+pass -> passed; fail, flaky, error, crashed -> failed (with a readable discrepancy and a reproducer);
 unsupported -> skipped (with the reason); known -> xfailed (with the known difference).
 
 This module imports nothing heavy: frameworks run in worker processes (conformance.runner), started
@@ -35,6 +35,9 @@ OPT_MAX_MEMORY = "--conformance-max-case-memory"
 OPT_JOBS = "--conformance-jobs"
 OPT_SHARD = "--conformance-shard"
 OPT_RELATIONS = "--conformance-relations"
+OPT_TARGETS = "--conformance-targets"
+OPT_RETRIES = "--conformance-retries"
+OPT_REPEAT = "--conformance-repeat"
 
 RECORD_PROPERTY = "conformance_result"
 CASE_PROPERTY = "conformance_case"
@@ -83,21 +86,25 @@ def pytest_addoption(parser):
     group.addoption(OPT_RELATIONS, action="store_true", default=False,
                     help="also check the metamorphic relations (relation_vjp, relation_adjoint, ...) of every case, "
                          "target and dtype: several extra framework calls per case")
+    group.addoption(OPT_TARGETS, metavar="GLOBS", default=None,
+                    help="only the targets whose name api@device matches one of these comma-separated globs, e.g. "
+                         "tf.nn@cpu, 'torch.*', '*@cpu'")
+    group.addoption(OPT_RETRIES, type=int, metavar="N", default=2,
+                    help="a (case, target, dtype) that crashed or errored runs up to N more times, each in a new "
+                         "worker; attempts that disagree make it 'flaky', a failure (default: 2)")
+    group.addoption(OPT_REPEAT, type=int, metavar="N", default=1,
+                    help="run every (case, target, dtype) N times in separate worker processes: a status that "
+                         "differs is 'flaky', values that differ are listed in the summary (default: 1)")
     group.addoption(OPT_MAX_MEMORY, metavar="SIZE", default="1GiB",
                     help="refuse (fail) a case whose float64 working set exceeds this, e.g. 512MiB (default: 1GiB)")
 
 
 def pytest_configure(config):
-    from .errors import UsageError
-    from .shard import parse_shard
+    from .errors import ConformanceError
 
     try:
-        if config.getoption(OPT_SHARD) is not None:
-            parse_shard(config.getoption(OPT_SHARD), OPT_SHARD)
-        jobs = config.getoption(OPT_JOBS)
-        if jobs is not None and jobs < 1:
-            raise UsageError(f"{OPT_JOBS} must be a whole number of at least 1, got {jobs}")
-    except UsageError as exc:
+        _validate_options(config)
+    except ConformanceError as exc:
         raise pytest.UsageError(str(exc)) from None
     from . import adapters
 
@@ -108,6 +115,51 @@ def pytest_configure(config):
     if not hasattr(config, "workerinput"):  # the controller (or a plain run) gathers every record
         config.stash[collector_key] = ResultsCollector(config)
         config.pluginmanager.register(config.stash[collector_key], "conformance-results")
+
+
+def _validate_options(config) -> None:
+    """Check every --conformance-* option once, before collection: a bad one is one usage line (pytest
+    exits 4), not a collection error in every case file. Raises UsageError (CaseError for the
+    content of a --conformance-known file)."""
+    from .errors import UsageError
+    from .known import load_known
+    from .loader import parse_bytes
+    from .runner import Selection
+    from .shard import parse_shard
+
+    opt = config.getoption
+    for option, field, value in ((OPT_FRAMEWORKS, "frameworks", _csv(opt(OPT_FRAMEWORKS))),
+                                 (OPT_DEVICES, "devices", _csv(opt(OPT_DEVICES))),
+                                 (OPT_DTYPES, "dtypes", _csv(opt(OPT_DTYPES))),
+                                 (OPT_PRECISION, "precision", _csv(opt(OPT_PRECISION))),
+                                 (OPT_TIMEOUT, "timeout", opt(OPT_TIMEOUT)), (OPT_JOBS, "jobs", opt(OPT_JOBS)),
+                                 (OPT_TARGETS, "targets", _csv(opt(OPT_TARGETS))),
+                                 (OPT_RETRIES, "retries", opt(OPT_RETRIES)), (OPT_REPEAT, "repeat", opt(OPT_REPEAT))):
+        try:
+            if value is not None:
+                Selection(**{field: value}).validate()
+        except UsageError as exc:
+            raise UsageError(_naming(option, str(exc))) from None
+    if opt(OPT_SHARD) is not None:
+        parse_shard(opt(OPT_SHARD), OPT_SHARD)
+    try:
+        parse_bytes(opt(OPT_MAX_MEMORY))
+    except UsageError as exc:
+        raise UsageError(_naming(OPT_MAX_MEMORY, str(exc))) from None
+    known = opt(OPT_KNOWN)
+    if known:
+        if not Path(known).is_file():
+            raise UsageError(f"{OPT_KNOWN}: no such file: {known}")
+        load_known(known)  # a bad entry is named now (file:line), not in every case file's collection
+
+
+def _naming(option: str, message: str) -> str:
+    """A validation message that names the pytest option: the CLI's '--timeout must be ...' becomes
+    '--conformance-timeout must be ...', and one naming no option is prefixed with it."""
+    cli_name = "--" + option.removeprefix("--conformance-")
+    if message.startswith(cli_name + " "):
+        return option + message[len(cli_name):]
+    return f"{option}: {message}"
 
 
 def pytest_unconfigure(config):
@@ -261,6 +313,8 @@ def format_discrepancy(case, r) -> str:
     if case.origin:
         lines.append(f"  declared: {case.origin[0]}:{case.origin[1]}")
     lines.append(f"  message:  {r.message}")
+    for number, attempt in enumerate(r.attempts or (), 1):  # the last attempt is this record
+        lines.append(f"  attempt {number}: {attempt['status']}: {attempt['message']}")
     if r.worst_index is not None:
         lines.append(f"  worst element {r.worst_index}: got {r.got!r}, but should be {r.expected!r}"
                      f" (|error| {r.max_abs_error!r}, {r.error_ratio!r}x its bound)")
@@ -273,6 +327,11 @@ def format_discrepancy(case, r) -> str:
     if r.call:
         lines.append("  reproducer:")
         lines.extend(f"    {line}" for line in r.call.splitlines())
+    if r.stderr:
+        lines.append("  the worker's stderr ended with:")
+        lines.extend(f"    {line}" for line in r.stderr.splitlines())
+    if r.rerun:
+        lines.append(f"  rerun:    {r.rerun}")
     return "\n".join(lines)
 
 
@@ -287,9 +346,15 @@ class ConformanceSession:
         opt = config.getoption
         self.selection = Selection(frameworks=_csv(opt(OPT_FRAMEWORKS)), devices=_csv(opt(OPT_DEVICES)),
                                    dtypes=_csv(opt(OPT_DTYPES)), precision=_csv(opt(OPT_PRECISION)),
-                                   seed=opt(OPT_SEED), timeout=opt(OPT_TIMEOUT), relations=opt(OPT_RELATIONS))
+                                   seed=opt(OPT_SEED), timeout=opt(OPT_TIMEOUT), relations=opt(OPT_RELATIONS),
+                                   targets=_csv(opt(OPT_TARGETS)), retries=opt(OPT_RETRIES), repeat=opt(OPT_REPEAT),
+                                   # the workers' output goes to this terminal only under `pytest -s`
+                                   verbose=opt("capture") == "no")
         self.selection.validate()
         self._pool = None
+        self._attempts = None  # conformance.attempts.Attempts: retries, repeats, final records
+        self.varied: list = []  # records whose values differed between --conformance-repeat attempts
+        self.usage_error: str | None = None  # found once the workers said which targets they have
         # Each record travels in its item's report (to the xdist controller) only where it is
         # written: otherwise serialising, sending and parsing ~25k records is work for nothing.
         self.wants_records = bool(opt(OPT_JSON) or opt(OPT_HTML))
@@ -309,6 +374,8 @@ class ConformanceSession:
 
     # -- planning (needs the workers: which devices does each framework see?)
     def _start(self):
+        from .attempts import Attempts
+        from .errors import UsageError
         from .runner import WorkerPool, plan_targets, resolve_frameworks
         from .worker import host_environment
 
@@ -324,8 +391,13 @@ class ConformanceSession:
         self.lookahead = 0 if hasattr(self.config, "workerinput") else max(LOOKAHEAD, 3 * jobs)
         shared_cache = getattr(self.config, "workerinput", {}).get(SHARED_CACHE_INPUT)
         self._pool = WorkerPool(frameworks, timeout=self.selection.timeout, jobs=jobs, known=self.known(),
-                                shared_cache=shared_cache)
-        self._plan, env_frameworks, skips = plan_targets(self._pool.start(), self.selection)
+                                shared_cache=shared_cache, stream=True, capture=not self.selection.verbose)
+        self._attempts = Attempts(self._pool, self.selection)
+        try:
+            self._plan, env_frameworks, skips = plan_targets(self._pool.start(), self.selection)
+        except UsageError as exc:  # --conformance-targets selects nothing this machine has: said once,
+            self.usage_error = _naming(OPT_TARGETS, str(exc))  # after collection (pytest_collection_modifyitems)
+            self._plan, env_frameworks, skips = {}, {}, []
         self.skipped.extend(skips)
         self._env = {"host": host_environment(), "seed": self.selection.seed, "frameworks": env_frameworks}
 
@@ -385,11 +457,9 @@ class ConformanceSession:
             for ahead in self._requests[position:position + self.lookahead]:
                 self._submit(ahead)
             self._submit(item.request_key)
-            while key not in self._records:
-                if not self._pool.pending and key not in self._records:
-                    break
-                for request_id in self._pool.collect(block=0.5):
-                    self._receive(request_id)
+            while key not in self._records and self._attempts.pending:
+                self._attempts.wait(block=0.5)
+                self._receive()
         if key not in self._records:
             from .results import Result
 
@@ -405,10 +475,8 @@ class ConformanceSession:
         from .runner import units_for
 
         case, triples, dtypes = self._request_spec(key)
-        self._pool.submit(key[1], key, case.to_dict(), units_for(triples, dtypes), self.selection.seed,
-                          self.selection.relations)
-        if key in self._pool.done:  # refused at once (the framework's worker is not running)
-            self._receive(key)
+        self._attempts.submit(key[1], key, case, units_for(triples, dtypes))
+        self._receive()  # refused at once (the framework's worker is not running)
 
     def _request_spec(self, key):
         """The case, (api, device, profile) triples and dtypes that the items of a request need."""
@@ -416,16 +484,17 @@ class ConformanceSession:
         return (items[0].case, sorted({(i.api, i.device, i.profile) for i in items}),
                 sorted({i.dtype for i in items}))
 
-    def _receive(self, request_id):
+    def _receive(self):
+        """The final records of the units whose attempts are all in (conformance/attempts.py)."""
         from .features import case_features
         from .known import mark_known
-        from .runner import records_from
 
-        case = self._request_items[request_id][0].case
-        records = records_from(self._pool.done.pop(request_id), case, request_id[1], self.selection.relations)
-        mark_known(records, self.known(), {case.id: case_features(case)})
-        for r in records:
-            self._records[(r.case, r.framework, r.api, r.device, r.precision, r.dtype, r.check)] = r
+        for request_id, records in self._attempts.take():
+            case = self._request_items[request_id][0].case
+            mark_known(records, self.known(), {case.id: case_features(case)}, self._env)
+            for r in records:
+                self._records[(r.case, r.framework, r.api, r.device, r.precision, r.dtype, r.check)] = r
+            self.varied.extend(r for r in records if r.varies)
 
     def known(self):
         if self._known is None:
@@ -478,6 +547,8 @@ def _short_protocol(item) -> bool:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     state = config.stash.get(session_key, None)
+    if state is not None and state.usage_error:
+        raise pytest.UsageError(state.usage_error)
     if state is not None:
         if config.getoption(OPT_SHARD) is not None:
             _keep_shard(config, items)
@@ -560,7 +631,7 @@ class ResultsCollector:
         known = state.known() if state is not None else _load_known(self.config)
         features = {cid: info.get("features", []) for cid, info in self.cases.items()}
         run = RunResults(results=results, environment=env, skipped=skipped, cases=self.cases,
-                         stale_known=stale_entries(results, known, features))
+                         stale_known=stale_entries(results, known, features, env))
         if json_path:
             self.written.append(f"conformance results: {run.write(json_path)}")
             if self.stream is not None:
@@ -577,6 +648,13 @@ class ResultsCollector:
 
             for skip in state.skipped:
                 terminalreporter.write_line(f"conformance skipped {describe_skip(skip)}")
+        from .attempts import varied_lines
+
+        # --conformance-repeat: this process's records, and under xdist those that came in reports
+        varied = {r.key: r for r in (state.varied if state is not None else ())}
+        varied.update((k, r) for k, r in self.records.items() if r.varies)
+        for line in varied_lines(list(varied.values())):
+            terminalreporter.write_line(f"conformance {line}")
         for line in self.written:
             terminalreporter.write_line(line)
 

@@ -14,9 +14,10 @@ from .errors import UsageError
 from .files import write_atomic
 
 SCHEMA_VERSION = 1
-STATUSES = ("pass", "fail", "unsupported", "error", "crashed", "known")
-# Statuses that fail a run unless a known difference covers them.
-FAILING = ("fail", "error", "crashed")
+STATUSES = ("pass", "fail", "unsupported", "error", "crashed", "known", "flaky")
+# Statuses that fail a run unless a known difference covers them. `flaky`: the attempts of a unit
+# (retries after a crash or error, or --repeat) gave different statuses (conformance/attempts.py).
+FAILING = ("fail", "error", "crashed", "flaky")
 CHECKS = ("output_shape", "output", "weight_shape", "param_count", "grad_input", "grad_weight", "grad_bias")
 # Metamorphic relations (conformance/metamorphic.py): the framework against itself, no oracle.
 RELATION_CHECKS = ("relation_vjp", "relation_adjoint", "relation_groups", "relation_linear_input",
@@ -47,6 +48,11 @@ class Result:
     detail: dict | None = None  # for the report: values around the worst element, error heatmap
     known: dict | None = None  # the known-difference entry that explains this result
     timings: dict = field(default_factory=dict)  # seconds
+    digest: str | None = None  # of the float64 array the framework returned (array checks), for --repeat
+    attempts: list | None = None  # [{status, message}] of the earlier attempts (retries, --repeat)
+    varies: dict | None = None  # what differed between --repeat attempts of the same status
+    stderr: str | None = None  # the tail of the worker's stderr (crashed, error, flaky records)
+    rerun: str | None = None  # a command that reruns exactly this (case, target, dtype) unit
 
     @property
     def key(self) -> tuple:

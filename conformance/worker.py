@@ -30,10 +30,13 @@ SCRATCH_VARIABLE = "CONFORMANCE_WORKER_SCRATCH"  # read by adapters that keep fi
 SHARED_CACHE_VARIABLE = "CONFORMANCE_SHARED_CACHE"
 
 
-def worker_main(conn, framework: str, known=(), scratch: str | None = None, shared_cache: str | None = None) -> None:
+def worker_main(conn, framework: str, known=(), scratch: str | None = None, shared_cache: str | None = None,
+                output: str | None = None) -> None:
     """`scratch`: a folder of the pool's for files this worker keeps; the pool removes it, so that
     nothing is left behind by a worker that was killed. `shared_cache`: a folder for caches shared
-    with the run's other workers (JAX's compilation cache), removed by whoever made it."""
+    with the run's other workers (JAX's compilation cache), removed by whoever made it. `output`: a
+    file for everything this process writes to stdout and stderr (see `_capture_output`)."""
+    _capture_output(output)
     if scratch:
         os.environ[SCRATCH_VARIABLE] = scratch
     if shared_cache:
@@ -49,7 +52,7 @@ def worker_main(conn, framework: str, known=(), scratch: str | None = None, shar
 
         adapter = load_adapter(framework)
         info = {"framework": framework, "version": adapter.version(), "devices": adapter.devices(),
-                "environment": adapter.environment(), "pid": os.getpid()}
+                "environment": worker_environment(adapter), "pid": os.getpid()}
         # Plain JSON types only: a framework's own type in here (torch.__version__ is a TorchVersion,
         # a str subclass) is pickled with its module, and unpickling it imported all of PyTorch into
         # the parent (1.7 s, and 42 more loggers that pytest then attaches to on every test phase).
@@ -59,7 +62,7 @@ def worker_main(conn, framework: str, known=(), scratch: str | None = None, shar
         return
     conn.send(("ready", info))
     try:
-        _serve(conn, adapter, framework, known)
+        _serve(conn, adapter, framework, known, local_environment(framework, info))
     except (EOFError, OSError):  # the parent went away (finished, interrupted or killed): so do we
         pass
     # Everything this process had to say went over `conn`. Exit now, skipping the interpreter's
@@ -70,7 +73,32 @@ def worker_main(conn, framework: str, known=(), scratch: str | None = None, shar
     os._exit(0)
 
 
-def _serve(conn, adapter, framework: str, known) -> None:
+def _capture_output(path: str | None) -> None:
+    """Send file descriptors 1 and 2 to `path` (when given), so that the frameworks' log lines, C++
+    ones included (TensorFlow, XLA), stay off the user's terminal and the pool can put the tail of
+    them into the records of a unit that crashed or errored. faulthandler writes the Python stack
+    there when the process dies of a signal (SIGSEGV, SIGABRT), and on SIGUSR1, which the pool sends
+    a worker that hangs before it kills it."""
+    import faulthandler
+
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(line_buffering=True)  # a crash must not lose buffered lines
+    try:
+        faulthandler.enable(all_threads=False)
+        if hasattr(signal, "SIGUSR1"):
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+    except (RuntimeError, ValueError, OSError):  # no usable stderr: nothing to write the stack to
+        pass
+
+
+def _serve(conn, adapter, framework: str, known, environment: dict) -> None:
+    """`environment`: this worker's run environment, for the `when:` of known differences that the
+    relation checks apply here."""
     from .adapters.base import Target
     from .case import Case
     from .execute import Reference, evaluate
@@ -91,7 +119,7 @@ def _serve(conn, adapter, framework: str, known) -> None:
                 records = evaluate(adapter, target, case, dtype, profile=profile, seed=seed, ref=ref)
                 if relations:  # in the worker too: a framework crash in a relation costs only this unit
                     records += evaluate_relations(adapter, target, case, dtype, profile=profile, seed=seed,
-                                                  known=known)
+                                                  known=known, environment=environment)
                 conn.send(("records", request_id, [r.to_dict() for r in records]))
         except (EOFError, OSError):
             raise
@@ -102,7 +130,37 @@ def _serve(conn, adapter, framework: str, known) -> None:
 
 
 def host_environment() -> dict:
+    """The machine's facts (the same in the parent and every worker): python, platform, numpy,
+    cpu_count, and from `hostinfo` the CPU with its ISA flags, numpy's BLAS and the NVIDIA driver.
+    The variables a process ran with are per process: each framework's section has its worker's."""
     import numpy
 
+    from .hostinfo import host_facts
+
     return {"python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine(),
-            "numpy": numpy.__version__, "cpu_count": os.cpu_count()}
+            "numpy": numpy.__version__, "cpu_count": os.cpu_count(), **host_facts()}
+
+
+def worker_environment(adapter) -> dict:
+    """A framework's section of the environment, as its worker sees it: the adapter's facts and the
+    thread and kernel-selection variables this process runs with (`hostinfo.VARIABLES`)."""
+    from .hostinfo import process_variables
+
+    return {**adapter.environment(), "variables": process_variables()}
+
+
+def framework_section(info: dict) -> dict:
+    """A framework's section of the run environment, from its worker's hello `info`."""
+    return {"version": info["version"], "devices": info["devices"], **info["environment"]}
+
+
+def local_environment(framework: str, info: dict) -> dict:
+    """The run environment of one framework, `{"host", "frameworks": {framework: section}}`, as a
+    run records it."""
+    return {"host": host_environment(), "frameworks": {framework: framework_section(info)}}
+
+
+def adapter_run_environment(adapter) -> dict:
+    """`local_environment` of an adapter loaded in this process (explore and faults run in-process)."""
+    info = {"version": adapter.version(), "devices": adapter.devices(), "environment": worker_environment(adapter)}
+    return json.loads(json.dumps(local_environment(adapter.name, info), default=str))

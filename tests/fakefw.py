@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import time
 
 import numpy as np
@@ -103,10 +104,19 @@ class FakeAdapter(Adapter):
 
     def run(self, api, case, dtype, device, inputs):
         tags = set(case.tags)
+        if "fake_noisy" in tags:  # a framework's log line (TensorFlow's C++ logging writes to fd 2)
+            os.write(2, f"fakefw log: running {case.id} on {api}\n".encode())
         if "fake_crash" in tags:
             os.kill(os.getpid(), signal.SIGSEGV)
         if "fake_abort_layer" in tags and api == "fakefw.layer":
             os.abort()  # what a C++ assertion in a framework kernel does
+        # Faults on every other call of the unit, counted in a file in the pool's scratch folder so
+        # that they alternate across worker processes: the first call fails, the second works.
+        if "fake_abort_every_other" in tags and _odd_call(case, api, dtype, device):
+            print(f"fakefw: about to abort in {case.id} on {api}", file=sys.stderr, flush=True)
+            os.abort()
+        if "fake_raise_every_other" in tags and _odd_call(case, api, dtype, device):
+            raise RuntimeError("fakefw: a fault on every other call")
         if "fake_slow" in tags:
             time.sleep(0.3)
         if "fake_hang" in tags:
@@ -124,14 +134,29 @@ class FakeAdapter(Adapter):
             x, w = _tf32(x), _tf32(w)
         y = oracle.forward(case, x, w, b)
         grads = oracle.gradients(case, x, w, b, g)
-        if "fake_wrong" in tags:
+        if "fake_wrong" in tags or ("fake_wrong_every_other" in tags and _odd_call(case, api, dtype, device)):
             y = y.copy()
             y.flat[0] += 1.0  # an off-by-something at the first element
+        if "fake_varies_by_process" in tags:  # another value in each process, far inside the bound
+            y = y.copy()
+            y.flat[0] += 1e-15 * os.getpid() * (1.0 + np.abs(y).max())
         layer = api.endswith(".layer")
         return Observation(output=y, grad_input=grads.input, grad_weight=grads.weight, grad_bias=grads.bias,
                            layer_weight_shape=case.weight_shape if layer else None,
                            param_count=case.param_count + (1 if "fake_param_count" in tags else 0) if layer else None,
                            call=f"fakefw.conv(x, w)  # {case.id}")
+
+
+def _odd_call(case, api, dtype, device) -> bool:
+    """Whether this is call 1, 3, 5... of this (case, api, dtype, device) in this worker pool."""
+    from conformance.worker import SCRATCH_VARIABLE
+
+    path = os.path.join(os.environ[SCRATCH_VARIABLE], f"calls-{case.id}-{api}-{dtype}-{device}")
+    with open(path, "a+") as f:  # one process at a time runs a unit: no lock needed
+        f.seek(0)
+        calls = len(f.read()) + 1
+        f.write(".")
+    return calls % 2 == 1
 
 
 def _tf32(a):

@@ -186,3 +186,27 @@ def test_environment_devices_and_precision(adapter):
     assert jax.config.jax_default_matmul_precision != "highest"
     with adapter.precision("cpu", "defaults") as settings:
         assert settings == adapter._settings()
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_backward_that_raises_keeps_the_output_compared(adapter, api, monkeypatch):
+    """jax.lax.conv_general_dilated (which Flax's Conv calls too) with a backward rule that raises,
+    not a refusal: the gradients are errors with its text, the forward output is still compared."""
+    needs(api)
+    real = jax.lax.conv_general_dilated
+
+    @jax.custom_vjp
+    def broken_backward(y):
+        return y
+
+    def backward(residual, g):
+        raise ZeroDivisionError("planted in the backward pass")
+
+    broken_backward.defvjp(lambda y: (y, None), backward)
+    monkeypatch.setattr(jax.lax, "conv_general_dilated", lambda *a, **k: broken_backward(real(*a, **k)))
+    c = case(op="conv", input_shape=[2, 2, 6], out_channels=3, kernel_size=3, bias=True, tags=["backward-raises"])
+    got = {r.check: r for r in evaluate(adapter, Target("jax", api, "cpu"), c, "float32")}
+    assert got["output"].status == got["output_shape"].status == "pass", got["output"].message
+    for check, what in (("grad_input", "input"), ("grad_weight", "weight"), ("grad_bias", "bias")):
+        assert (got[check].status, got[check].message) == (
+            "error", f"computing the gradient for the {what} raised ZeroDivisionError: planted in the backward pass")

@@ -29,6 +29,21 @@ def statuses(results) -> dict[str, str]:
     return {r.check: r.status for r in results}
 
 
+def eigen_kernels(adapter, dtype: str) -> bool:
+    """Whether TF runs this dtype's CPU convs with its Eigen kernels here rather than oneDNN's.
+
+    TF gives oneDNN float32 whenever oneDNN is on in the process, and never float64
+    (IsDataTypeSupportedByOneDNNOnThisCPU, tensorflow/core/util/util.cc); the adapter records TF's
+    on/off decision, which depends on the CPU and TF_ENABLE_ONEDNN_OPTS. (float16 and bfloat16 also
+    depend on CPU flags, so the tests below use float32 and float64 only.)
+    """
+    assert dtype in ("float32", "float64"), dtype
+    enabled = adapter.environment()["onednn"]["enabled"]
+    if enabled is None:
+        pytest.skip("this TensorFlow does not say whether its oneDNN kernels are on")
+    return dtype == "float64" or not enabled
+
+
 PLAIN = {
     "conv2d-same-stride2": dict(op="conv", input_shape=[2, 3, 7, 6], out_channels=4, kernel_size=3, stride=2,
                                 padding="same"),
@@ -115,13 +130,19 @@ def test_stride_with_dilation_is_refused_by_keras(adapter):
     assert results[0].message.startswith("ValueError:")
 
 
-def test_grouped_conv_gradients_are_refused_on_cpu_by_tf_nn(adapter):
-    # TF's CPU kernels run grouped convs forward but not backward (tensorflow/tensorflow#53631).
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_grouped_conv_gradients_on_cpu_are_refused_by_eigen_computed_by_onednn(adapter, dtype):
+    # TF's Eigen CPU kernels run grouped convs forward but not backward (tensorflow/tensorflow#53631);
+    # its oneDNN kernels (float32 where oneDNN is on) compute the gradients too.
     c = case("grouped", op="conv", input_shape=[1, 4, 6, 6], out_channels=4, kernel_size=3, groups=4)
-    results = {r.check: r for r in run(adapter, "tf.nn", c)}
+    results = {r.check: r for r in run(adapter, "tf.nn", c, dtype)}
     assert results["output"].status == "pass"
-    assert results["grad_input"].status == "unsupported"
-    assert "grouped convolutions are not supported on CPU" in results["grad_input"].message
+    if eigen_kernels(adapter, dtype):
+        assert results["grad_input"].status == "unsupported"
+        assert "grouped convolutions are not supported on CPU" in results["grad_input"].message
+    else:
+        bad = {k: r.message for k, r in results.items() if r.status != "pass"}
+        assert not bad and {"grad_input", "grad_weight", "grad_bias"} <= set(results), bad
 
 
 @pytest.mark.parametrize("multiplier", [1, 2])
@@ -175,14 +196,62 @@ def test_keras_same_with_output_padding_has_keras_own_size(adapter):
     assert results["output_shape"].got == [1, 3, 9] and results["output_shape"].expected == [1, 3, 10]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("api", APIS)
-def test_tf_cpu_conv3d_same_with_kernel_smaller_than_stride(adapter, api):
-    # TF's CPU Conv3D does not clamp the SAME padding at 0 when (out - 1) * stride + k_eff - in <= -2: it
-    # shifts the window start (here by 1), unlike Conv2D and the documented rule
-    # (https://www.tensorflow.org/api_docs/python/tf/nn#notes_on_padding_2; the 2-D fix was
-    # https://github.com/tensorflow/tensorflow/pull/1991). Shape is right, values are not.
+def test_tf_cpu_conv3d_same_with_kernel_smaller_than_stride(adapter, api, dtype):
+    # TF's Eigen CPU Conv3D does not clamp the SAME padding at 0 when (out - 1) * stride + k_eff - in <= -2:
+    # it shifts the window start (here by 1), unlike Conv2D and the documented rule
+    # (https://www.tensorflow.org/api_docs/python/tf/nn#notes_on_padding_2; the 2-D fixes were
+    # https://github.com/tensorflow/tensorflow/pull/1991 and, in Eigen's image patches, #16705). Shape is
+    # right, values are not. oneDNN's Conv3D computes it right.
     c = case("conv3d-same-k1s3", op="conv", input_shape=[1, 2, 6, 3, 3], out_channels=2, kernel_size=1, stride=3,
              padding="same")
-    got = statuses(run(adapter, api, c))
+    got = statuses(run(adapter, api, c, dtype))
     assert got["output_shape"] == "pass"
-    assert got["output"] == "fail"
+    assert got["output"] == ("fail" if eigen_kernels(adapter, dtype) else "pass")
+
+
+# ----------------------------------------------------------------------------- one missing piece hides no other
+# 2-D: keras Conv2D runs BaseConv.call (Conv1D has its own, for causal padding)
+BIASED = dict(op="conv", input_shape=[2, 2, 5, 6], out_channels=3, kernel_size=3, bias=True)
+
+
+def _unused_bias(monkeypatch, api):
+    """The bias left out of the forward, as a buggy call would: tape.gradient then returns None for it."""
+    if api == "tf.nn":
+        monkeypatch.setattr(tf.nn, "bias_add", lambda y, b, **kwargs: y)
+    else:
+        from keras.src.layers.convolutional.base_conv import BaseConv
+
+        monkeypatch.setattr(BaseConv, "call", lambda self, inputs: self.convolution_op(inputs, self.kernel))
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_bias_the_forward_never_uses_fails_output_and_grad_bias_only(adapter, api, monkeypatch):
+    _unused_bias(monkeypatch, api)
+    got = {r.check: r for r in run(adapter, api, case("bias-unused", **BIASED))}
+    assert got["output"].status == "fail" and "its bound" in got["output"].message
+    assert (got["grad_bias"].status, got["grad_bias"].message) == (
+        "fail", "the framework returned no gradient for the bias")
+    for check in ("output_shape", "grad_input", "grad_weight"):
+        assert got[check].status == "pass", (check, got[check].message)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_backward_that_raises_keeps_the_output_compared(adapter, api, monkeypatch):
+    """tf.nn.convolution (which Keras' Conv2D calls too) with a gradient function that raises, not a
+    refusal: the gradients are errors with its text, the output computed before it is compared."""
+    real = tf.nn.convolution
+
+    @tf.custom_gradient
+    def broken_backward(y):
+        def grad(dy):
+            raise ZeroDivisionError("planted in the backward pass")
+        return tf.identity(y), grad
+
+    monkeypatch.setattr(tf.nn, "convolution", lambda *args, **kwargs: broken_backward(real(*args, **kwargs)))
+    got = {r.check: r for r in run(adapter, api, case("backward-raises", **BIASED))}
+    assert got["output"].status == got["output_shape"].status == "pass", got["output"].message
+    for check, what in (("grad_input", "input"), ("grad_weight", "weight"), ("grad_bias", "bias")):
+        assert (got[check].status, got[check].message) == (
+            "error", f"computing the gradient for the {what} raised ZeroDivisionError: planted in the backward pass")

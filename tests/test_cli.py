@@ -162,8 +162,44 @@ def test_requested_framework_not_installed_is_an_error(tmp_path):
     proc = run_cli(tmp_path, "run", "--cases", "c.yaml", "--frameworks", "ghost", extra_env=missing)
     assert proc.returncode == 2 and "'ghost' was requested but is not installed" in proc.stderr
     # not requested: a visible skip, not an error
-    proc = run_cli(tmp_path, "list", "--cases", "c.yaml", extra_env=missing)
-    assert "ghost" in proc.stdout and "not installed" in proc.stdout
+    proc = run_cli(tmp_path, "list", "--cases", "c.yaml", "--frameworks", "ghost", extra_env=missing)
+    assert "ghost.f@cpu" in proc.stdout and "not installed (missing: no_such_package_xyz)" in proc.stdout
+
+
+MATRIX_CASES = """
+cases:
+  - {id: m, op: conv, input_shape: [1, 1, 6], out_channels: 1, kernel_size: 2,
+     matrix: {stride: [1, 2], padding: [valid, same]}}
+  - {id: ms, op: conv, input_shape: [1, 1, 6], out_channels: 1, kernel_size: 2}
+"""
+
+
+@pytest.mark.parametrize("values, expected", [
+    # an id as printed: itself only ('ms' matches it as a glob: [...] is one character of the set)
+    (["m[stride=2,padding=same]"], {"m[stride=2,padding=same]"}),
+    (["m[stride=2,padding=same]", "m[stride=1,padding=valid]"], {"m[stride=2,padding=same]", "m[stride=1,padding=valid]"}),
+    (["m?stride=2,*"], {"m[stride=2,padding=valid]", "m[stride=2,padding=same]"}),  # equals no id: a glob
+    (["m[[]*"], {"m[stride=1,padding=valid]", "m[stride=1,padding=same]", "m[stride=2,padding=valid]",
+                 "m[stride=2,padding=same]"}),
+    (["m[sp]"], {"ms"}),  # no id equals it: glob semantics, brackets a character class
+    (["ms", "m[x]"], {"ms"}),
+], ids=["literal", "two-literals", "glob", "escaped-bracket", "class", "none-for-one"])
+def test_case_id_selects_the_id_as_printed_else_a_glob(tmp_path, values, expected):
+    from conformance.suite import load_selected_cases
+
+    path = write(tmp_path, "m.yaml", MATRIX_CASES)
+    assert {c.id for c in load_selected_cases([path], values)} == expected
+
+
+def test_run_case_id_takes_an_id_as_printed(tmp_path):
+    write(tmp_path, "m.yaml", MATRIX_CASES)
+    proc = run_cli(tmp_path, "run", "--cases", "m.yaml", "--frameworks", "fakefw", "--known", "none",
+                   "--case-id", "m[stride=2,padding=same]", "--json", "r.json", "--html", "")
+    assert proc.returncode == 0, proc.stderr
+    recs, _ = results(tmp_path / "r.json")
+    assert {case for case, *_ in recs} == {"m[stride=2,padding=same]"}
+    proc = run_cli(tmp_path, "run", "--cases", "m.yaml", "--frameworks", "fakefw", "--case-id", "m[x]", "--html", "")
+    assert proc.returncode == 2 and "no case id matches m[x]" in proc.stderr
 
 
 def test_diff_merge_and_report_on_a_planted_regression(fake_run, tmp_path):
@@ -203,6 +239,92 @@ def test_baseline_regression_fails_the_run(fake_run, tmp_path):
                    "--baseline", "base.json", "--json", "r.json", "--html", "")
     assert proc.returncode == 1
     assert "adapter_bug" in proc.stdout
+
+
+def broken_framework(tmp_path) -> dict:
+    """The fake framework's adapter spec, but its module raises on import (a framework upgrade that
+    does not import): the worker reports it as failing to start."""
+    (tmp_path / "brokenfw.py").write_text('raise ModuleNotFoundError("No module named \'jaxlib.xla_extension\'")\n')
+    spec = {"fakefw": {**fakefw.SPEC["fakefw"], "module": "brokenfw"}}
+    return {"CONFORMANCE_EXTRA_ADAPTERS": json.dumps(spec),
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), fakefw.environment_variables(TESTS)["PYTHONPATH"]])}
+
+
+REASON = "ModuleNotFoundError: No module named 'jaxlib.xla_extension'"
+
+
+@pytest.mark.parametrize("allow_removed", [[], ["--allow-removed"]], ids=["plain", "allow-removed"])
+def test_framework_that_fails_to_start_against_a_baseline_fails_first_line(fake_run, tmp_path, allow_removed):
+    tmp, _ = fake_run
+    write(tmp_path, "cases.yaml", CASES)
+    baseline = tmp / "out" / "results.json"
+    proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none",
+                   "--baseline", str(baseline), "--json", "r.json", "--html", "r.html", *allow_removed,
+                   extra_env=broken_framework(tmp_path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    n = len(json.loads(baseline.read_text())["results"])
+    assert proc.stdout.splitlines()[0] == (f"conformance: regression: fakefw ran in the baseline ({n} records) "
+                                           f"but failed to start here: {REASON}")
+    assert "new:      fakefw (failed to start) on " in proc.stdout
+    html = (tmp_path / "r.html").read_text()
+    assert "Coverage lost:" in html and "jaxlib.xla_extension" in html
+    # diff says the same of the two files, --allow-removed or not
+    proc = run_cli(tmp_path, "diff", str(baseline), "r.json", *allow_removed)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[0].startswith("conformance: regression: fakefw ran in the baseline")
+
+
+def test_requested_framework_that_fails_to_start_fails_the_run(tmp_path):
+    write(tmp_path, "cases.yaml", CASES)
+    proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none",
+                   "--json", "r.json", "--html", "", extra_env=broken_framework(tmp_path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[0] == (f"conformance: error: fakefw failed to start: {REASON} "
+                                           "(it was requested with --frameworks)")
+
+
+def test_detected_framework_that_fails_to_start_fails_and_none_installed_is_exit_2(tmp_path, capsys):
+    from conformance.cli import _finish
+    from conformance.results import RunResults
+
+    run = RunResults([], environment={"frameworks": {"jax": {"error": REASON}}},
+                     skipped=[{"framework": "torch", "reason": "not installed (missing: torch)"},
+                              {"framework": "jax", "reason": f"failed to start: {REASON}"}])
+    assert _finish(run, None, "r.json", None) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"conformance: error: jax failed to start: {REASON} (it is installed, so it was selected")
+    none = RunResults([], environment={"frameworks": {}},
+                      skipped=[{"framework": f, "reason": f"not installed (missing: {f})"} for f in ("torch", "jax")])
+    assert _finish(none, None, "r.json", None) == 2
+    out, err = capsys.readouterr()
+    assert "skipped: torch: not installed (missing: torch)" in out
+    assert "nothing was checked: no framework is installed" in err
+
+
+def test_diff_removed_records_fail_unless_allowed_and_environment_differences_come_first(fake_run, tmp_path):
+    tmp, _ = fake_run
+    data = json.loads((tmp / "out" / "results.json").read_text())
+    base = dict(data, environment={**data["environment"], "host": {
+        **data["environment"]["host"], "cpu": {"model": "Old CPU", "isa": {"avx2": True, "avx512f": True}}}})
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    kept = [r for r in data["results"] if r["case"] != "good_conv"]
+    new = dict(data, results=kept, environment={**data["environment"], "host": {
+        **data["environment"]["host"], "cpu": {"model": "New CPU", "isa": {"avx2": True, "avx512f": False}}}})
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    removed = len(data["results"]) - len(kept)
+    proc = run_cli(tmp_path, "diff", "base.json", "new.json")
+    assert proc.returncode == 1, proc.stdout
+    lines = proc.stdout.splitlines()
+    assert lines[0] == (f"conformance: regression: {removed} records of the baseline are not in this run (removed); "
+                        "pass --allow-removed if cases or targets were removed on purpose")
+    assert lines[1].startswith("baseline: fakefw 0.0-fake on Old CPU [avx2 avx512f]")
+    assert lines[2].startswith("new:      fakefw 0.0-fake on New CPU [avx2]")
+    assert lines[3:6] == ["Environment differences (2):", "  cpu       host.cpu.isa.avx512f: true -> false",
+                          "  cpu       host.cpu.model: Old CPU -> New CPU"]
+    proc = run_cli(tmp_path, "diff", "base.json", "new.json", "--allow-removed")
+    assert proc.returncode == 0, proc.stdout
+    assert (f"Removed ({removed} records of the baseline; {removed} not run on purpose, as --allow-removed says):"
+            in proc.stdout)
 
 
 def test_schema_is_json_and_describes_case_fields(tmp_path):

@@ -126,6 +126,32 @@ def test_records_ride_in_the_reports_only_when_results_are_written(suite):
         json.loads((suite.path / "out.json").read_text())["results"])
 
 
+@pytest.mark.parametrize("version, holds", [(">=0.0", True), ("<0.0", False)])
+def test_known_differences_apply_and_go_stale_by_the_workers_environment(suite, version, holds):
+    """`when:` reads the environment the framework workers reported, in each item (xfail or fail)
+    and in the stale entries of the JSON results."""
+    suite.makefile(".yaml", scoped=textwrap.dedent(f"""
+        known_differences:
+          - id: fake-layer-wrong
+            reason: The fake layer adds one to the first element.
+            link: https://example.org/fakefw/issues/1
+            match: {{framework: fakefw, api: fakefw.layer, case: wrong, check: output}}
+            when: {{fakefw.version: "{version}"}}
+          - id: fake-stale
+            reason: In scope, explains nothing, and its condition holds wherever the CPU was read.
+            link: https://example.org/fakefw/issues/2
+            match: {{framework: fakefw, case: tf_same_k3_s2, check: output}}
+            when: {{host.cpu.isa.avx2: [true, false, null]}}
+        """))
+    result = run(suite, "transposed.yaml", "--conformance-known", "scoped.yaml", "--conformance-json", "out.json")
+    outcomes = result.parseoutcomes()
+    assert (outcomes["failed"], outcomes.get("xfailed", 0)) == ((1, 1) if holds else (2, 0))
+    data = json.loads((suite.path / "out.json").read_text())
+    layer = [r for r in data["results"] if (r["case"], r["api"], r["check"]) == ("wrong", "fakefw.layer", "output")]
+    assert [r.get("known", {}).get("when") for r in layer] == [{"fakefw.version": "0.0-fake"} if holds else None]
+    assert [s["id"] for s in data["stale_known"]] == ["fake-stale"]
+
+
 def test_a_session_stopped_early_writes_results_marked_partial(suite):
     result = run(suite, "transposed.yaml", "-x", "--conformance-json", "out.json", "--conformance-html", "out.html")
     assert result.ret == 1
@@ -202,3 +228,30 @@ def test_items_report_one_call_phase_unless_something_needs_the_phases(suite):
     run(suite, "transposed.yaml", "--junitxml", "j.xml")
     phases = json.loads((suite.path / "phases.json").read_text())
     assert all(whens[0] == "setup" and whens[-1] == "teardown" for whens in phases.values())
+
+
+@pytest.mark.parametrize("option, expected", [
+    ("--conformance-frameworks=torhc", "--conformance-frameworks: unknown framework 'torhc' (did you mean 'torch'?); "
+                                       "allowed: torch, tensorflow, jax, fakefw"),
+    ("--conformance-devices=tpu", "--conformance-devices: unknown device 'tpu' (did you mean 'gpu'?); allowed: cpu, gpu"),
+    ("--conformance-dtypes=float32,float8", "--conformance-dtypes: unknown dtype 'float8'"),
+    ("--conformance-precision=loose", "--conformance-precision: unknown precision profile 'loose'; "
+                                      "allowed: strict, defaults"),
+    ("--conformance-timeout=0", "--conformance-timeout must be a positive number of seconds, got 0"),
+    ("--conformance-jobs=0", "--conformance-jobs must be a whole number of at least 1, got 0"),
+    ("--conformance-shard=3/2", "--conformance-shard '3/2' is not a shard; allowed: I/N"),
+    ("--conformance-max-case-memory=lots", "--conformance-max-case-memory: not a memory size: 'lots'"),
+    ("--conformance-known=missing.yaml", "--conformance-known: no such file: missing.yaml"),
+    ("--conformance-known=bad_known.yaml", "bad_known.yaml:2: case 'known difference x', field 'link': required"),
+], ids=["frameworks", "devices", "dtypes", "precision", "timeout", "jobs", "shard", "max-case-memory", "known-missing",
+        "known-invalid"])
+def test_a_bad_option_is_one_usage_line_before_any_case_file(suite, option, expected):
+    """Checked once when pytest starts (exit 4, pytest's usage error), as the CLI checks its options,
+    not as a collection error with a traceback in each case file."""
+    suite.makefile(".yaml", other="cases:\n  - {id: other, op: conv, input_shape: [1, 1, 4], out_channels: 1, "
+                                  "kernel_size: 2}\n")
+    suite.makefile(".yaml", bad_known="known_differences:\n  - id: x\n    reason: r\n")
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", option, "transposed.yaml", "other.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    lines = [line for line in result.errlines + result.outlines if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"ERROR: {expected}"), lines

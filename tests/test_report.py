@@ -164,9 +164,10 @@ def test_malicious_case_id_stays_text(page, html):
 def test_summary_counts_match(page, html):
     want = Counter(r.status for r in sample().results)
     tiles = _tile_numbers(html)
-    assert tiles == {"total": 10, **{s: want.get(s, 0) for s in ("pass", "fail", "known", "unsupported", "error", "crashed")}}
+    statuses = ("pass", "fail", "flaky", "known", "unsupported", "error", "crashed")
+    assert tiles == {"total": 10, **{s: want.get(s, 0) for s in statuses}}
     verdict = page.find("p", **{"class": "verdict verdict-fail"})
-    assert verdict and verdict[0]["data-unexpected"] == str(want["fail"] + want["error"] + want["crashed"])
+    assert verdict and verdict[0]["data-unexpected"] == str(want["fail"] + want["flaky"] + want["error"] + want["crashed"])
 
 
 def _tile_numbers(html) -> dict:
@@ -248,6 +249,33 @@ def test_baseline_section_lists_planted_regression(page):
         [("frameworks.torch.version", "2.12.0", "2.13.0")]
 
 
+def test_baseline_section_names_the_runs_lost_coverage_and_environment_first():
+    def rec(api, framework, status="pass"):
+        return Result(case="c", framework=framework, api=api, device="cpu", dtype="float32", check="output",
+                      status=status)
+
+    env = lambda isa, tf: {"host": {"cpu": {"model": "EPYC", "isa": {"avx512f": isa}}},  # noqa: E731
+                           "frameworks": {"tensorflow": {"version": tf}, "jax": {"version": "0.10.2"}}}
+    base = RunResults([rec("tf.nn", "tensorflow", "known"), rec("jax.lax", "jax")], environment=env(True, "2.20.0"))
+    new_env = env(False, "2.21.0")
+    new_env["frameworks"]["jax"] = {"error": "ImportError: <no jaxlib>"}
+    new = RunResults([rec("tf.nn", "tensorflow")], environment=new_env,
+                     skipped=[{"framework": "jax", "reason": "failed to start: ImportError: <no jaxlib>"}])
+    model = build_model(new, base)
+    assert model.baseline.failed and [x.subject for x in model.baseline.lost] == ["jax"]
+    assert [(r.old_status, r.new_status) for r in model.baseline.fixes] == [("known", "pass")]
+    p = Page(render(model))
+    compared = [line.strip() for line in p.text_by_id["baseline-compared"].splitlines() if line.strip()]
+    assert compared == ["baselinetensorflow 2.20.0, jax 0.10.2 on EPYC [avx512f]",  # <dt><dd> on one line
+                        "this runtensorflow 2.21.0, jax (failed to start) on EPYC"]
+    lost = "jax ran in the baseline (1 records) but failed to start here: ImportError: <no jaxlib>"
+    assert lost in p.text_by_id["baseline-lost"]
+    assert [a["data-group"] for a in p.find("tr") if "data-group" in a] == ["versions"] * 3 + ["cpu"]
+    assert p.by_id("baseline-verdict")[0] == "p"
+    html = render(model)
+    assert html.index('id="baseline-environment"') < html.index('id="baseline-fixes"')
+
+
 def test_no_baseline_no_section():
     p = Page(render(build_model(sample())))
     assert not [a for _, a in p.tags if a.get("id") == "baseline"]
@@ -319,3 +347,34 @@ def test_id_helpers():
     r = Result(case="c", framework="jax", api="jax.lax", device="gpu", dtype="float32", check="output",
                status="pass", precision="strict")
     assert target_label(r) == "jax.lax@gpu:strict"
+
+
+def test_environment_section_reads_flags_by_section():
+    import re
+
+    env = {"seed": 0,
+           "host": {"cpu": {"model": "AMD EPYC", "isa": {"avx512f": True, "amx_tile": False, "avx2": None}},
+                    "blas": {"numpy_simd": ["X86_V2", "X86_V3"]}},
+           "frameworks": {"tensorflow": {"version": "2.21.0", "variables": {},
+                                         "onednn": {"enabled": False, "TF_ENABLE_ONEDNN_OPTS": None}}}}
+    record = Result(case="c", framework="tensorflow", api="tf.nn", device="cpu", dtype="float32", check="output",
+                    status="pass")
+    model = build_model(RunResults([record], environment=env))
+    assert [(i.group, i.key, i.value) for i in model.environment] == [
+        ("run", "seed", "0"),
+        ("host", "host.blas.numpy_simd", "X86_V2, X86_V3"),
+        ("host", "host.cpu.isa.amx_tile", "no"),
+        ("host", "host.cpu.isa.avx2", "unknown"),
+        ("host", "host.cpu.isa.avx512f", "yes"),
+        ("host", "host.cpu.model", "AMD EPYC"),
+        ("frameworks.tensorflow", "frameworks.tensorflow.onednn.TF_ENABLE_ONEDNN_OPTS", "not set"),
+        ("frameworks.tensorflow", "frameworks.tensorflow.onednn.enabled", "no"),
+        ("frameworks.tensorflow", "frameworks.tensorflow.variables", "none"),
+        ("frameworks.tensorflow", "frameworks.tensorflow.version", "2.21.0"),
+    ]
+    html = render(model)
+    start = html.index('<section id="environment"')
+    section = html[start:html.index("</section>", start)]
+    headers = re.findall(r'<tr class="env-group"><th scope="colgroup" colspan="2">([^<]*)</th></tr>', section)
+    assert headers == ["run", "host", "frameworks.tensorflow"]
+    assert "<th scope=\"row\"><code>host.cpu.isa.avx512f</code></th><td>yes</td>" in section

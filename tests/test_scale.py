@@ -238,9 +238,9 @@ def test_workers_share_the_cache_folder_they_are_given_and_leave_it_to_its_owner
 
 
 def test_close_kills_a_worker_that_does_not_stop(monkeypatch):
-    from conformance import runner
+    from conformance import pool as pool_module, runner
 
-    monkeypatch.setattr(runner, "STOP_GRACE", 0.5)
+    monkeypatch.setattr(pool_module, "STOP_GRACE", 0.5)
     pool = _pool_with_fake_framework(monkeypatch, jobs=1)
     pool.start()
     units = runner.units_for([("fakefw.functional", "cpu", "defaults")], ["float64"])

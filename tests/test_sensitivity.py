@@ -57,3 +57,52 @@ def test_faulty_wrapper_without_fault_effect_is_transparent(adapter):
     target = Target(adapter.name, adapter.apis[0], "cpu")
     plain, faulty = evaluate(adapter, target, case, "float32"), evaluate(wrapped, target, case, "float32")
     assert [r.status for r in faulty] == [r.status for r in plain] == ["pass"] * len(plain)
+
+
+# One missing piece does not hide the others: a quantity the adapter could not produce is reported on
+# its own check, and everything that was computed is still compared.
+BIASED = {"id": "biased", "op": "conv", "input_shape": [2, 2, 6], "out_channels": 3, "kernel_size": 3,
+          "padding": "valid", "bias": True}
+
+
+def _faulty_records(adapter, *fault_names):
+    """check -> (status, message) per API, with the faults planted (the first one innermost)."""
+    from conformance.adapters.base import Target
+    from conformance.case import Case
+    from conformance.execute import evaluate
+    from conformance.faults import FAULTS_BY_NAME, FaultyAdapter
+
+    wrapped = adapter
+    for name in fault_names:
+        wrapped = FaultyAdapter(wrapped, FAULTS_BY_NAME[name])
+    case = Case.from_dict(BIASED)
+    return {api: {r.check: (r.status, r.message) for r in evaluate(wrapped, Target(adapter.name, api, "cpu"),
+                                                                    case, "float32")}
+            for api in adapter.apis}
+
+
+def test_a_missing_bias_gradient_fails_that_check_alone(adapter):
+    for api, got in _faulty_records(adapter, "bias_gradient_missing").items():
+        assert got.pop("grad_bias") == ("fail", "the framework returned no gradient for the bias"), api
+        assert {c: s for c, (s, _) in got.items()} == {c: "pass" for c in got}, (api, got)
+
+
+def test_a_bias_left_out_of_the_graph_fails_the_output(adapter):
+    for api, got in _faulty_records(adapter, "bias_dropped_no_gradient").items():
+        assert got["output"][0] == "fail" and "its bound" in got["output"][1], (api, got["output"])
+        assert got["grad_bias"] == ("fail", "the framework returned no gradient for the bias"), api
+        passing = ["output_shape", "grad_input", "grad_weight"] + (["weight_shape"] if api.endswith(".layer") else [])
+        assert {c: got[c][0] for c in passing} == {c: "pass" for c in passing}, (api, got)
+        if api.endswith(".layer"):  # the layer has no bias parameter either
+            assert got["param_count"][0] == "fail", (api, got["param_count"])
+
+
+@pytest.mark.parametrize("forward_fault", [None, "one_element_perturbed"])
+def test_a_raising_backward_keeps_the_forward_compared(adapter, forward_fault):
+    faults = ([forward_fault] if forward_fault else []) + ["backward_raises"]
+    for api, got in _faulty_records(adapter, *faults).items():
+        assert got["output"][0] == ("fail" if forward_fault else "pass"), (api, got["output"])
+        assert got["output_shape"][0] == "pass", api
+        for check in ("grad_input", "grad_weight", "grad_bias"):
+            assert got[check] == ("error", f"computing the {check.replace('grad_', 'gradient for the ')} raised "
+                                           "conformance.faults.PlantedBackwardError: the backward pass raised"), api

@@ -3,7 +3,8 @@
 An adapter is one small class per framework (einops' backends are the model). Its class attribute
 `name` is the import name, the registry key and the CLI word. `__init__` imports the framework; no
 other module does. Adapters convert canonical arrays (float64, channels-first, weights as in
-DESIGN.md) to the framework's native layout and dtype, call the API a user calls, and convert back.
+docs/semantics.md#layouts) to the framework's native layout and dtype, call the API a user calls,
+and convert back.
 Padding semantics live in the case model and the oracle, not here: an adapter passes the case's own
 keyword where the API has one, explicit amounts otherwise, and says `Unsupported` when the API
 cannot express the case. It never emulates silently.
@@ -46,7 +47,10 @@ class Observation:
     """What one native call produced, converted back to canonical layout and float64.
 
     Any array field may instead hold an `Unsupported` (that part could not be computed, e.g. a
-    gradient the framework does not implement for the dtype). Layer APIs fill `layer_weight_shape`
+    gradient the framework does not implement for the dtype), another exception (computing that part
+    raised: an `error` of its checks alone), or None (the framework returned nothing for it, as
+    autograd does for a parameter the graph does not use: a `fail` where the case needs it). The
+    output is kept whenever it was computed. Layer APIs fill `layer_weight_shape`
     (the shape the layer itself created, read from it) and `param_count` (the layer's own count).
     """
 
@@ -128,6 +132,18 @@ class Adapter:
     @staticmethod
     def to_numpy64(array) -> np.ndarray:
         return np.asarray(array, dtype=np.float64)
+
+
+def converted(value, convert):
+    """`convert(value)` for a quantity the framework computed. None (the framework returned none) and
+    an exception (computing it raised) pass through, and so does an exception `convert` raises: each
+    quantity is judged on its own (execute._missing), so one missing piece hides no other."""
+    if value is None or isinstance(value, BaseException):
+        return value
+    try:
+        return convert(value)
+    except Exception as exc:  # noqa: BLE001 - kept as this quantity's value, reported as its error
+        return exc
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -14,9 +14,9 @@ transposed kernel (*k, O, I) (transpose_kernel=True, see below).
   its docstring example: features=4, 3 input channels, transpose_kernel=True -> kernel (6, 6, 4, 3)).
 
 transpose_kernel=True, for both APIs. The reference transposed conv is the adjoint of the conv
-(DESIGN.md). JAX documents that transpose_kernel=True "flips spatial axes and swaps the input/output
-channel axes of the kernel", making the output "identical to the gradient-derived functions like
-keras.layers.Conv2DTranspose applied to the same kernel"
+(docs/semantics.md#transposed-convolution). JAX documents that transpose_kernel=True "flips spatial
+axes and swaps the input/output channel axes of the kernel", making the output "identical to the
+gradient-derived functions like keras.layers.Conv2DTranspose applied to the same kernel"
 (https://docs.jax.dev/en/latest/_autosummary/jax.lax.conv_transpose.html). With the default False
 the kernel is neither flipped nor swapped: a fractionally strided correlation with the unflipped
 kernel, a different operation, which matches the reference only if we flip the kernel ourselves,
@@ -46,7 +46,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..case import Case
-from .base import (Adapter, Observation, Unsupported, channels_first, channels_last, kernel_first,
+from .base import (Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first,
                    kernel_last)
 
 # Channels-last dimension numbers per spatial rank (lhs, rhs, out).
@@ -135,6 +135,9 @@ class JaxAdapter(Adapter):
         env = {"version": jax.__version__, "jaxlib": _dist_version("jaxlib"),
                "flax": _dist_version("flax"), "backend": jax.default_backend(),
                "device_kinds": [d.device_kind for d in jax.devices()],
+               "cpu_device_kind": _device_kind(jax, "cpu"), "gpu": _device_kind(jax, "gpu"),
+               "cuda_plugin": _dist_version("jax-cuda12-plugin") or _dist_version("jax-cuda13-plugin"),
+               "xla_flags": os.environ.get("XLA_FLAGS"),
                "compilation_cache": {"dir": self.compilation_cache,
                                      "min_compile_time_secs": jax.config.jax_persistent_cache_min_compile_time_secs}}
         env.update(self._settings())
@@ -286,7 +289,7 @@ class JaxAdapter(Adapter):
             try:
                 with self.native():
                     y, gx, gw, gb = jax.block_until_ready(self._forward_backward(spec, x, w, b, g))
-            except Unsupported as exc:  # the backward may be what is refused: keep the forward
+            except Exception as exc:  # the backward may be what is refused or failed: keep the forward
                 with self.native():
                     y = jax.block_until_ready(self._forward(spec, x, w, b))
                 gx = gw = gb = exc
@@ -295,12 +298,10 @@ class JaxAdapter(Adapter):
                         f"gradients not compared: the output is {[y.shape[0], y.shape[-1], *y.shape[1:-1]]}, "
                         f"not the case's {list(case.output_shape)}, so the case's upstream gradient does not apply")
         obs.output = channels_first(self.to_numpy64(y))
-        if isinstance(gx, Unsupported):
-            obs.grad_input = obs.grad_weight = obs.grad_bias = gx
-            return obs
-        obs.grad_input = channels_first(self.to_numpy64(gx))
-        obs.grad_weight = kernel_first(self.to_numpy64(gw))
-        obs.grad_bias = None if gb is None else self.to_numpy64(gb)
+        # gb is None without a bias; an exception (refusal or failure) is each gradient's value
+        obs.grad_input = converted(gx, lambda a: channels_first(self.to_numpy64(a)))
+        obs.grad_weight = converted(gw, lambda a: kernel_first(self.to_numpy64(a)))
+        obs.grad_bias = converted(gb, self.to_numpy64)
         return obs
 
 
@@ -354,6 +355,15 @@ def _dist_version(name: str) -> str | None:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def _device_kind(jax, platform: str) -> str | None:
+    """The first `platform` device's kind (e.g. 'cpu', 'NVIDIA H100 80GB HBM3'); None without one."""
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError:  # "Unknown backend: 'gpu' requested, but no platforms ... are present"
+        return None
+    return str(devices[0].device_kind) if devices else None
 
 
 def _snippet(spec: _Spec, case: Case, settings: dict) -> str:

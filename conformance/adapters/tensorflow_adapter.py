@@ -26,7 +26,8 @@ import sys
 import numpy as np
 
 from ..case import Case
-from .base import Adapter, Observation, Unsupported, channels_first, channels_last, kernel_first, kernel_last
+from .base import (Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first,
+                   kernel_last)
 
 
 class TensorFlowAdapter(Adapter):
@@ -69,9 +70,14 @@ class TensorFlowAdapter(Adapter):
             keras_version = importlib.metadata.version("keras")
         except importlib.metadata.PackageNotFoundError:
             keras_version = None
+        threading = tf.config.threading
         env = {"version": tf.__version__, "keras": keras_version, "cuda": build.get("cuda_version"),
                "cudnn": build.get("cudnn_version"),
-               "threads": tf.config.threading.get_intra_op_parallelism_threads()}
+               # 0: TensorFlow picks (one per core); a thread pool's size changes reduction orders
+               "threads": threading.get_intra_op_parallelism_threads(),
+               "inter_op_threads": threading.get_inter_op_parallelism_threads(),
+               "onednn": {"enabled": _onednn_enabled(), "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS")},
+               "xla": {"built": _built_with_xla(tf), "jit": tf.config.optimizer.get_jit() or None}}
         gpus = tf.config.list_physical_devices("GPU")
         if gpus:
             env.update(gpu=tf.config.experimental.get_device_details(gpus[0]).get("device_name"),
@@ -210,13 +216,15 @@ class TensorFlowAdapter(Adapter):
             try:
                 with self.native():
                     grads = tape.gradient(y, sources, output_gradients=g)
-            except Unsupported as exc:
+            except Exception as exc:  # refused (Unsupported) or failed: the output is still compared
                 obs.grad_input = obs.grad_weight = obs.grad_bias = exc
                 return obs
-        obs.grad_input = channels_first(self.to_numpy64(grads[0].numpy()))
-        obs.grad_weight = self._from_native_weight(api, case, self.to_numpy64(grads[1].numpy()))
+        # tape.gradient gives None for a source the output does not depend on: that check fails alone
+        numpy64 = lambda a: self.to_numpy64(a.numpy())  # noqa: E731
+        obs.grad_input = converted(grads[0], lambda a: channels_first(numpy64(a)))
+        obs.grad_weight = converted(grads[1], lambda a: self._from_native_weight(api, case, numpy64(a)))
         if case.bias:
-            obs.grad_bias = self.to_numpy64(grads[2].numpy())
+            obs.grad_bias = converted(grads[2], numpy64)
         return obs
 
     def _layer(self, case: Case, dtype: str):
@@ -259,3 +267,22 @@ def _layer_snippet(case: Case, dtype: str, cls: str, kwargs: dict) -> str:
                       f"x = tf.random.normal({x_shape}, dtype=tf.{dtype})",
                       f"layer = keras.layers.{cls}({args})",
                       "y = layer(x)"])
+
+
+def _onednn_enabled() -> bool | None:
+    """TensorFlow's own decision, in this process, to run its oneDNN (MKL) CPU kernels: unset, the
+    CPU decides; TF_ENABLE_ONEDNN_OPTS=0 turns them off, =1 on. A private API, so None where this
+    TensorFlow lacks it."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
+def _built_with_xla(tf) -> bool | None:
+    try:
+        return bool(tf.test.is_built_with_xla())
+    except AttributeError:
+        return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 
 from ..case import Case
-from .base import Adapter, Observation, Unsupported
+from .base import Adapter, Observation, Unsupported, converted
 
 
 class TorchAdapter(Adapter):
@@ -39,7 +39,10 @@ class TorchAdapter(Adapter):
 
     def environment(self) -> dict:
         t = self.torch
-        env = {"version": t.__version__, "cuda": t.version.cuda, "threads": t.get_num_threads()}
+        env = {"version": t.__version__, "cuda": t.version.cuda, "threads": t.get_num_threads(),
+               "interop_threads": t.get_num_interop_threads(), "cpu_capability": _cpu_capability(t),
+               "mkldnn": {"available": t.backends.mkldnn.is_available(), "enabled": bool(t.backends.mkldnn.enabled)},
+               "mkl": t.backends.mkl.is_available(), **_build_facts(t)}
         if t.cuda.is_available():
             env.update(gpu=t.cuda.get_device_name(0), cudnn=t.backends.cudnn.version(),
                        defaults=self._settings())
@@ -130,11 +133,13 @@ class TorchAdapter(Adapter):
         try:
             with self.native():
                 y.backward(tensor(inputs.grad_output, grad=False))
-        except Unsupported as exc:
+        except Exception as exc:  # refused (Unsupported) or failed: the output is still compared
             obs.grad_input = obs.grad_weight = obs.grad_bias = exc
             return obs
-        grad = lambda p: None if p is None else p.grad.detach().to(t.float64).cpu().numpy()  # noqa: E731
-        obs.grad_input, obs.grad_weight, obs.grad_bias = grad(x), grad(w), grad(b)
+        # p.grad is None where autograd computed no gradient for p: that check fails, the others count
+        to_numpy = lambda g: g.detach().to(t.float64).cpu().numpy()  # noqa: E731
+        obs.grad_input, obs.grad_weight, obs.grad_bias = (
+            None if p is None else converted(p.grad, to_numpy) for p in (x, w, b))
         return obs
 
 
@@ -153,3 +158,27 @@ def _snippet(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: 
                      if case.bias else "b = None")
         lines.append(f"y = {fn}(x, w, b, {args})")
     return "\n".join(lines)
+
+
+def _cpu_capability(torch) -> str | None:
+    """The SIMD level of the CPU kernels PyTorch dispatches to (e.g. AVX512, AVX2, DEFAULT): it
+    follows the CPU, and ATEN_CPU_CAPABILITY can lower it."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):  # PyTorch < 2.0
+        return None
+
+
+def _build_facts(torch) -> dict:
+    """The BLAS, the oneDNN version and the parallel backend, from PyTorch's build and parallel info."""
+    import re
+
+    try:
+        show, parallel = torch.__config__.show(), torch.__config__.parallel_info()
+    except (AttributeError, RuntimeError):
+        return {}
+    blas = re.search(r"BLAS_INFO=([^,\s]+)", show)
+    onednn = re.search(r"(?:MKL-DNN|oneDNN) v(\S+)", show)
+    backend = re.search(r"ATen parallel backend: (.+)", parallel)
+    return {"blas": blas and blas.group(1), "onednn_version": onednn and onednn.group(1),
+            "parallel_backend": backend and backend.group(1).strip()}

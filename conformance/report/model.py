@@ -12,14 +12,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from ..diff import Diff, Entry, diff, format_key
+from ..diff import Diff, EnvChange, Entry, Lost, diff, format_key
 from ..results import FAILING, STATUSES, Result, RunResults, as_float
 
 # Display order of statuses (summary columns, legends).
-STATUS_ORDER = ("pass", "fail", "known", "unsupported", "error", "crashed")
+STATUS_ORDER = ("pass", "fail", "flaky", "known", "unsupported", "error", "crashed")
 # Which status colours a cell that holds several: the higher, the more it matters. A numeric or shape
-# failure is the finding this suite exists for, so it outranks an adapter error or a crash.
-SEVERITY = {"pass": 0, "unsupported": 1, "known": 2, "crashed": 3, "error": 4, "fail": 5}
+# failure is the finding this suite exists for, so it outranks an adapter error or a crash; a flaky
+# result (attempts that disagree) is a finding about the framework too, next to it.
+SEVERITY = {"pass": 0, "unsupported": 1, "known": 2, "crashed": 3, "error": 4, "flaky": 5, "fail": 6}
 CHECK_ORDER = ("output_shape", "output", "weight_shape", "param_count", "grad_input", "grad_weight", "grad_bias")
 _BRACKET = re.compile(r"^(?P<base>[^\[]*)\[(?P<label>.*)\]$")
 
@@ -224,6 +225,7 @@ class Discrepancy:
     known: dict | None
     baseline_status: str | None = None  # the status of the same key in the baseline, when one is given
     tags: list[str] = field(default_factory=list)
+    story: dict = field(default_factory=dict)  # attempts, stderr, rerun, varies (conformance/attempts.py)
 
     @property
     def base(self) -> str:
@@ -263,7 +265,15 @@ class Discrepancy:
             "max_abs_error": self.max_abs_error, "worst_index": self.worst_index,
             "expected": self.expected, "got": self.got, "arithmetic": self.arithmetic, "call": self.call,
             "detail": self.detail, "known": self.known, "baseline_status": self.baseline_status,
+            "story": self.story,
         })
+
+
+def _story(r: Result) -> dict:
+    """What the attempts of a record's unit left: earlier attempts, the worker's stderr, the command
+    that reruns the unit, and the values that varied between repeats (only those present)."""
+    story = {"attempts": r.attempts, "stderr": r.stderr, "rerun": r.rerun, "varies": r.varies}
+    return {k: v for k, v in story.items() if v}
 
 
 def _discrepancy_order(r: Result) -> tuple:
@@ -294,22 +304,34 @@ class DiffRow:
 
 
 @dataclass
-class EnvChange:
-    key: str
-    old: str
-    new: str
+class RemovedTarget:
+    """The records of one target (api@device) that the baseline has and this run lacks."""
+
+    target: str
+    records: int
+    cases: int
+    lost: str | None  # the lost framework, device or API that accounts for them, if one does
 
 
 @dataclass
 class BaselineSection:
-    counts: dict[str, int]  # regressions, fixes, changes, added, removed, unchanged
+    """The comparison with a baseline, as `diff.diff` makes it for the terminal too: the runs
+    compared, what fails the comparison, the environment differences, then the record changes."""
+
+    counts: dict[str, int]  # regressions, fixes, changes, added, removed, unchanged, lost, environment
     regressions: list[DiffRow]
     fixes: list[DiffRow]
     changes: list[DiffRow]
     added: int
     removed: int
-    environment_changes: list[EnvChange]
+    environment_changes: list[EnvChange]  # diff.environment_changes: the important groups first
     baseline_total: int
+    compared: dict[str, str] = field(default_factory=dict)  # {"baseline": ..., "new": ...}
+    lost: list[Lost] = field(default_factory=list)  # coverage the baseline had and this run skipped
+    removed_targets: list[RemovedTarget] = field(default_factory=list)
+    removed_unexplained: int = 0  # removed records no lost coverage accounts for
+    allow_removed: bool = False  # --allow-removed: those do not fail the comparison
+    failed: bool = False  # the comparison's verdict (diff.Diff.has_regressions)
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -317,6 +339,7 @@ class BaselineSection:
 class EnvItem:
     key: str
     value: str
+    group: str = ""  # the environment table's section: "run", "host", "frameworks.torch", ...
 
 
 @dataclass
@@ -324,7 +347,7 @@ class ReportModel:
     title: str
     total: int
     counts: Counts
-    unexpected: int  # fail + error + crashed
+    unexpected: int  # fail + flaky + error + crashed (results.FAILING)
     summary: list[SummaryGroup]
     environment: list[EnvItem]
     skipped: list[EnvItem]  # (framework or target, reason)
@@ -336,6 +359,7 @@ class ReportModel:
     baseline: BaselineSection | None = None
     statuses: tuple[str, ...] = STATUS_ORDER
     partial: str | None = None  # why the run is incomplete (interrupted), shown above the verdict
+    varied: list[EnvItem] = field(default_factory=list)  # records whose values differed between --repeat attempts
 
     @property
     def verdict(self) -> str:
@@ -348,8 +372,9 @@ class ReportModel:
 
 def build_model(results: RunResults, baseline: RunResults | None = None, *,
                 title: str = "Convolution conformance report",
-                tags: Mapping[str, Iterable[str]] | None = None) -> ReportModel:
-    """The report's data for one run; `baseline` adds the 'against baseline' section.
+                tags: Mapping[str, Iterable[str]] | None = None, allow_removed: bool = False) -> ReportModel:
+    """The report's data for one run; `baseline` adds the 'against baseline' section
+    (`allow_removed`: the baseline's records this run lacks were removed on purpose).
 
     `tags` (case id -> tags, e.g. from the loaded case files) adds one matrix row per tag; the
     results file records case ids only, so without it the feature rows come from the ids and records.
@@ -398,7 +423,7 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
         _matrix("By feature", "feature", "feature", targets, by_feature, feature_filter),
     ]
 
-    d: Diff | None = diff(baseline, results) if baseline is not None else None
+    d: Diff | None = diff(baseline, results, allow_removed=allow_removed) if baseline is not None else None
     base_status = {r.key: r.status for r in baseline.results} if baseline is not None else {}
     discrepancies = []
     for r in sorted((r for r in records if r.status != "pass"), key=_discrepancy_order):
@@ -409,13 +434,16 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
             max_abs_error=ratio_value(r.max_abs_error), worst_index=r.worst_index,
             expected=r.expected, got=r.got, arithmetic=r.arithmetic, call=r.call, detail=r.detail,
             known=r.known, baseline_status=base_status.get(r.key) if baseline is not None else None,
-            tags=tag_map.get(r.case, []),
+            tags=tag_map.get(r.case, []), story=_story(r),
         ))
 
     return ReportModel(
         title=title, total=len(records), counts=counts, unexpected=counts.unexpected, summary=summary,
-        environment=_flatten(results.environment),
+        environment=_environment_table(results.environment),
         partial=results.partial,
+        varied=[EnvItem(f"{r.case} [{target_label(r)} {r.dtype} {r.check}]",
+                        f"{r.status}; " + "; ".join(f"{k}: {', '.join(map(_text, v))}" for k, v in r.varies.items()))
+                for r in records if r.varies],
         skipped=[EnvItem(str(s.get("target") or s.get("framework") or "?"), str(s.get("reason", "")))
                  for s in results.skipped],
         stale_known=[EnvItem(str(s.get("id", "?")), _text({k: v for k, v in s.items() if k != "id"}))
@@ -446,8 +474,36 @@ def _flatten(env: Mapping, prefix: str = "") -> list[EnvItem]:
         if isinstance(v, Mapping) and v:
             out += _flatten(v, name + ".")
         else:
-            out.append(EnvItem(name, _text(v)))
+            out.append(EnvItem(name, _env_text(v, name)))
     return out
+
+
+def _env_text(value, key: str = "") -> str:
+    """An environment value as read: flags `yes`/`no`, lists comma-separated, and a null as what it
+    means there: an ISA flag that could not be read is `unknown`, a variable (upper case) `not set`."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        last = key.rsplit(".", 1)[-1]
+        return "unknown" if ".isa." in key else "not set" if last.isupper() else "none"
+    if value == [] or value == {}:
+        return "none"
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return ", ".join(_text(v) for v in value)
+    return _text(value)
+
+
+def _environment_table(env: Mapping) -> list[EnvItem]:
+    """The environment's rows in sections: the run's own facts, the host, then each framework."""
+    def group(key: str) -> str:
+        parts = key.split(".")
+        if parts[0] == "frameworks" and len(parts) > 2:
+            return ".".join(parts[:2])
+        return parts[0] if parts[0] == "host" and len(parts) > 1 else "run"
+
+    items = [EnvItem(i.key, i.value, group(i.key)) for i in _flatten(env)]
+    rank = {"run": 0, "host": 1}
+    return sorted(items, key=lambda i: (rank.get(i.group, 2), i.group))  # stable: keys stay sorted within
 
 
 def _baseline_section(d: Diff, baseline: RunResults, results: RunResults,
@@ -462,12 +518,22 @@ def _baseline_section(d: Diff, baseline: RunResults, results: RunResults,
                        old_ratio=format_ratio(e.old.error_ratio) if e.old else "",
                        new_ratio=format_ratio(e.new.error_ratio) if e.new else "")
 
-    old_env = {i.key: i.value for i in _flatten(baseline.environment)}
-    new_env = {i.key: i.value for i in _flatten(results.environment)}
-    env_changes = [EnvChange(k, old_env.get(k, ""), new_env.get(k, ""))
-                   for k in sorted(old_env.keys() | new_env.keys()) if old_env.get(k) != new_env.get(k)]
     return BaselineSection(counts=d.counts(), regressions=[row(e) for e in d.regressions],
                            fixes=[row(e) for e in d.fixes], changes=[row(e) for e in d.changes],
-                           added=len(d.added), removed=len(d.removed), environment_changes=env_changes,
-                           baseline_total=len(baseline.results))
+                           added=len(d.added), removed=len(d.removed), environment_changes=d.environment,
+                           baseline_total=len(baseline.results), compared=d.compared, lost=d.lost,
+                           removed_targets=_removed_targets(d), removed_unexplained=len(d.removed_unexplained),
+                           allow_removed=d.allow_removed, failed=d.has_regressions)
+
+
+def _removed_targets(d: Diff) -> list[RemovedTarget]:
+    by_target: dict[str, list[Result]] = {}
+    for e in d.removed:
+        by_target.setdefault(target_label(e.old), []).append(e.old)
+    out = []
+    for label in sorted(by_target):
+        records = by_target[label]
+        lost = next((x.subject for x in d.lost if x.covers(records[0])), None)
+        out.append(RemovedTarget(label, len(records), len({r.case for r in records}), lost))
+    return out
 

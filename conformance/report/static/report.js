@@ -70,7 +70,7 @@
     return out;
   }
   function matches(tr, toks, status, framework) {
-    if (status === "unexpected") { if (["fail", "error", "crashed"].indexOf(tr.dataset.status) < 0) return false; }
+    if (status === "unexpected") { if (["fail", "flaky", "error", "crashed"].indexOf(tr.dataset.status) < 0) return false; }
     else if (status && tr.dataset.status !== status) return false;
     if (framework && tr.dataset.framework !== framework) return false;
     for (var i = 0; i < toks.length; i++) {
@@ -288,6 +288,10 @@
     if (row.known) {
       var k = el("div", { cls: "d-known" }, [el("strong", { text: "Known difference " }), el("code", { text: row.known.id || "" })]);
       if (row.known.reason) k.appendChild(el("div", { text: row.known.reason }));
+      if (row.known.when && typeof row.known.when === "object") {
+        var held = Object.keys(row.known.when).map(function (p) { return p + " = " + JSON.stringify(row.known.when[p]); });
+        if (held.length) k.appendChild(el("div", { cls: "hint", text: "Applies where " + held.join(", ") }));
+      }
       var link = row.known.link;
       if (typeof link === "string" && /^https?:\/\//i.test(link)) {
         k.appendChild(el("a", { href: link, rel: "noopener noreferrer", text: link }));
@@ -295,6 +299,7 @@
       body.appendChild(k);
     }
     body.appendChild(facts(row));
+    story(row.story || {});
     if (row.call) {
       var pre = el("pre", {}, [el("code", { text: row.call })]);
       var copy = el("button", { type: "button", text: "copy" });
@@ -314,6 +319,32 @@
         var h = heatmap(d, row);
         if (h) { body.appendChild(el("h3", { text: "Where the error is" })); body.appendChild(h); }
       }
+    }
+  }
+  // What the attempts of the record's unit left (conformance/attempts.py).
+  function story(s) {
+    if (s.attempts && s.attempts.length) {
+      body.appendChild(el("h3", { text: "Earlier attempts (each in another worker process)" }));
+      body.appendChild(el("ol", { cls: "d-attempts" }, s.attempts.map(function (a) {
+        return el("li", {}, [el("span", { cls: "pill st-" + a.status, text: a.status }), el("span", { text: " " + a.message })]);
+      })));
+    }
+    if (s.varies) {
+      body.appendChild(el("h3", { text: "Values varied between repeats" }));
+      var dl = el("dl", { cls: "d-facts" });
+      Object.keys(s.varies).forEach(function (k) {
+        dl.appendChild(el("dt", { text: k }));
+        dl.appendChild(el("dd", { text: s.varies[k].map(function (v) { return typeof v === "number" ? String(v) : fmt(v); }).join(", ") }));
+      });
+      body.appendChild(dl);
+    }
+    if (s.stderr) {
+      body.appendChild(el("h3", { text: "The worker's stderr (its end)" }));
+      body.appendChild(el("pre", { cls: "d-stderr" }, [el("code", { text: s.stderr })]));
+    }
+    if (s.rerun) {
+      body.appendChild(el("h3", { text: "Rerun this unit" }));
+      body.appendChild(el("pre", {}, [el("code", { text: s.rerun })]));
     }
   }
   function selectText(node) {
