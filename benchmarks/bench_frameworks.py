@@ -35,7 +35,7 @@ DTYPES = ("float32", "float64")
 
 
 def sample_cases(limit: int | None):
-    from conformance.suite import load_selected_cases
+    from conformance.spec.select import load_selected_cases
 
     cases = sorted(load_selected_cases(["cases"]), key=lambda c: c.id)
     if limit and limit < len(cases):
@@ -48,7 +48,7 @@ def measure(framework: str, limit: int | None) -> dict:
         os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)  # cold, as on a fresh machine
     from conformance import adapters
     from conformance.adapters.base import Adapter, Target
-    from conformance.execute import Reference, evaluate
+    from conformance.check.evaluate import Reference, evaluate
 
     t0 = time.perf_counter()
     adapter = adapters.load_adapter(framework)

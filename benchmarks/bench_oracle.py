@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from conformance import Case, oracle
+from conformance import Case
+from conformance.check import oracle
 
 LARGE = [
     {"id": "issue_target", "op": "conv", "input_shape": [8, 64, 56, 56], "out_channels": 128, "kernel_size": 3, "padding": 1},
@@ -114,8 +115,8 @@ def large_shapes(repeat: int, quick: bool = False) -> list[dict]:
 
 def library_cases(limit: int | None = None) -> dict:
     """The oracle (forward + all gradients, float64) on each library case: mean, median, max per case."""
-    from conformance.inputs import make_inputs
-    from conformance.suite import load_selected_cases
+    from conformance.spec.inputs import make_inputs
+    from conformance.spec.select import load_selected_cases
 
     cases = sorted(load_selected_cases(["cases"]), key=lambda c: c.id)
     if limit and limit < len(cases):

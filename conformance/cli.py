@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .errors import ConformanceError, UsageError
+from conformance.errors import ConformanceError, UsageError
 
 DEFAULT_CASES = "cases"
 DEFAULT_KNOWN = "cases/known_differences.yaml"
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "before anything allocates it, e.g. 512MiB, 4GiB (default: %(default)s)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     run.add_argument("--relations", action="store_true",
-                     help="also check the metamorphic relations (conformance/metamorphic.py) of every case, "
+                     help="also check the metamorphic relations (conformance/check/relations.py) of every case, "
                           "target and dtype, in the workers; several extra framework calls per case")
     run.add_argument("--jobs", "-j", type=int, metavar="N",
                      help="(case, framework) requests run at once, i.e. CPU cores used; a framework gets up to N "
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of case files (for editor completion)")
 
-    from .explore import add_arguments as add_explore_arguments
+    from conformance.search.explore import add_arguments as add_explore_arguments
 
     add_explore_arguments(sub.add_parser(
         "explore", help="search random valid cases for discrepancies (hypothesis), shrink one, write it as a case",
@@ -155,13 +155,14 @@ def main(argv=None) -> int:
 
 # ------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
-    from .features import case_features
-    from .known import mark_known, stale_entries
-    from .loader import parse_bytes
-    from .results import RecordStream
-    from .runner import Selection, dtypes_for, run_suite
-    from .shard import parse_shard, select_shard
-    from .suite import load_selected_cases, case_table
+    from conformance.spec.features import case_features
+    from conformance.results.known import mark_known, stale_entries
+    from conformance.spec.loader import parse_bytes
+    from conformance.results.records import RecordStream
+    from conformance.run.selection import Selection
+    from conformance.run.suite import dtypes_for, run_suite
+    from conformance.run.shard import parse_shard, select_shard
+    from conformance.spec.select import load_selected_cases, case_table
 
     selection = Selection(frameworks=args.frameworks, devices=args.devices, dtypes=args.dtypes,
                           precision=args.precision, seed=args.seed, timeout=args.timeout, jobs=args.jobs,
@@ -222,7 +223,7 @@ def _terminate_as_interrupt():
 
 
 def _load_known(path):
-    from .known import load_known
+    from conformance.results.known import load_known
 
     if path == "none" or (path == DEFAULT_KNOWN and not Path(path).exists()):
         return []  # none asked for, or running outside the repository with the default
@@ -230,9 +231,9 @@ def _load_known(path):
 
 
 def _finish(run, baseline, json_path, html_path, *, requested=(), allow_removed=False) -> int:
-    from .diff import diff, format_text, gate_lines
-    from .results import summarize
-    from .runner import describe_skip
+    from conformance.results.diff import diff, format_text, gate_lines
+    from conformance.results.records import summarize
+    from conformance.report.text import describe_skip
 
     d = diff(baseline, run, allow_removed=allow_removed) if baseline is not None else None
     # Coverage the run lost fails it even when every record passes: said first, one line each.
@@ -246,7 +247,7 @@ def _finish(run, baseline, json_path, html_path, *, requested=(), allow_removed=
     for stale in run.stale_known:
         print(f"stale known difference {stale['id']} ({stale['origin']}): matched no result")
     unexpected = run.unexpected
-    from .attempts import unexpected_lines, varied_lines
+    from conformance.run.attempts import unexpected_lines, varied_lines
 
     for line in unexpected_lines(unexpected) + varied_lines(run.results):
         print(line)
@@ -286,7 +287,7 @@ def _summary_text(summary) -> str:
 
 
 def _write_html(run, path, baseline, *, allow_removed=False):
-    from .report.html import write_report
+    from conformance.report.html import write_report
 
     return write_report(run, path, baseline=baseline, allow_removed=allow_removed) if path else None
 
@@ -300,22 +301,22 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def _read_results(path):
-    from .results import RunResults
+    from conformance.results.records import RunResults
 
     return RunResults.read(path)
 
 
 def cmd_list(args) -> int:
-    from . import adapters
-    from .features import case_features
-    from .suite import load_selected_cases
+    from conformance import adapters
+    from conformance.spec.features import case_features
+    from conformance.spec.select import load_selected_cases
 
     cases = load_selected_cases(args.cases, None)
     for case in cases:
         print(f"{case.id}\t{case.describe()}\tdtypes={','.join(case.dtypes)}\tfeatures={','.join(case_features(case))}")
     print(f"{len(cases)} cases")
-    from .runner import Selection
-    from .targets import availability
+    from conformance.run.selection import Selection
+    from conformance.run.targets import availability
 
     Selection(frameworks=args.frameworks).validate()
     print("targets (select with --targets GLOB, e.g. 'torch.*', '*@cpu'):")
@@ -325,7 +326,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from .diff import diff, format_text
+    from conformance.results.diff import diff, format_text
 
     d = diff(_read_results(args.base), _read_results(args.new), allow_removed=args.allow_removed)
     text = format_text(d)  # what fails the comparison first, then the environments, then the records
@@ -334,7 +335,7 @@ def cmd_diff(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from .merge import merge
+    from conformance.results.merge import merge
 
     merged = merge([(p, _read_results(p)) for p in args.inputs])
     path = merged.write(args.output)
@@ -351,21 +352,21 @@ def cmd_report(args) -> int:
 
 
 def cmd_matrix(args) -> int:
-    from .matrix import support_matrix
+    from conformance.results.support import support_matrix
 
     print(support_matrix(_read_results(args.results)), end="")
     return 0
 
 
 def cmd_schema(args) -> int:
-    from .schema import case_file_schema
+    from conformance.spec.schema import case_file_schema
 
     print(json.dumps(case_file_schema(), indent=2))
     return 0
 
 
 def cmd_explore(args) -> int:
-    from .explore import run_command
+    from conformance.search.explore import run_command
 
     return run_command(args, load_known=_load_known, write_html=_write_html)
 

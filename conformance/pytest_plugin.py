@@ -8,7 +8,7 @@ Item ids read like `cases/transposed.yaml::tf_same_k3_s2[torch.functional-cpu-fl
 pass -> passed; fail, flaky, error, crashed -> failed (with a readable discrepancy and a reproducer);
 unsupported -> skipped (with the reason); known -> xfailed (with the known difference).
 
-This module imports nothing heavy: frameworks run in worker processes (conformance.runner), started
+This module imports nothing heavy: frameworks run in worker processes (conformance.run.suite), started
 when the first case file is collected. Under pytest-xdist each worker runs its own framework
 workers; where --conformance-json or --conformance-html asks for them, the records travel to the
 controller in the reports' user_properties, and only the controller writes the JSON results and the
@@ -100,13 +100,13 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    from .errors import ConformanceError
+    from conformance.errors import ConformanceError
 
     try:
         _validate_options(config)
     except ConformanceError as exc:
         raise pytest.UsageError(str(exc)) from None
-    from . import adapters
+    from conformance import adapters
 
     for name in adapters.FRAMEWORKS:  # frameworks added through CONFORMANCE_EXTRA_ADAPTERS too
         MARKERS.setdefault(name, f"conformance items run on {name}")
@@ -121,11 +121,11 @@ def _validate_options(config) -> None:
     """Check every --conformance-* option once, before collection: a bad one is one usage line (pytest
     exits 4), not a collection error in every case file. Raises UsageError (CaseError for the
     content of a --conformance-known file)."""
-    from .errors import UsageError
-    from .known import load_known
-    from .loader import parse_bytes
-    from .runner import Selection
-    from .shard import parse_shard
+    from conformance.errors import UsageError
+    from conformance.results.known import load_known
+    from conformance.spec.loader import parse_bytes
+    from conformance.run.selection import Selection
+    from conformance.run.shard import parse_shard
 
     opt = config.getoption
     for option, field, value in ((OPT_FRAMEWORKS, "frameworks", _csv(opt(OPT_FRAMEWORKS))),
@@ -189,7 +189,7 @@ def pytest_configure_node(node):
 
 
 def pytest_collect_file(file_path: Path, parent):
-    from .loader import is_case_file
+    from conformance.spec.loader import is_case_file
 
     if is_case_file(file_path) and _CASES_LINE.search(_read(file_path)):
         return CaseFile.from_parent(parent, path=file_path)
@@ -212,8 +212,8 @@ def _state(config) -> "ConformanceSession":
 # ------------------------------------------------------------------------- collection
 class CaseFile(pytest.File):
     def collect(self):
-        from .errors import CaseError
-        from .loader import duplicate_error, load_file, parse_bytes
+        from conformance.errors import CaseError
+        from conformance.spec.loader import duplicate_error, load_file, parse_bytes
 
         errors: list[CaseError] = []
         try:
@@ -279,7 +279,7 @@ class ConformanceItem(pytest.Item):
         if state.wants_records:  # only the JSON results and the HTML report need them
             self.user_properties.append((RECORD_PROPERTY, json.dumps(record.to_dict())))
             if state.first_item_of_case(self):
-                from .suite import case_table
+                from conformance.spec.select import case_table
 
                 self.user_properties.append((CASE_PROPERTY, json.dumps(case_table([self.case]))))
             if state.environment_pending():
@@ -340,7 +340,7 @@ class ConformanceSession:
     """Options, the framework worker pool (started on first use) and the records received."""
 
     def __init__(self, config):
-        from .runner import Selection
+        from conformance.run.selection import Selection
 
         self.config = config
         opt = config.getoption
@@ -352,7 +352,7 @@ class ConformanceSession:
                                    verbose=opt("capture") == "no")
         self.selection.validate()
         self._pool = None
-        self._attempts = None  # conformance.attempts.Attempts: retries, repeats, final records
+        self._attempts = None  # conformance.run.attempts.Attempts: retries, repeats, final records
         self.varied: list = []  # records whose values differed between --conformance-repeat attempts
         self.usage_error: str | None = None  # found once the workers said which targets they have
         # Each record travels in its item's report (to the xdist controller) only where it is
@@ -374,15 +374,16 @@ class ConformanceSession:
 
     # -- planning (needs the workers: which devices does each framework see?)
     def _start(self):
-        from .attempts import Attempts
-        from .errors import UsageError
-        from .runner import WorkerPool, plan_targets, resolve_frameworks
-        from .worker import host_environment
+        from conformance.run.attempts import Attempts
+        from conformance.errors import UsageError
+        from conformance.run.pool import WorkerPool
+        from conformance.run.selection import plan_targets, resolve_frameworks
+        from conformance.run.worker import host_environment
 
         frameworks, self.skipped = resolve_frameworks(self.selection)
         jobs = self.config.getoption(OPT_JOBS)
         if jobs is None:  # under xdist the xdist workers are the parallelism: one request each
-            from .runner import default_jobs
+            from conformance.run.selection import default_jobs
 
             jobs = 1 if hasattr(self.config, "workerinput") else default_jobs()
         # Requests submitted ahead keep this process's framework workers busy. Not under xdist: this
@@ -407,14 +408,14 @@ class ConformanceSession:
         return [(fw, api, device, profile) for fw, triples in self._plan.items() for api, device, profile in triples]
 
     def dtypes_for(self, case):
-        from .runner import dtypes_for
+        from conformance.run.suite import dtypes_for
 
         return dtypes_for(case, self.selection)
 
     def checks_for(self, case, framework, api, device):
-        from .adapters.base import Target
-        from .execute import checks_for
-        from .metamorphic import relations_for
+        from conformance.adapters.base import Target
+        from conformance.check.evaluate import checks_for
+        from conformance.check.relations import relations_for
 
         checks = checks_for(case, Target(framework, api, device))
         return checks + relations_for(case) if self.selection.relations else checks
@@ -461,7 +462,7 @@ class ConformanceSession:
                 self._attempts.wait(block=0.5)
                 self._receive()
         if key not in self._records:
-            from .results import Result
+            from conformance.results.records import Result
 
             return Result(case=item.case.id, framework=item.framework, api=item.api, device=item.device,
                           dtype=item.dtype, check=item.check, precision=item.profile, status="error",
@@ -472,7 +473,7 @@ class ConformanceSession:
         if key in self._submitted:
             return
         self._submitted.add(key)
-        from .runner import units_for
+        from conformance.run.suite import units_for
 
         case, triples, dtypes = self._request_spec(key)
         self._attempts.submit(key[1], key, case, units_for(triples, dtypes))
@@ -485,9 +486,9 @@ class ConformanceSession:
                 sorted({i.dtype for i in items}))
 
     def _receive(self):
-        """The final records of the units whose attempts are all in (conformance/attempts.py)."""
-        from .features import case_features
-        from .known import mark_known
+        """The final records of the units whose attempts are all in (conformance/run/attempts.py)."""
+        from conformance.spec.features import case_features
+        from conformance.results.known import mark_known
 
         for request_id, records in self._attempts.take():
             case = self._request_items[request_id][0].case
@@ -557,8 +558,8 @@ def pytest_collection_modifyitems(session, config, items):
 
 def _keep_shard(config, items):
     """Deselect the conformance items of other shards: the cases are split as `conformance run --shard`
-    splits them (conformance.shard), weighted by the dtypes each case runs here."""
-    from .shard import assign, parse_shard
+    splits them (conformance.run.shard), weighted by the dtypes each case runs here."""
+    from conformance.run.shard import assign, parse_shard
 
     index, count = parse_shard(config.getoption(OPT_SHARD), OPT_SHARD)
     dtypes: dict = {}
@@ -575,7 +576,7 @@ def _keep_shard(config, items):
 
 
 def pytest_report_header(config):
-    from . import adapters
+    from conformance import adapters
 
     lines = []
     for name in adapters.FRAMEWORKS:
@@ -601,7 +602,7 @@ class ResultsCollector:
             return
         for name, value in getattr(report, "user_properties", ()):
             if name == RECORD_PROPERTY:
-                from .results import RecordStream, Result
+                from conformance.results.records import RecordStream, Result
 
                 r = Result.from_dict(json.loads(value))
                 self.records[r.key] = r
@@ -618,8 +619,8 @@ class ResultsCollector:
         json_path, html_path = self.config.getoption(OPT_JSON), self.config.getoption(OPT_HTML)
         if not (json_path or html_path) or not self.records:
             return
-        from .known import stale_entries
-        from .results import RunResults
+        from conformance.results.known import stale_entries
+        from conformance.results.records import RunResults
 
         state = self.config.stash.get(session_key, None)
         env = dict(self.environment)
@@ -637,18 +638,18 @@ class ResultsCollector:
             if self.stream is not None:
                 self.stream.discard()
         if html_path:
-            from .report.html import write_report
+            from conformance.report.html import write_report
 
             self.written.append(f"conformance report: {write_report(run, html_path)}")
 
     def pytest_terminal_summary(self, terminalreporter):
         state = self.config.stash.get(session_key, None)
         if state is not None:
-            from .runner import describe_skip
+            from conformance.report.text import describe_skip
 
             for skip in state.skipped:
                 terminalreporter.write_line(f"conformance skipped {describe_skip(skip)}")
-        from .attempts import varied_lines
+        from conformance.run.attempts import varied_lines
 
         # --conformance-repeat: this process's records, and under xdist those that came in reports
         varied = {r.key: r for r in (state.varied if state is not None else ())}
@@ -661,7 +662,7 @@ class ResultsCollector:
 
 def _load_known(config):
     """The --conformance-known file, else cases/known_differences.yaml under the rootdir if present."""
-    from .known import load_known
+    from conformance.results.known import load_known
 
     path = config.getoption(OPT_KNOWN) or Path(config.rootpath) / "cases" / "known_differences.yaml"
     return load_known(path) if config.getoption(OPT_KNOWN) or Path(path).exists() else []

@@ -8,8 +8,8 @@ jax = pytest.importorskip("jax")
 
 from conformance import Case  # noqa: E402
 from conformance.adapters import Target, Unsupported, load_adapter  # noqa: E402
-from conformance.execute import evaluate  # noqa: E402
-from conformance.inputs import make_inputs  # noqa: E402
+from conformance.check.evaluate import evaluate  # noqa: E402
+from conformance.spec.inputs import make_inputs  # noqa: E402
 
 APIS = ("jax.lax", "flax.layer")
 

@@ -7,7 +7,7 @@ tf = pytest.importorskip("tensorflow")
 
 from conformance import Case  # noqa: E402
 from conformance.adapters import Target, load_adapter  # noqa: E402
-from conformance.execute import evaluate  # noqa: E402
+from conformance.check.evaluate import evaluate  # noqa: E402
 
 APIS = ("tf.nn", "keras.layer")
 

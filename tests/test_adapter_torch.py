@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from conformance import Case  # noqa: E402
 from conformance.adapters import Target, load_adapter  # noqa: E402
-from conformance.execute import evaluate  # noqa: E402
+from conformance.check.evaluate import evaluate  # noqa: E402
 
 APIS = ("torch.functional", "torch.layer")
 BIASED = dict(op="conv", input_shape=[2, 2, 6], out_channels=3, kernel_size=3, bias=True)

@@ -185,7 +185,7 @@ cases:
     (["ms", "m[x]"], {"ms"}),
 ], ids=["literal", "two-literals", "glob", "escaped-bracket", "class", "none-for-one"])
 def test_case_id_selects_the_id_as_printed_else_a_glob(tmp_path, values, expected):
-    from conformance.suite import load_selected_cases
+    from conformance.spec.select import load_selected_cases
 
     path = write(tmp_path, "m.yaml", MATRIX_CASES)
     assert {c.id for c in load_selected_cases([path], values)} == expected
@@ -285,7 +285,7 @@ def test_requested_framework_that_fails_to_start_fails_the_run(tmp_path):
 
 def test_detected_framework_that_fails_to_start_fails_and_none_installed_is_exit_2(tmp_path, capsys):
     from conformance.cli import _finish
-    from conformance.results import RunResults
+    from conformance.results.records import RunResults
 
     run = RunResults([], environment={"frameworks": {"jax": {"error": REASON}}},
                      skipped=[{"framework": "torch", "reason": "not installed (missing: torch)"},
@@ -335,8 +335,8 @@ def test_schema_is_json_and_describes_case_fields(tmp_path):
 
 
 def test_importing_the_package_imports_no_framework():
-    code = ("import sys, conformance, conformance.cli, conformance.runner, conformance.pytest_plugin, "
-            "conformance.adapters, conformance.execute;"
+    code = ("import sys, conformance, conformance.cli, conformance.run.suite, conformance.pytest_plugin, "
+            "conformance.adapters, conformance.check.evaluate, conformance.search.explore, conformance.report.html;"
             "print(sorted(m for m in ('torch', 'tensorflow', 'jax', 'flax', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

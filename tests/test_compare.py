@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from conformance.compare import compare
+from conformance.check.compare import compare
 
 EXPECTED = np.array([[1.0, -2.0, 3.0], [0.5, 0.0, 4.0]])
 BOUND = np.full(EXPECTED.shape, 1e-3)

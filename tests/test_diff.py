@@ -1,10 +1,10 @@
-"""conformance.diff: each category of change between two runs, built by hand."""
+"""conformance.results.diff: each category of change between two runs, built by hand."""
 from __future__ import annotations
 
 import pytest
 
-from conformance.diff import Diff, diff, format_text
-from conformance.results import Result, RunResults
+from conformance.results.diff import Diff, diff, format_text
+from conformance.results.records import Result, RunResults
 
 
 def rec(case="c1", status="pass", *, check="output", api="torch.functional", device="cpu", dtype="float32",

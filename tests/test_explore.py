@@ -15,10 +15,10 @@ from hypothesis.database import InMemoryExampleDatabase
 
 import fakefw
 from conformance.adapters.base import Unsupported
-from conformance.explore import case_yaml, explore_framework, write_case
-from conformance.faults import FAULTS_BY_NAME, FaultyAdapter
-from conformance.known import KnownDifference
-from conformance.loader import load_cases
+from conformance.search.explore import case_yaml, explore_framework, write_case
+from conformance.search.faults import FAULTS_BY_NAME, FaultyAdapter
+from conformance.results.known import KnownDifference
+from conformance.spec.loader import load_cases
 
 TESTS = Path(__file__).resolve().parent
 
@@ -109,7 +109,7 @@ def test_explore_command_bad_options_exit_2_with_one_line(tmp_path, args, messag
 # ------------------------------------------------------------------------- the real frameworks
 @functools.cache
 def _known():
-    from conformance.known import load_known
+    from conformance.results.known import load_known
 
     return load_known(TESTS.parent / "cases" / "known_differences.yaml")
 
@@ -150,7 +150,7 @@ ISOLATED = """
 import json, sys
 from hypothesis.database import InMemoryExampleDatabase
 from conformance import Case
-from conformance.explore import IsolatedFramework, explore_framework
+from conformance.search.explore import IsolatedFramework, explore_framework
 
 framework = IsolatedFramework("fakefw")
 try:

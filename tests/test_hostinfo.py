@@ -1,4 +1,4 @@
-"""Host facts (conformance/hostinfo.py) and the environment a worker records.
+"""Host facts (conformance/run/hostinfo.py) and the environment a worker records.
 
 The parser is checked on literal /proc/cpuinfo texts (with and without AVX-512 and AMX), so these
 tests hold on any machine; the worker test checks the shape, not this machine's values.
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import fakefw
-from conformance import hostinfo
+from conformance.run import hostinfo
 
 TESTS = Path(__file__).resolve().parent
 
@@ -126,7 +126,7 @@ def test_numpy_blas(monkeypatch):
 
 
 def test_host_environment_keeps_its_keys_and_adds_the_cpu():
-    from conformance.worker import host_environment
+    from conformance.run.worker import host_environment
 
     env = host_environment()
     assert {"python", "platform", "machine", "numpy", "cpu_count", "cpu", "blas"} <= set(env)
@@ -138,8 +138,8 @@ def test_host_environment_keeps_its_keys_and_adds_the_cpu():
 def test_a_worker_records_the_variables_it_runs_with(monkeypatch, user_threads):
     """The workers start with OMP_NUM_THREADS=1 unless the user set it (runner.WORKER_ENVIRONMENT):
     the framework's section says which, as the worker saw it."""
-    from conformance.runner import WorkerPool
-    from conformance.worker import framework_section
+    from conformance.run.pool import WorkerPool
+    from conformance.run.worker import framework_section
 
     for name, value in fakefw.environment_variables(TESTS).items():  # read by the spawned worker
         monkeypatch.setenv(name, value)

@@ -10,7 +10,7 @@ pytest.importorskip("flax")
 
 from conformance import Case  # noqa: E402
 from conformance.adapters import Target, load_adapter  # noqa: E402
-from conformance.execute import Reference, evaluate  # noqa: E402
+from conformance.check.evaluate import Reference, evaluate  # noqa: E402
 
 COMPILE = "/jax/core/compile/backend_compile_duration"
 HIT = "/jax/compilation_cache/cache_hits"
@@ -60,7 +60,7 @@ import json, os, sys
 from jax import monitoring
 from conformance import Case
 from conformance.adapters import Target, load_adapter
-from conformance.execute import evaluate
+from conformance.check.evaluate import evaluate
 
 seen = {"requests": 0, "hits": 0}
 monitoring.register_event_listener(lambda event, **kw: seen.__setitem__("hits", seen["hits"] + (event == %r)))
@@ -81,7 +81,7 @@ def test_a_program_one_worker_compiled_is_loaded_by_the_next(tmp_path, monkeypat
     import subprocess
     import sys
 
-    from conformance.worker import SHARED_CACHE_VARIABLE
+    from conformance.run.worker import SHARED_CACHE_VARIABLE
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     monkeypatch.setenv(SHARED_CACHE_VARIABLE, str(tmp_path))

@@ -1,4 +1,4 @@
-"""Known differences scoped by platform: the `when:` conditions of conformance/known.py.
+"""Known differences scoped by platform: the `when:` conditions of conformance/results/known.py.
 
 - a condition reads the host section, or the section of the record's own framework;
 - it holds, does not hold, or is on a fact the run did not record (and then does not hold);
@@ -16,8 +16,8 @@ import pytest
 
 import fakefw
 from conformance.errors import CaseError
-from conformance.known import load_known, mark_known, stale_entries, version_key
-from conformance.results import Result
+from conformance.results.known import load_known, mark_known, stale_entries, version_key
+from conformance.results.records import Result
 
 ENVIRONMENT = {
     "host": {"machine": "x86_64", "cpu_count": 2,
@@ -237,8 +237,8 @@ def test_the_librarys_file_loads():
 def test_a_relation_is_known_only_where_the_entrys_conditions_hold(tmp_path):
     from conformance import Case
     from conformance.adapters.base import Target
-    from conformance.faults import FAULTS_BY_NAME, FaultyAdapter
-    from conformance.metamorphic import evaluate_relations
+    from conformance.search.faults import FAULTS_BY_NAME, FaultyAdapter
+    from conformance.check.relations import evaluate_relations
 
     case = Case.from_dict({"id": "grouped", "op": "conv", "input_shape": [1, 4, 6, 6], "out_channels": 4,
                            "kernel_size": 3, "stride": 2, "padding": 1})

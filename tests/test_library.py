@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from conformance import load_cases
-from conformance.case import DEFAULTS, FIELDS
-from conformance.dtypes import DTYPE_NAMES
-from conformance.features import FEATURES, case_features
-from conformance.loader import case_files, expand_matrix, load_file
+from conformance.spec.case import DEFAULTS, FIELDS
+from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.spec.features import FEATURES, case_features
+from conformance.spec.loader import case_files, expand_matrix, load_file
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
 README = CASES_DIR / "README.md"
@@ -253,7 +253,7 @@ def test_same_with_k_eff_minus_stride_parity(op, parity):
             and any(d > 0 and d % 2 == want for d in _pad_total_minus(c))]
     assert hits, f"no {op} 'same' case with k_eff - stride {parity} and positive"
     assert any(c.stride[i] > 1 and _pad_total_minus(c)[i] % 2 == want and _pad_total_minus(c)[i] > 0
-               for c in hits for i in range(c.ndim)), f"... and none of them strided"
+               for c in hits for i in range(c.ndim)), "... and none of them strided"
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -393,7 +393,7 @@ def test_tf_same_k3_s2_named_case():
 
 
 # --------------------------------------------------------------------------- tags
-# A tag that is also a feature name (conformance.features, the vocabulary known differences select
+# A tag that is also a feature name (conformance.spec.features, the vocabulary known differences select
 # by) must agree with the feature; the other tags have their rule here.
 def _strided(c):
     return any(s > 1 for s in c.stride)

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from conformance import CaseError, load_cases
-from conformance.loader import load_file
+from conformance.spec.loader import load_file
 
 
 def write(tmp_path, name, text):

@@ -1,9 +1,9 @@
-"""The metamorphic relations (conformance/metamorphic.py).
+"""The metamorphic relations (conformance/check/relations.py).
 
 - the derived adjoint case is right: on the oracle, its forward is the case's input gradient, exactly
   (small-integer data);
 - on a correct framework (the fake one, which computes with the oracle) every relation holds;
-- each relation can fail: planted faults (conformance/faults.py) break the relation named;
+- each relation can fail: planted faults (conformance/search/faults.py) break the relation named;
 - a failing relation whose derived case a known difference covers is `known`;
 - on the real frameworks, a few cases hold every relation.
 """
@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 import fakefw
 
 pytest_plugins = ["pytester"]
-from conformance import Case, oracle
+from conformance import Case
+from conformance.check import oracle
 from conformance.adapters.base import Target, Unsupported
-from conformance.faults import FAULTS_BY_NAME, FaultyAdapter
-from conformance.known import KnownDifference
-from conformance.metamorphic import RELATIONS, adjoint_case, evaluate_relations, relations_for
-from conformance.results import CHECKS
-from conformance.strategies import case_dicts, random_arrays
+from conformance.search.faults import FAULTS_BY_NAME, FaultyAdapter
+from conformance.results.known import KnownDifference
+from conformance.check.relations import RELATIONS, adjoint_case, evaluate_relations, relations_for
+from conformance.results.records import CHECKS
+from conformance.search.strategies import case_dicts, random_arrays
 
 FAKE = Target("fakefw", "fakefw.functional", "cpu")
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import Case, oracle
-from conformance.strategies import case_dicts, random_arrays
+from conformance import Case
+from conformance.check import oracle
+from conformance.search.strategies import case_dicts, random_arrays
 
 SETTINGS = settings(max_examples=150, deadline=None)
 

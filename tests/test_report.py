@@ -9,10 +9,10 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from conformance.compare import compare, detail
+from conformance.check.compare import compare, detail
 from conformance.report import build_model, render, write_report
 from conformance.report.model import base_id, filter_token, id_features, target_label
-from conformance.results import Result, RunResults
+from conformance.results.records import Result, RunResults
 
 EVIL = "conv2d <script>alert(1)</script>"
 

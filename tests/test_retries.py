@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import fakefw
-from conformance.attempts import combine
-from conformance.results import Result
+from conformance.run.attempts import combine
+from conformance.results.records import Result
 
 TESTS = Path(__file__).resolve().parent
 CASE = "{{id: {id}, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2{extra}}}"
@@ -137,8 +137,8 @@ def test_combine_flags_every_check_whose_status_changed():
 
 
 def test_diff_counts_a_flaky_result_that_was_fine_as_a_regression():
-    from conformance.diff import diff
-    from conformance.results import RunResults
+    from conformance.results.diff import diff
+    from conformance.results.records import RunResults
 
     def run_of(status):
         return RunResults([Result(case="c", framework="f", api="a", device="cpu", dtype="float32", check="output",
@@ -225,8 +225,9 @@ def test_worker_output_reaches_the_terminal_only_with_verbose(tmp_path):
 
 # ------------------------------------------------------------------------- the pool
 def test_a_request_for_a_newer_worker_never_runs_in_an_older_one(monkeypatch):
-    from conformance.case import Case
-    from conformance.runner import WorkerPool, units_for
+    from conformance.spec.case import Case
+    from conformance.run.pool import WorkerPool
+    from conformance.run.suite import units_for
 
     for name, value in fakefw.environment_variables(TESTS).items():
         monkeypatch.setenv(name, value)

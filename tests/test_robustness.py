@@ -6,7 +6,6 @@ ever returns valid cases or raises `CaseError`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -22,10 +21,10 @@ from hypothesis import strategies as st
 
 from conformance import Case, CaseError, cli
 from conformance.files import write_atomic
-from conformance.inputs import make_inputs
-from conformance.loader import DEFAULT_MEMORY_BUDGET, load_cases, load_file
-from conformance.results import Result, RunResults
-from conformance.strategies import case_dicts
+from conformance.spec.inputs import make_inputs
+from conformance.spec.loader import DEFAULT_MEMORY_BUDGET, load_cases, load_file
+from conformance.results.records import Result, RunResults
+from conformance.search.strategies import case_dicts
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = "{id: ok, op: conv, input_shape: [1, 3, 8], out_channels: 2, kernel_size: 3}"
@@ -230,7 +229,7 @@ PINNED = {"float32": "bfe2c3af703ec2afc874aaf88969ed3a", "bfloat16": "fd26a8ac4c
 DIGEST_CODE = """
 import hashlib, json, sys
 from conformance import Case
-from conformance.inputs import make_inputs
+from conformance.spec.inputs import make_inputs
 case = Case.from_dict(json.loads(sys.argv[1]))
 out = {}
 for dtype in ("float32", "bfloat16", "float64", "float16"):

@@ -14,7 +14,7 @@ import pytest
 
 import fakefw
 from conformance.errors import UsageError
-from conformance.shard import assign, parse_shard, select_shard
+from conformance.run.shard import assign, parse_shard, select_shard
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -78,7 +78,7 @@ def test_parse_shard_refuses_what_is_not_a_shard(text):
 
 @pytest.mark.parametrize("count", [1, 2, 3, 7, 40])
 def test_shards_are_disjoint_cover_everything_and_balanced(count):
-    from conformance.suite import load_selected_cases
+    from conformance.spec.select import load_selected_cases
 
     cases = load_selected_cases([REPO / "cases"])
     parts = [select_shard(cases, (i, count)) for i in range(1, count + 1)]
@@ -100,7 +100,7 @@ def test_shard_assignment_ignores_input_order():
 
 def test_shard_assignment_is_the_same_in_every_process():
     """No salted hash, no machine state: another interpreter with another hash seed agrees."""
-    code = ("from conformance.suite import load_selected_cases; from conformance.shard import select_shard; "
+    code = ("from conformance.spec.select import load_selected_cases; from conformance.run.shard import select_shard; "
             f"cs = load_selected_cases([{str(REPO / 'cases')!r}]); "
             "print([c.id for c in select_shard(cs, (2, 3))])")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -183,7 +183,7 @@ def test_pytest_jobs_and_shard_options(library):
 
 # ------------------------------------------------------------------------- stopping workers
 def _pool_with_fake_framework(monkeypatch, **kwargs):
-    from conformance.runner import WorkerPool
+    from conformance.run.pool import WorkerPool
 
     for name, value in fakefw.environment_variables(TESTS).items():  # read by the spawned workers
         monkeypatch.setenv(name, value)
@@ -191,7 +191,7 @@ def _pool_with_fake_framework(monkeypatch, **kwargs):
 
 
 def _case(case_id, tags=()):
-    from conformance.case import Case
+    from conformance.spec.case import Case
 
     return Case.from_dict({"id": case_id, "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1,
                            "kernel_size": 2, "tags": list(tags)})
@@ -199,7 +199,7 @@ def _case(case_id, tags=()):
 
 def test_retired_and_closed_workers_are_all_gone(monkeypatch):
     """Workers are asked to stop without waiting for each in turn; none is left running or unreaped."""
-    from conformance.runner import units_for
+    from conformance.run.suite import units_for
 
     pool = _pool_with_fake_framework(monkeypatch, jobs=2, retire_idle=True)
     spawn, processes = pool._spawn, []
@@ -238,7 +238,7 @@ def test_workers_share_the_cache_folder_they_are_given_and_leave_it_to_its_owner
 
 
 def test_close_kills_a_worker_that_does_not_stop(monkeypatch):
-    from conformance import pool as pool_module, runner
+    from conformance.run import pool as pool_module, suite as runner
 
     monkeypatch.setattr(pool_module, "STOP_GRACE", 0.5)
     pool = _pool_with_fake_framework(monkeypatch, jobs=1)

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance import Case, load_cases, oracle
-from conformance.inputs import make_inputs
+from conformance import Case, load_cases
+from conformance.check import oracle
+from conformance.spec.inputs import make_inputs
 
 SEEDS = Path(__file__).resolve().parents[1] / "cases" / "seeds.yaml"
 CASES = load_cases(SEEDS)

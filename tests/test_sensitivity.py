@@ -1,8 +1,8 @@
-"""The suite must catch planted faults: each adapter, wrapped with one fault (conformance/faults.py),
+"""The suite must catch planted faults: each adapter, wrapped with one fault (conformance/search/faults.py),
 must produce a `fail` or `error` on some case of the default library, and the unwrapped adapter none
 on that same case. The walk stops at the first catching case, cheapest cases first.
 
-`python -m conformance.faults` prints the full table (fault x framework -> catching checks, relations
+`python -m conformance.search.faults` prints the full table (fault x framework -> catching checks, relations
 included).
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import functools
 
 import pytest
 
-from conformance.faults import FAULTS, default_library, find_catch
-from conformance.known import load_known
+from conformance.search.faults import FAULTS, default_library, find_catch
+from conformance.results.known import load_known
 
 FRAMEWORKS = ("torch", "tensorflow", "jax")
 
@@ -47,9 +47,9 @@ def test_planted_fault_is_caught(adapter, fault):
 def test_faulty_wrapper_without_fault_effect_is_transparent(adapter):
     """The wrapper itself changes nothing: a fault that cannot show (no bias) leaves results equal."""
     from conformance.adapters.base import Target
-    from conformance.case import Case
-    from conformance.execute import evaluate
-    from conformance.faults import FAULTS_BY_NAME, FaultyAdapter
+    from conformance.spec.case import Case
+    from conformance.check.evaluate import evaluate
+    from conformance.search.faults import FAULTS_BY_NAME, FaultyAdapter
 
     case = Case.from_dict({"id": "plain", "op": "conv", "input_shape": [1, 2, 5], "out_channels": 2,
                            "kernel_size": 3, "padding": "valid"})
@@ -68,9 +68,9 @@ BIASED = {"id": "biased", "op": "conv", "input_shape": [2, 2, 6], "out_channels"
 def _faulty_records(adapter, *fault_names):
     """check -> (status, message) per API, with the faults planted (the first one innermost)."""
     from conformance.adapters.base import Target
-    from conformance.case import Case
-    from conformance.execute import evaluate
-    from conformance.faults import FAULTS_BY_NAME, FaultyAdapter
+    from conformance.spec.case import Case
+    from conformance.check.evaluate import evaluate
+    from conformance.search.faults import FAULTS_BY_NAME, FaultyAdapter
 
     wrapped = adapter
     for name in fault_names:
@@ -105,4 +105,4 @@ def test_a_raising_backward_keeps_the_forward_compared(adapter, forward_fault):
         assert got["output_shape"][0] == "pass", api
         for check in ("grad_input", "grad_weight", "grad_bias"):
             assert got[check] == ("error", f"computing the {check.replace('grad_', 'gradient for the ')} raised "
-                                           "conformance.faults.PlantedBackwardError: the backward pass raised"), api
+                                           "conformance.search.faults.PlantedBackwardError: the backward pass raised"), api

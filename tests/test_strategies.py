@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 
 from conformance import Case
-from conformance.dtypes import DTYPE_NAMES
-from conformance.features import FEATURES, case_features
-from conformance.strategies import MAX_ELEMENTS, MAX_SPATIAL, case_dicts, case_id
+from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.spec.features import FEATURES, case_features
+from conformance.search.strategies import MAX_ELEMENTS, MAX_SPATIAL, case_dicts, case_id
 
 FIND = settings(max_examples=3000, database=None, suppress_health_check=list(HealthCheck))
 

@@ -10,7 +10,7 @@ import importlib.util
 import json
 import os
 
-from .base import Adapter, Observation, Target, Unsupported
+from conformance.adapters.base import Adapter, Observation, Target, Unsupported
 
 # name -> (adapter module, class, packages that must be importable)
 REGISTRY = {
@@ -44,7 +44,7 @@ def _register_extra_adapters() -> None:
             APIS[name] = tuple(spec["apis"])
         FRAMEWORKS = tuple(REGISTRY)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        from ..errors import UsageError
+        from conformance.errors import UsageError
 
         raise UsageError(f"{EXTRA_ADAPTERS_VARIABLE} is not a valid adapter mapping: {exc}") from None
 

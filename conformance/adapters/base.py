@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..case import Case
-from ..inputs import Inputs
+from conformance.spec.case import Case
+from conformance.spec.inputs import Inputs
 
 
 class Unsupported(Exception):

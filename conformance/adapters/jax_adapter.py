@@ -45,9 +45,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..case import Case
-from .base import (Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first,
-                   kernel_last)
+from conformance.spec.case import Case
+from conformance.adapters.base import Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first, kernel_last
 
 # Channels-last dimension numbers per spatial rank (lhs, rhs, out).
 _DIMENSION_NUMBERS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"),
@@ -329,7 +328,7 @@ def _use_compilation_cache(jax) -> str:
 
     where = jax.config.jax_compilation_cache_dir
     if not where:
-        from ..worker import SHARED_CACHE_VARIABLE
+        from conformance.run.worker import SHARED_CACHE_VARIABLE
 
         shared = os.environ.get(SHARED_CACHE_VARIABLE)
         if shared:

@@ -25,9 +25,8 @@ import sys
 
 import numpy as np
 
-from ..case import Case
-from .base import (Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first,
-                   kernel_last)
+from conformance.spec.case import Case
+from conformance.adapters.base import Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first, kernel_last
 
 
 class TensorFlowAdapter(Adapter):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 
-from ..case import Case
-from .base import Adapter, Observation, Unsupported, converted
+from conformance.spec.case import Case
+from conformance.adapters.base import Adapter, Observation, Unsupported, converted
 
 
 class TorchAdapter(Adapter):

@@ -3,7 +3,7 @@
     from conformance.report import write_report
     write_report(RunResults.read("results.json"), "report.html", baseline=RunResults.read("base.json"))
 """
-from .html import render, write_report
-from .model import ReportModel, build_model
+from conformance.report.html import render, write_report
+from conformance.report.model import ReportModel, build_model
 
 __all__ = ["ReportModel", "build_model", "render", "write_report"]

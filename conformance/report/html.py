@@ -14,9 +14,9 @@ from typing import Iterable, Mapping
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from ..files import write_atomic
-from ..results import RunResults
-from .model import ReportModel, build_model
+from conformance.files import write_atomic
+from conformance.results.records import RunResults
+from conformance.report.model import ReportModel, build_model
 
 HERE = Path(__file__).parent
 TEMPLATE = "report.html.j2"

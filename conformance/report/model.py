@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from ..diff import Diff, EnvChange, Entry, Lost, diff, format_key
-from ..results import FAILING, STATUSES, Result, RunResults, as_float
+from conformance.results.diff import Diff, EnvChange, Entry, Lost, diff, format_key
+from conformance.results.records import FAILING, STATUSES, Result, RunResults, as_float
 
 # Display order of statuses (summary columns, legends).
 STATUS_ORDER = ("pass", "fail", "flaky", "known", "unsupported", "error", "crashed")
@@ -225,7 +225,7 @@ class Discrepancy:
     known: dict | None
     baseline_status: str | None = None  # the status of the same key in the baseline, when one is given
     tags: list[str] = field(default_factory=list)
-    story: dict = field(default_factory=dict)  # attempts, stderr, rerun, varies (conformance/attempts.py)
+    story: dict = field(default_factory=dict)  # attempts, stderr, rerun, varies (conformance/run/attempts.py)
 
     @property
     def base(self) -> str:
@@ -401,7 +401,7 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
     by_case = dict(sorted(by_case.items()))
     by_feature: dict[str, list[Result]] = {}
     feature_filter: dict[str, str] = {}
-    # Rows per tag: the case's own tags and its derived features (conformance.features), as the
+    # Rows per tag: the case's own tags and its derived features (conformance.spec.features), as the
     # results file records them, plus any `tags` the caller adds.
     tag_map: dict[str, list[str]] = {}
     for case_id, info in results.cases.items():

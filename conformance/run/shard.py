@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import UsageError
+from conformance.errors import UsageError
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 

@@ -1,23 +1,16 @@
-"""The runner: which frameworks and targets run, and the run itself.
-
-The frameworks run in a pool of worker processes (conformance/pool.py, whose names are re-exported
-here); every unit's attempts, retries and repeats go through conformance/attempts.py.
+"""What a run selects: frameworks, devices, dtypes, precision profiles and targets, and the targets
+each framework's worker can run (from its hello).
 """
 from __future__ import annotations
 
-import sys
+import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
-from . import adapters
-from .attempts import Attempts
-from .case import Case
-from .errors import UsageError
-from .execute import checks_for
-from .metamorphic import relations_for
-from .pool import DEFAULT_TIMEOUT, WORKER_ENVIRONMENT, Reply, Unit, WorkerPool  # noqa: F401 (re-exported)
-from .results import Result, RunResults
-from .worker import framework_section, host_environment
+from conformance import adapters
+from conformance.errors import UsageError
+from conformance.run.pool import DEFAULT_TIMEOUT
+from conformance.run.worker import framework_section
+from conformance.spec.case import Case
 
 DEVICES = ("cpu", "gpu")
 PROFILES = ("strict", "defaults")
@@ -42,8 +35,8 @@ class Selection:
     verbose: bool = False  # the workers write to this terminal, not to files in the pool's scratch folder
 
     def validate(self) -> None:
-        from .dtypes import DTYPE_NAMES
-        from .targets import check_possible
+        from conformance.spec.dtypes import DTYPE_NAMES
+        from conformance.run.targets import check_possible
 
         if self.jobs is not None and (not isinstance(self.jobs, int) or self.jobs < 1):
             raise UsageError(f"--jobs must be a whole number of at least 1, got {self.jobs}")
@@ -60,14 +53,13 @@ class Selection:
                                      ("precision profile", self.precision, PROFILES)):
             for value in given or ():
                 if value not in allowed:
-                    from .errors import did_you_mean
+                    from conformance.errors import did_you_mean
                     raise UsageError(f"unknown {name} {value!r}{did_you_mean(value, allowed)}; "
                                      f"allowed: {', '.join(allowed)}")
 
 
 def default_jobs() -> int:
     """The CPU cores this process may use (its affinity, else the CPU count)."""
-    import os
 
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -78,7 +70,7 @@ def default_jobs() -> int:
 def resolve_frameworks(selection: Selection) -> tuple[list[str], list[dict]]:
     """Frameworks to run, and the visible skips. A requested framework that is missing is an error.
     Without --frameworks, --targets leaves out the frameworks it selects no target of."""
-    from .targets import frameworks_for
+    from conformance.run.targets import frameworks_for
 
     skipped = []
     if selection.frameworks:
@@ -126,7 +118,7 @@ def plan_targets(infos: dict, selection: Selection) -> tuple[dict, dict, list[di
     """From the workers' hello (`WorkerPool.start`): the (api, device, profile) triples per framework,
     the frameworks' environment records, and the skips (a framework that failed to start, a device
     or an API it lacks)."""
-    from .targets import check_available, possible_targets, selected, skip_selected, target_name
+    from conformance.run.targets import check_available, possible_targets, selected, skip_selected, target_name
 
     plan, environment, skipped, available = {}, {}, [], set()
     for name, info in infos.items():
@@ -146,87 +138,5 @@ def plan_targets(infos: dict, selection: Selection) -> tuple[dict, dict, list[di
     return plan, environment, skipped
 
 
-def describe_skip(skip: dict) -> str:
-    """One line for a skip record: `torch on gpu: no gpu visible to torch`."""
-    what = skip.get("target") or skip.get("framework")
-    extra = f" on {skip['device']}" if "device" in skip else ""
-    return f"{what}{extra}: {skip['reason']}"
-
-
-# ------------------------------------------------------------------------- the run
-def units_for(triples, dtypes) -> list[Unit]:
-    """Units in the order a worker runs them: by dtype first, so the oracle runs once per dtype."""
-    return [(dtype, api, device, profile) for dtype in dtypes for api, device, profile in triples]
-
-
-def records_from(reply: Reply, case: Case, framework: str, relations: bool = False) -> list[Result]:
-    """Result records of a reply (or a piece of one): a lost unit gives one record per check (and per
-    relation, when the request had them)."""
-    out = [Result.from_dict(r) for r in reply.records]
-    for (dtype, api, device, profile), status, message, stderr in reply.failures:
-        target = adapters.Target(framework, api, device)
-        for check in checks_for(case, target) + (relations_for(case) if relations else ()):
-            out.append(Result(case=case.id, framework=framework, api=api, device=device, dtype=dtype,
-                              check=check, status=status, message=message, precision=profile, stderr=stderr))
-    return out
-
-
 def dtypes_for(case: Case, selection: Selection) -> list[str]:
     return [d for d in case.dtypes if not selection.dtypes or d in selection.dtypes]
-
-
-def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_records=None, known=(),
-              on_start=None) -> RunResults:
-    """Run every case on every selected target; never loses one framework's results to another's crash.
-
-    `known`: the known differences, which the workers need for the relation checks (a relation that
-    fails because a case it relies on is a known difference is `known`); the caller marks the
-    ordinary records.
-
-    `on_records(results)` is called with each batch of records as it arrives (for streaming them to
-    disk): a unit's records once all its attempts are in (conformance/attempts.py);
-    `on_start(environment)` before the first, once the workers have said what they run on (the
-    environment that known differences' `when:` conditions read). Ctrl-C (KeyboardInterrupt) stops
-    the run and returns what finished, with `environment["partial"]` saying so.
-    """
-    selection.validate()
-    frameworks, skipped = resolve_frameworks(selection)
-    environment = {"host": host_environment(), "seed": selection.seed, "frameworks": {},
-                   "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   "command": " ".join(sys.argv)}
-    results: list[Result] = []
-    environment["jobs"] = jobs = selection.jobs or default_jobs()
-    environment["attempts"] = {"retries": selection.retries, "repeat": selection.repeat}
-
-    def arrived(batch):
-        results.extend(batch)
-        if on_records:
-            on_records(batch)
-
-    with WorkerPool(frameworks, timeout=selection.timeout, stream=True, jobs=jobs, known=known,
-                    capture=not selection.verbose) as pool:
-        attempts = Attempts(pool, selection)
-        try:
-            plan, environment["frameworks"], skips = plan_targets(pool.start(), selection)
-            skipped.extend(skips)
-            if on_start:
-                on_start(environment)
-            for case in cases:
-                dtypes = dtypes_for(case, selection)
-                if not dtypes:
-                    continue
-                for name, triples in plan.items():
-                    attempts.submit(name, (case.id, name), case, units_for(triples, dtypes))
-            # Everything is queued: a framework whose queue empties is done (a retry later starts a
-            # fresh worker, which it needs anyway).
-            pool.retire_idle = True
-            attempts.drive(arrived, progress)
-        except KeyboardInterrupt:
-            arrived(attempts.drain())
-            environment["partial"] = (f"interrupted: {attempts.finished} of {attempts.requests} (case, "
-                                      "framework) requests finished; the results hold only what finished")
-        # each worker imports its framework once, whatever the number of cases it runs
-        environment["workers_started"] = dict(pool.spawned)
-    environment["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    environment["cases"] = len(cases)
-    return RunResults(results=results, environment=environment, skipped=skipped)

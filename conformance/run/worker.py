@@ -48,7 +48,7 @@ def worker_main(conn, framework: str, known=(), scratch: str | None = None, shar
     # what finished and stops the workers), so a worker must not die of it mid-message.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        from .adapters import load_adapter
+        from conformance.adapters import load_adapter
 
         adapter = load_adapter(framework)
         info = {"framework": framework, "version": adapter.version(), "devices": adapter.devices(),
@@ -99,10 +99,10 @@ def _capture_output(path: str | None) -> None:
 def _serve(conn, adapter, framework: str, known, environment: dict) -> None:
     """`environment`: this worker's run environment, for the `when:` of known differences that the
     relation checks apply here."""
-    from .adapters.base import Target
-    from .case import Case
-    from .execute import Reference, evaluate
-    from .metamorphic import evaluate_relations
+    from conformance.adapters.base import Target
+    from conformance.spec.case import Case
+    from conformance.check.evaluate import Reference, evaluate
+    from conformance.check.relations import evaluate_relations
 
     while True:
         message = conn.recv()
@@ -135,7 +135,7 @@ def host_environment() -> dict:
     The variables a process ran with are per process: each framework's section has its worker's."""
     import numpy
 
-    from .hostinfo import host_facts
+    from conformance.run.hostinfo import host_facts
 
     return {"python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine(),
             "numpy": numpy.__version__, "cpu_count": os.cpu_count(), **host_facts()}
@@ -144,7 +144,7 @@ def host_environment() -> dict:
 def worker_environment(adapter) -> dict:
     """A framework's section of the environment, as its worker sees it: the adapter's facts and the
     thread and kernel-selection variables this process runs with (`hostinfo.VARIABLES`)."""
-    from .hostinfo import process_variables
+    from conformance.run.hostinfo import process_variables
 
     return {**adapter.environment(), "variables": process_variables()}
 

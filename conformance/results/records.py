@@ -10,16 +10,16 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .files import write_atomic
+from conformance.errors import UsageError
+from conformance.files import write_atomic
 
 SCHEMA_VERSION = 1
 STATUSES = ("pass", "fail", "unsupported", "error", "crashed", "known", "flaky")
 # Statuses that fail a run unless a known difference covers them. `flaky`: the attempts of a unit
-# (retries after a crash or error, or --repeat) gave different statuses (conformance/attempts.py).
+# (retries after a crash or error, or --repeat) gave different statuses (conformance/run/attempts.py).
 FAILING = ("fail", "error", "crashed", "flaky")
 CHECKS = ("output_shape", "output", "weight_shape", "param_count", "grad_input", "grad_weight", "grad_bias")
-# Metamorphic relations (conformance/metamorphic.py): the framework against itself, no oracle.
+# Metamorphic relations (conformance/check/relations.py): the framework against itself, no oracle.
 RELATION_CHECKS = ("relation_vjp", "relation_adjoint", "relation_groups", "relation_linear_input",
                    "relation_linear_weight", "relation_permute_out")
 CHECKS += RELATION_CHECKS

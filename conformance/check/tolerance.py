@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import oracle
-from .case import Case
-from .dtypes import UNIT_ROUNDOFF
+from conformance.check import oracle
+from conformance.spec.case import Case
+from conformance.spec.dtypes import UNIT_ROUNDOFF
 
 SAFETY = 2.0
 

@@ -1,12 +1,12 @@
 """The pool of framework workers: requests in, records out, a crash or a hang costing one unit.
 
-Frameworks run in worker processes (conformance/worker.py), each importing its framework once. Each
+Frameworks run in worker processes (conformance/run/worker.py), each importing its framework once. Each
 (case, framework) pair is one request; `jobs` requests run at once (default: one per CPU core),
 oldest first, on up to `jobs` workers per framework, so that every core stays busy until the end,
 whichever framework is left (JAX, which compiles every shape, is the slowest by far). A worker that
 dies or hangs costs only the unit it was running (`crashed` / `error`), and a fresh worker takes over.
 Each worker's stdout and stderr go to a file in the pool's scratch folder; a unit that crashed or
-errored keeps the end of it. Retries and repeats are the caller's (conformance/attempts.py): the
+errored keeps the end of it. Retries and repeats are the caller's (conformance/run/attempts.py): the
 pool runs a request flagged `newer_than` only on a worker started after the one that failed.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
-from .errors import UsageError
-from .worker import worker_main
+from conformance.errors import UsageError
+from conformance.run.worker import worker_main
 
 DEFAULT_TIMEOUT = 600.0  # seconds one case may take on one framework before its worker is killed
 STOP_GRACE = 5.0  # seconds a worker asked to stop may take to exit before it is killed

@@ -10,12 +10,12 @@ import time
 
 import numpy as np
 
-from . import oracle, tolerance
-from .adapters.base import Adapter, Observation, Target, Unsupported
-from .case import Case
-from .compare import compare, detail
-from .inputs import make_inputs
-from .results import Result
+from conformance.check import oracle, tolerance
+from conformance.adapters.base import Adapter, Observation, Target, Unsupported
+from conformance.spec.case import Case
+from conformance.check.compare import compare, detail
+from conformance.spec.inputs import make_inputs
+from conformance.results.records import Result
 
 
 def checks_for(case: Case, target: Target) -> tuple[str, ...]:

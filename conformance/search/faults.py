@@ -3,7 +3,7 @@
 The suite is only as good as the faults it catches. Each `Fault` perturbs the case, the inputs or the
 observation around the real adapter's `run`, the way a plausible adapter bug would (a flipped kernel,
 padding on the wrong side, a dropped bias, ...). `tests/test_sensitivity.py` asserts that the default
-library catches every fault on every framework; `python -m conformance.faults` prints the table
+library catches every fault on every framework; `python -m conformance.search.faults` prints the table
 (fault x framework -> the checks that caught it). Nothing here imports a framework.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import oracle
-from .adapters.base import Adapter, Observation, Unsupported
-from .case import Case
-from .inputs import Inputs
+from conformance.check import oracle
+from conformance.adapters.base import Adapter, Observation, Unsupported
+from conformance.spec.case import Case
+from conformance.spec.inputs import Inputs
 
 
 @dataclass(frozen=True)
@@ -264,11 +264,11 @@ def find_catch(adapter: Adapter, fault: Fault, cases, *, known=(), relations: bo
                limit: int = 60) -> Catch:
     """Walk the library until a case catches the fault (a fail or error that no known difference
     explains, on any target of the framework), then check the unwrapped adapter on the same case."""
-    from .adapters.base import Target
-    from .execute import evaluate
-    from .features import case_features
-    from .known import mark_known
-    from .worker import adapter_run_environment
+    from conformance.adapters.base import Target
+    from conformance.check.evaluate import evaluate
+    from conformance.spec.features import case_features
+    from conformance.results.known import mark_known
+    from conformance.run.worker import adapter_run_environment
 
     faulty = FaultyAdapter(adapter, fault)
     environment = adapter_run_environment(adapter)  # the known differences' `when:` read the clean adapter's
@@ -282,7 +282,7 @@ def find_catch(adapter: Adapter, fault: Fault, cases, *, known=(), relations: bo
             def records(a):
                 rs = evaluate(a, target, case, dtype)
                 if relations:
-                    from .metamorphic import evaluate_relations
+                    from conformance.check.relations import evaluate_relations
                     rs += evaluate_relations(a, target, case, dtype, known=known, environment=environment)
                 mark_known(rs, known, features, environment)
                 return rs
@@ -299,7 +299,7 @@ NOT_DEFAULT_LIBRARY = ("seeds.yaml", "upstream_bugs.yaml")  # worked examples an
 def default_library(folder="cases"):
     """The default (geometry) library: the case folder without the worked examples, whose small-integer
     data hide rounding faults, and without the upstream-bug reproducers."""
-    from .loader import case_files, load_file
+    from conformance.spec.loader import case_files, load_file
 
     return [c for f in case_files([folder]) if f.name not in NOT_DEFAULT_LIBRARY for c in load_file(f)]
 
@@ -308,10 +308,10 @@ def main(argv=None) -> int:
     """Print the table fault x framework -> the checks that caught the fault (relations included)."""
     import argparse
 
-    from .adapters import FRAMEWORKS, installed, load_adapter
-    from .known import load_known
+    from conformance.adapters import FRAMEWORKS, installed, load_adapter
+    from conformance.results.known import load_known
 
-    p = argparse.ArgumentParser(prog="python -m conformance.faults", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m conformance.search.faults", description=main.__doc__)
     p.add_argument("--frameworks", default=",".join(f for f in FRAMEWORKS if installed(f)))
     p.add_argument("--no-relations", action="store_true", help="oracle checks only (faster)")
     args = p.parse_args(argv)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .features import FEATURES
-from .results import FAILING, RunResults
+from conformance.spec.features import FEATURES
+from conformance.results.records import FAILING, RunResults
 
 
 def support_matrix(run: RunResults) -> str:

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .case import Case
+from conformance.spec.case import Case
 
 
 class Gradients(NamedTuple):

@@ -1,12 +1,12 @@
 """JSON Schema of case files, for editor completion and validation (`conformance schema`).
 
-It mirrors the case model's rules as far as a schema can; the model (conformance.case) remains the
+It mirrors the case model's rules as far as a schema can; the model (conformance.spec.case) remains the
 authority and gives the precise messages.
 """
 from __future__ import annotations
 
-from .case import DATA_KEYS, DEFAULTS, EXPECT_KEYS, FIELDS, OPS, PADDING_KEYWORDS
-from .dtypes import DTYPE_NAMES
+from conformance.spec.case import DATA_KEYS, DEFAULTS, EXPECT_KEYS, FIELDS, OPS, PADDING_KEYWORDS
+from conformance.spec.dtypes import DTYPE_NAMES
 
 
 def case_file_schema() -> dict:

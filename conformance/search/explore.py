@@ -1,6 +1,6 @@
 """Property-based exploration: random valid cases on a framework, until something disagrees.
 
-Hypothesis draws cases (conformance/strategies.py: every op, 1-D to 3-D, stride, dilation, groups,
+Hypothesis draws cases (conformance/search/strategies.py: every op, 1-D to 3-D, stride, dilation, groups,
 every padding form, output_padding, bias, dtype, under a size cap) and each is run in-process on every
 API of the framework: the oracle checks (execute.evaluate) and the metamorphic relations
 (metamorphic.py). `unsupported` is fine (the API cannot express the case); a `fail`, `error` or
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import yaml
 
-from .adapters.base import Adapter, Target
-from .case import Case
-from .features import case_features
-from .files import write_atomic
-from .results import FAILING, Result
+from conformance.adapters.base import Adapter, Target
+from conformance.spec.case import Case
+from conformance.spec.features import case_features
+from conformance.files import write_atomic
+from conformance.results.records import FAILING, Result
 
 DEFAULT_DTYPES = ("float32", "float64")
 PROGRESS_EVERY = 100  # examples between progress lines on stderr
@@ -61,10 +61,10 @@ def run_case(adapter: Adapter, case: Case, dtype: str, *, known=(), relations: b
              devices=None, environment: dict | None = None) -> list[Result]:
     """Every record of one (case, dtype) on every API (and device) of the adapter, known differences
     applied (their `when:` read `environment`, by default the adapter's: `worker.adapter_run_environment`)."""
-    from .execute import evaluate
-    from .known import mark_known
-    from .metamorphic import evaluate_relations
-    from .worker import adapter_run_environment
+    from conformance.check.evaluate import evaluate
+    from conformance.results.known import mark_known
+    from conformance.check.relations import evaluate_relations
+    from conformance.run.worker import adapter_run_environment
 
     if environment is None:
         environment = adapter_run_environment(adapter)
@@ -84,10 +84,10 @@ class IsolatedFramework:
     """One framework in a worker process, run case by case (see the module docstring)."""
 
     def __init__(self, name: str, *, known=(), timeout: float | None = None):
-        from .adapters import APIS, missing_packages
-        from .errors import UsageError
-        from .runner import DEFAULT_TIMEOUT, WorkerPool
-        from .worker import local_environment
+        from conformance.adapters import APIS, missing_packages
+        from conformance.errors import UsageError
+        from conformance.run.pool import DEFAULT_TIMEOUT, WorkerPool
+        from conformance.run.worker import local_environment
 
         self.name = name
         self.pool = WorkerPool([name], timeout=timeout or DEFAULT_TIMEOUT, known=known)
@@ -102,8 +102,8 @@ class IsolatedFramework:
     def run_case(self, case: Case, dtype: str, *, known=(), relations: bool = True, seed: int = 0,
                  devices=None) -> list[Result]:
         """The same records as the in-process `run_case`, from the worker."""
-        from .known import mark_known
-        from .runner import records_from, units_for
+        from conformance.results.known import mark_known
+        from conformance.run.suite import records_from, units_for
 
         triples = [(api, device, "defaults") for device in devices or self.info["devices"] for api in self.apis]
         self._requests += 1
@@ -133,12 +133,12 @@ def explore_framework(adapter: Adapter | IsolatedFramework, *, examples: int, dt
     from hypothesis import settings as Settings
     from hypothesis.errors import Flaky
 
-    from .strategies import case_dicts
+    from conformance.search.strategies import case_dicts
 
     out = Exploration(adapter.name)
     counts: dict = {}
     if not isinstance(adapter, IsolatedFramework):
-        from .worker import adapter_run_environment
+        from conformance.run.worker import adapter_run_environment
 
         environment = adapter_run_environment(adapter)  # once: the adapter's facts do not change
     t0 = time.perf_counter()
@@ -235,7 +235,7 @@ def add_arguments(p) -> None:
 
 
 def _names(value: str | None, allowed, what: str) -> list[str] | None:
-    from .errors import UsageError, did_you_mean
+    from conformance.errors import UsageError, did_you_mean
 
     if value is None:
         return None
@@ -250,13 +250,13 @@ def _names(value: str | None, allowed, what: str) -> list[str] | None:
 
 def run_command(args, *, load_known, write_html) -> int:
     """`conformance explore`: one search per framework, records to JSON/HTML, the minimal case printed."""
-    from .adapters import FRAMEWORKS
-    from .dtypes import DTYPE_NAMES
-    from .errors import UsageError
-    from .results import RunResults
-    from .runner import Selection, resolve_frameworks
-    from .suite import case_table
-    from .worker import host_environment
+    from conformance.adapters import FRAMEWORKS
+    from conformance.spec.dtypes import DTYPE_NAMES
+    from conformance.errors import UsageError
+    from conformance.results.records import RunResults
+    from conformance.run.selection import Selection, resolve_frameworks
+    from conformance.spec.select import case_table
+    from conformance.run.worker import host_environment
 
     if args.examples < 1:
         raise UsageError(f"--examples must be at least 1, got {args.examples}")

@@ -5,7 +5,7 @@ support matrix. Each feature is derived from the case alone.
 """
 from __future__ import annotations
 
-from .case import Case
+from conformance.spec.case import Case
 
 FEATURES = (
     "conv", "conv_transpose", "1d", "2d", "3d", "valid", "same", "causal", "explicit_padding",

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import DTYPE_NAMES
-from .errors import CaseError, did_you_mean
+from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.errors import CaseError, did_you_mean
 
 OPS = ("conv", "conv_transpose")
 PADDING_KEYWORDS = ("valid", "same", "causal")

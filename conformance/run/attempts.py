@@ -22,7 +22,7 @@ import itertools
 import os
 import shlex
 
-from .results import FAILING, Result
+from conformance.results.records import FAILING, Result
 
 RETRIED = ("crashed", "error")  # a unit with a record of one of these statuses gets another attempt
 RERUN_JSON = "/tmp/conformance-rerun.json"
@@ -79,7 +79,7 @@ class Attempts:
 
     def take(self) -> list[tuple]:
         """(request key, final records) for the units that became final since the last call."""
-        from .runner import records_from
+        from conformance.run.suite import records_from
 
         out = []
         for request_id, piece in self.pool.take_arrivals():
@@ -119,7 +119,7 @@ class Attempts:
 
 def _by_unit(piece):
     """A pool piece as (unit, piece of that unit alone) pairs."""
-    from .pool import Reply
+    from conformance.run.pool import Reply
 
     units: dict = {}
     for r in piece.records:

@@ -26,15 +26,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import tolerance
-from .adapters.base import Adapter, Observation, Target, Unsupported
-from .case import Case
-from .compare import compare
-from .dtypes import UNIT_ROUNDOFF
-from .features import case_features
-from .inputs import Inputs, case_seed, make_inputs
-from .oracle import reduction_sizes
-from .results import RELATION_CHECKS, Result
+from conformance.check import tolerance
+from conformance.adapters.base import Adapter, Observation, Target, Unsupported
+from conformance.spec.case import Case
+from conformance.check.compare import compare
+from conformance.spec.dtypes import UNIT_ROUNDOFF
+from conformance.spec.features import case_features
+from conformance.spec.inputs import Inputs, case_seed, make_inputs
+from conformance.check.oracle import reduction_sizes
+from conformance.results.records import RELATION_CHECKS, Result
 
 RELATIONS = RELATION_CHECKS  # the check names, declared with the others in results.py
 U64 = UNIT_ROUNDOFF["float64"]

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import fnmatch
 
-from .case import Case
-from .errors import CaseError
-from .features import case_features
-from .loader import DEFAULT_MEMORY_BUDGET, load_cases
+from conformance.spec.case import Case
+from conformance.errors import CaseError
+from conformance.spec.features import case_features
+from conformance.spec.loader import DEFAULT_MEMORY_BUDGET, load_cases
 
 
 def load_selected_cases(paths, ids=None, memory_budget: int | None = DEFAULT_MEMORY_BUDGET) -> list[Case]:

@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .case import Case
-from .dtypes import round_to
+from conformance.spec.case import Case
+from conformance.spec.dtypes import round_to
 
 DEFAULT_SEED = 0
 

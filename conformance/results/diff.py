@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .results import FAILING, KEY_FIELDS, Result, RunResults, as_float
+from conformance.results.records import FAILING, KEY_FIELDS, Result, RunResults, as_float
 
 # A record was fine before (or refused, or explained) and now fails.
 WAS_FINE = ("pass", "known", "unsupported")

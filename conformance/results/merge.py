@@ -7,8 +7,8 @@ absent) makes the merged results partial, as an interrupted input does.
 """
 from __future__ import annotations
 
-from .errors import UsageError
-from .results import RunResults
+from conformance.errors import UsageError
+from conformance.results.records import RunResults
 
 
 def merge(runs: list[tuple[str, RunResults]]) -> RunResults:

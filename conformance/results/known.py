@@ -13,7 +13,7 @@ A known-differences file (default `cases/known_differences.yaml`) is a mapping w
         dtype: [float16, bfloat16]
         check: [output, output_shape]
         case: "convT*"                          # glob(s) on the case id
-        features: [conv_transpose, same]        # the case has all of these (conformance.features)
+        features: [conv_transpose, same]        # the case has all of these (conformance.spec.features)
         status: fail                            # default: fail and error
       when:                                     # optional: conditions on the run's environment
         tensorflow.onednn.enabled: false        # the record's framework section (its worker)
@@ -46,10 +46,10 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import CaseError, did_you_mean
-from .features import FEATURES
-from .loader import item_lines, read_yaml
-from .results import FAILING, Result
+from conformance.errors import CaseError, did_you_mean
+from conformance.spec.features import FEATURES
+from conformance.spec.loader import item_lines, read_yaml
+from conformance.results.records import FAILING, Result
 
 MATCH_KEYS = ("framework", "api", "device", "precision", "dtype", "check", "case", "features", "status")
 ENTRY_KEYS = ("id", "reason", "link", "match", "when")
@@ -253,7 +253,7 @@ def load_known(path) -> list[KnownDifference]:
 
 def _conditions(when, match: dict, fail) -> tuple:
     """The `when:` mapping as Conditions; `fail(field, message, key)` reports a bad one."""
-    from .adapters import FRAMEWORKS
+    from conformance.adapters import FRAMEWORKS
 
     if when is None:
         return ()

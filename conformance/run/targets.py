@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 
-from . import adapters
-from .errors import UsageError
+from conformance import adapters
+from conformance.errors import UsageError
 
 DEVICES = ("cpu", "gpu")
 
@@ -65,7 +65,7 @@ def availability(frameworks=None) -> list[tuple[str, str, str]]:
     """(target name, framework, state) for every target of the frameworks (default: all known ones):
     'available', or why not. Whether a framework sees a GPU only its own process can tell: each
     installed framework starts a worker (as a run does) to say which devices it sees."""
-    from .runner import WorkerPool
+    from conformance.run.pool import WorkerPool
 
     frameworks = list(frameworks or adapters.FRAMEWORKS)
     installed = [fw for fw in frameworks if not adapters.missing_packages(fw)]

@@ -15,9 +15,9 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from .case import Case
-from .dtypes import DTYPE_NAMES
-from .errors import CaseError
+from conformance.spec.case import Case
+from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.errors import CaseError
 
 MAX_SPATIAL = 7  # per spatial dim of the input (4 in 3-D)
 MAX_ELEMENTS = 4096  # the largest input or output tensor, all axes together

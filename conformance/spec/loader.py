@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from .case import FIELDS, Case
-from .errors import CaseError, did_you_mean
+from conformance.spec.case import FIELDS, Case
+from conformance.errors import CaseError, did_you_mean
 
 FILE_KEYS = ("cases", "defaults", "description")
 # The most cases one `matrix:` may expand to: a typo in a matrix must not hang the loader.
@@ -97,7 +97,7 @@ def parse_bytes(text: str) -> int:
              "g": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
     if not m or m.group(2).lower() not in units or float(m.group(1)) <= 0:
-        from .errors import UsageError
+        from conformance.errors import UsageError
 
         raise UsageError(f"not a memory size: {text!r}; write e.g. 512MiB, 2GiB or a number of bytes")
     return int(float(m.group(1)) * units[m.group(2).lower()])
