@@ -12,90 +12,55 @@ import signal
 import sys
 from pathlib import Path
 
-from conformance.errors import ConformanceError, UsageError
-
-DEFAULT_CASES = "cases"
-DEFAULT_KNOWN = "cases/known_differences.yaml"
-DEFAULT_JSON = "reports/results.json"
-DEFAULT_HTML = "reports/report.html"
-
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
+from conformance import adapters, options
+from conformance.errors import ConformanceError, UsageError, did_you_mean
+from conformance.report.text import describe_skip, unexpected_lines, varied_lines
+from conformance.results.diff import diff, format_text, gate_lines
+from conformance.results.finish import finish_run
+from conformance.results.known import load_known
+from conformance.results.merge import merge
+from conformance.results.records import RecordStream, RunResults, summarize
+from conformance.results.support import support_table
+from conformance.run.selection import Selection, resolve_frameworks
+from conformance.run.shard import parse_shard, select_shard
+from conformance.run.suite import dtypes_for, run_suite
+from conformance.run.targets import availability
+from conformance.run.worker import host_environment
+from conformance.search.explore import IsolatedFramework, case_yaml, explore_framework, write_case
+from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.spec.features import case_features
+from conformance.spec.library import known_path
+from conformance.spec.loader import parse_bytes
+from conformance.spec.schema import case_file_schema
+from conformance.spec.select import case_table, load_selected_cases
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="conformance", description=(
         "Check that convolution and transposed convolution mean the same thing in PyTorch, TensorFlow/Keras "
         "and JAX/Flax, against a NumPy float64 oracle."))
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    options.add_to_argparse(sub.add_parser(
+        "run", help="run the suite and write JSON results and the HTML report", description=(
+            "Run every case on every selected target (framework API x device x precision profile) and compare "
+            "outputs, shapes, weight shapes, parameter counts and gradients with the oracle. Exit 0 when nothing "
+            "unexpected failed, 1 when something did (or regressed against --baseline), 2 for bad input.")),
+        options.RUN)
+    options.add_to_argparse(sub.add_parser(
+        "list", help="list cases and targets (api@device, and whether this machine can run each)"), options.LIST)
+    add_results_commands(sub)
+    sub.add_parser("schema", help="print the JSON Schema of case files (for editor completion)")
+    options.add_to_argparse(sub.add_parser(
+        "explore", help="search random valid cases for discrepancies (hypothesis), shrink one, write it as a case",
+        description=("Draw random valid cases with hypothesis and run each on every API of the frameworks, "
+                     "with the oracle checks and the metamorphic relations. 'unsupported' is fine; an "
+                     "unexplained fail, error or crash is a discrepancy: it is shrunk to a minimal case, printed "
+                     "and saved as a ready-to-paste case file under reports/. Exit 0 when none was found, 1 when "
+                     "one was, 2 for bad input.")), options.EXPLORE)
+    return p
 
-    run = sub.add_parser("run", help="run the suite and write JSON results and the HTML report", description=(
-        "Run every case on every selected target (framework API x device x precision profile) and compare "
-        "outputs, shapes, weight shapes, parameter counts and gradients with the oracle. Exit 0 when nothing "
-        "unexpected failed, 1 when something did (or regressed against --baseline), 2 for bad input."))
-    run.add_argument("--cases", nargs="+", default=[DEFAULT_CASES], metavar="PATH",
-                     help="case files or folders, anywhere on disk (default: %(default)s)")
-    run.add_argument("--frameworks", type=_csv, metavar="LIST",
-                     help="comma-separated: torch,tensorflow,jax (default: every installed one; a requested "
-                          "framework that is not installed is an error)")
-    run.add_argument("--devices", type=_csv, metavar="LIST", help="cpu,gpu (default: cpu, plus gpu where present)")
-    run.add_argument("--dtypes", type=_csv, metavar="LIST",
-                     help="only these of each case's dtypes: float16,bfloat16,float32,float64")
-    run.add_argument("--precision", type=_csv, metavar="LIST",
-                     help="GPU precision profiles: strict (TF32 off), defaults (out of the box); default: both on GPU")
-    run.add_argument("--case-id", dest="case_ids", action="append", metavar="ID",
-                     help="only this case: an id as the tool prints it, brackets included (e.g. "
-                          "'conv2d_matrix[stride=2,padding=same]'); a value that equals no id is a glob "
-                          "(*, ?, [seq]), e.g. 'conv2d_*' (repeatable)")
-    run.add_argument("--known", default=DEFAULT_KNOWN, metavar="PATH",
-                     help="known-differences file (default: %(default)s; 'none' to use none)")
-    run.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help="results file (default: %(default)s)")
-    run.add_argument("--html", default=DEFAULT_HTML, metavar="PATH", help="HTML report (default: %(default)s; '' for none)")
-    run.add_argument("--baseline", metavar="PATH",
-                     help="results JSON of an earlier run: regressions fail the run, and so do records of the "
-                          "baseline this run lacks, and frameworks, devices or APIs it ran that were skipped here")
-    run.add_argument("--allow-removed", action="store_true",
-                     help="with --baseline: records of the baseline that this run did not select (cases or "
-                          "targets removed on purpose) do not fail it; a framework that failed to start still does")
-    run.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: %(default)s)")
-    run.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
-                     help="one (case, target, dtype) may take this long; then its worker is stopped, the record is "
-                          "an error and the run goes on (default: %(default)s)")
-    run.add_argument("--max-case-memory", default="1GiB", metavar="SIZE",
-                     help="refuse a case whose float64 working set (computed from its shapes) exceeds this, "
-                          "before anything allocates it, e.g. 512MiB, 4GiB (default: %(default)s)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
-    run.add_argument("--relations", action="store_true",
-                     help="also check the metamorphic relations (conformance/check/relations.py) of every case, "
-                          "target and dtype, in the workers; several extra framework calls per case")
-    run.add_argument("--jobs", "-j", type=int, metavar="N",
-                     help="(case, framework) requests run at once, i.e. CPU cores used; a framework gets up to N "
-                          "worker processes (default: the number of CPU cores)")
-    run.add_argument("--targets", type=_csv, metavar="GLOBS",
-                     help="only the targets whose name api@device matches one of these comma-separated globs, e.g. "
-                          "tf.nn@cpu, 'torch.*', '*@cpu' (`conformance list` names them all)")
-    run.add_argument("--retries", type=int, default=2, metavar="N",
-                     help="a (case, target, dtype) whose worker crashed, or that errored or timed out, runs up to N "
-                          "more times, each in a new worker; attempts that disagree make its records 'flaky', "
-                          "which fails the run (default: %(default)s)")
-    run.add_argument("--repeat", type=int, default=1, metavar="N",
-                     help="run every (case, target, dtype) N times, each in another worker process: a check whose "
-                          "status differs between them is 'flaky', one whose values differ is listed as varying "
-                          "(default: %(default)s)")
-    run.add_argument("-v", "--verbose", action="store_true",
-                     help="let the framework workers write their logs to this terminal (by default each worker's "
-                          "output goes to a file, and a record that crashed or errored keeps its end)")
-    run.add_argument("--shard", metavar="I/N",
-                     help="run only shard I of N (1 <= I <= N): a deterministic split of the selected cases, the "
-                          "same on every machine; join the shards' results with `conformance merge`")
 
-    ls = sub.add_parser("list", help="list cases and targets (api@device, and whether this machine can run each)")
-    ls.add_argument("--cases", nargs="+", default=[DEFAULT_CASES], metavar="PATH")
-    ls.add_argument("--frameworks", type=_csv, metavar="LIST",
-                    help="only the targets of these frameworks (each installed one starts a worker to say which "
-                         "devices it sees; default: every known framework)")
-
+def add_results_commands(sub) -> None:
+    """The commands that read results files: diff, merge, report, matrix."""
     df = sub.add_parser("diff", help="compare two results files: regressions, fixes, changes (exit 1 on regressions)")
     df.add_argument("base")
     df.add_argument("new")
@@ -111,25 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="write the HTML report of a results file")
     rp.add_argument("results")
-    rp.add_argument("-o", "--output", default=DEFAULT_HTML, metavar="PATH")
+    rp.add_argument("-o", "--output", default=options.HTML.default, metavar="PATH")
     rp.add_argument("--baseline", metavar="PATH")
     rp.add_argument("--allow-removed", action="store_true", help="as for run and diff: removed records were intended")
 
     mx = sub.add_parser("matrix", help="print the support matrix (case features x targets) of a results file as Markdown")
     mx.add_argument("results")
-
-    sub.add_parser("schema", help="print the JSON Schema of case files (for editor completion)")
-
-    from conformance.search.explore import add_arguments as add_explore_arguments
-
-    add_explore_arguments(sub.add_parser(
-        "explore", help="search random valid cases for discrepancies (hypothesis), shrink one, write it as a case",
-        description=("Draw random valid cases with hypothesis and run each on every API of the frameworks, "
-                     "with the oracle checks and the metamorphic relations. 'unsupported' is fine; an "
-                     "unexplained fail, error or crash is a discrepancy: it is shrunk to a minimal case, printed "
-                     "and saved as a ready-to-paste case file under reports/. Exit 0 when none was found, 1 when "
-                     "one was, 2 for bad input.")))
-    return p
 
 
 def main(argv=None) -> int:
@@ -155,46 +107,26 @@ def main(argv=None) -> int:
 
 # ------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
-    from conformance.spec.features import case_features
-    from conformance.results.known import mark_known, stale_entries
-    from conformance.spec.loader import parse_bytes
-    from conformance.results.records import RecordStream
-    from conformance.run.selection import Selection
-    from conformance.run.suite import dtypes_for, run_suite
-    from conformance.run.shard import parse_shard, select_shard
-    from conformance.spec.select import load_selected_cases, case_table
-
-    selection = Selection(frameworks=args.frameworks, devices=args.devices, dtypes=args.dtypes,
-                          precision=args.precision, seed=args.seed, timeout=args.timeout, jobs=args.jobs,
-                          relations=args.relations, targets=args.targets, retries=args.retries,
-                          repeat=args.repeat, verbose=args.verbose)
+    selection = Selection(**{option.dest: getattr(args, option.dest) for option in options.SELECTION})
     selection.validate()  # bad options fail before any case file is read or framework started
     shard = parse_shard(args.shard) if args.shard is not None else None
     budget = parse_bytes(args.max_case_memory)
     if not args.json:
         raise UsageError("--json needs a path: the JSON results are what every other view is made from")
-    cases = load_selected_cases(args.cases, args.case_ids, budget)
+    known = read_known(args.known)
+    cases = load_selected_cases(args.cases, args.case_id, budget)
     if shard:
         cases = select_shard(cases, shard, weight=lambda c: len(dtypes_for(c, selection)))
-    known = _load_known(args.known)
     baseline = _read_results(args.baseline) if args.baseline else None
-    features = {c.id: case_features(c) for c in cases}
     stream = RecordStream(args.json)  # every record on disk as it arrives, whatever happens next
-    environment: dict = {}  # the run's, once the workers started: known differences' `when:` reads it
-
-    def arrived(records):
-        mark_known(records, known, features, environment)
-        stream.write(records)
-
     show = sys.stderr.isatty() and not args.no_progress
     with _terminate_as_interrupt():
-        run = run_suite(cases, selection, progress=_progress_bar if show else None, on_records=arrived,
-                        known=known, on_start=environment.update)
+        run = run_suite(cases, selection, progress=_progress_bar if show else None, on_records=stream.write,
+                        known=known)
         if shard:
             run.environment["shard"] = f"{shard[0]}/{shard[1]}"
         stream.close()
-        run.stale_known = [] if run.partial else stale_entries(run.results, known, features, run.environment)
-        run.cases = case_table(cases)
+        run = finish_run(run.results, run.environment, run.skipped, case_table(cases), known)
         json_path = run.write(args.json)
         stream.discard()
         html_path = _write_html(run, args.html, baseline, allow_removed=args.allow_removed)
@@ -222,19 +154,14 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _load_known(path):
-    from conformance.results.known import load_known
-
-    if path == "none" or (path == DEFAULT_KNOWN and not Path(path).exists()):
-        return []  # none asked for, or running outside the repository with the default
-    return load_known(path)
+def read_known(value: str, option: str = "--known") -> list:
+    """The entries of the known-differences file an option names: none for 'none'; a missing file
+    is an error (conformance.spec.library.known_path)."""
+    path = known_path(value, option)
+    return load_known(path) if path is not None else []
 
 
 def _finish(run, baseline, json_path, html_path, *, requested=(), allow_removed=False) -> int:
-    from conformance.results.diff import diff, format_text, gate_lines
-    from conformance.results.records import summarize
-    from conformance.report.text import describe_skip
-
     d = diff(baseline, run, allow_removed=allow_removed) if baseline is not None else None
     # Coverage the run lost fails it even when every record passes: said first, one line each.
     problems = (gate_lines(d) if d is not None else []) + _start_failures(run, requested, d)
@@ -247,8 +174,6 @@ def _finish(run, baseline, json_path, html_path, *, requested=(), allow_removed=
     for stale in run.stale_known:
         print(f"stale known difference {stale['id']} ({stale['origin']}): matched no result")
     unexpected = run.unexpected
-    from conformance.run.attempts import unexpected_lines, varied_lines
-
     for line in unexpected_lines(unexpected) + varied_lines(run.results):
         print(line)
     if d is not None:
@@ -287,7 +212,7 @@ def _summary_text(summary) -> str:
 
 
 def _write_html(run, path, baseline, *, allow_removed=False):
-    from conformance.report.html import write_report
+    from conformance.report.html import write_report  # Jinja: only when a report is written
 
     return write_report(run, path, baseline=baseline, allow_removed=allow_removed) if path else None
 
@@ -301,23 +226,14 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def _read_results(path):
-    from conformance.results.records import RunResults
-
     return RunResults.read(path)
 
 
 def cmd_list(args) -> int:
-    from conformance import adapters
-    from conformance.spec.features import case_features
-    from conformance.spec.select import load_selected_cases
-
     cases = load_selected_cases(args.cases, None)
     for case in cases:
         print(f"{case.id}\t{case.describe()}\tdtypes={','.join(case.dtypes)}\tfeatures={','.join(case_features(case))}")
     print(f"{len(cases)} cases")
-    from conformance.run.selection import Selection
-    from conformance.run.targets import availability
-
     Selection(frameworks=args.frameworks).validate()
     print("targets (select with --targets GLOB, e.g. 'torch.*', '*@cpu'):")
     for name, fw, state in availability(args.frameworks or adapters.FRAMEWORKS):
@@ -326,8 +242,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from conformance.results.diff import diff, format_text
-
     d = diff(_read_results(args.base), _read_results(args.new), allow_removed=args.allow_removed)
     text = format_text(d)  # what fails the comparison first, then the environments, then the records
     print(text, end="" if text.endswith("\n") else "\n")
@@ -335,8 +249,6 @@ def cmd_diff(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from conformance.results.merge import merge
-
     merged = merge([(p, _read_results(p)) for p in args.inputs])
     path = merged.write(args.output)
     print(f"merged {len(args.inputs)} files, {len(merged.results)} results: {path}")
@@ -352,23 +264,88 @@ def cmd_report(args) -> int:
 
 
 def cmd_matrix(args) -> int:
-    from conformance.results.support import support_matrix
-
-    print(support_matrix(_read_results(args.results)), end="")
+    print(support_table(_read_results(args.results)), end="")
     return 0
 
 
 def cmd_schema(args) -> int:
-    from conformance.spec.schema import case_file_schema
-
     print(json.dumps(case_file_schema(), indent=2))
     return 0
 
 
+# ------------------------------------------------------------------------- `conformance explore`
 def cmd_explore(args) -> int:
-    from conformance.search.explore import run_command
+    """One search per framework (conformance/search/explore.py), records to JSON/HTML, the minimal
+    case of each discrepancy printed and saved."""
+    if args.examples < 1:
+        raise UsageError(f"--examples must be at least 1, got {args.examples}")
+    dtypes = _allowed(args.dtypes, DTYPE_NAMES, "--dtypes")
+    requested = None if args.frameworks is None else _allowed(args.frameworks, adapters.FRAMEWORKS, "--frameworks")
+    frameworks, skipped = resolve_frameworks(Selection(frameworks=requested))
+    if not args.json:
+        raise UsageError("--json needs a path: the JSON results are what every other view is made from")
+    known = read_known(args.known)
+    database = _example_database(args.database)
+    environment = {"host": host_environment(), "explore": {
+        "examples": args.examples, "dtypes": dtypes, "seed": args.seed, "relations": not args.no_relations},
+        "frameworks": {}}
+    explorations = [_explore(name, args, dtypes, known, database, environment) for name in frameworks]
+    cases = [c for ex in explorations for c in ex.cases.values()]
+    # No stale entries (known=[]): a random sample of cases cannot show that an entry no longer applies.
+    run = finish_run([r for ex in explorations for r in ex.results], environment, skipped, case_table(cases),
+                     known=[])
+    json_path = run.write(args.json)
+    print(f"results: {json_path}")
+    html_path = _write_html(run, args.html, None)
+    if html_path:
+        print(f"report:  {html_path}")
+    return 1 if any(ex.found is not None for ex in explorations) else 0
 
-    return run_command(args, load_known=_load_known, write_html=_write_html)
+
+def _allowed(names: list[str], allowed, option: str) -> list[str]:
+    for name in names:
+        if name not in allowed:
+            raise UsageError(f"{option}: unknown value {name!r}{did_you_mean(name, allowed)}; "
+                             f"allowed: {', '.join(allowed)}")
+    if not names:
+        raise UsageError(f"{option}: give at least one of {', '.join(allowed)}")
+    return names
+
+
+def _example_database(value: str):
+    """--database: hypothesis's example database in that folder, or in memory for 'none'."""
+    from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDatabase
+
+    return InMemoryExampleDatabase() if value == "none" else DirectoryBasedExampleDatabase(value)
+
+
+def _explore(name: str, args, dtypes, known, database, environment: dict):
+    """One framework's search, in its worker process; what it found is printed before the next starts."""
+    framework = IsolatedFramework(name, known=known)
+    environment["frameworks"][name] = framework.environment["frameworks"][name]
+    running = Path(args.out) / f"explore-{name}-running.yaml"
+    running.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        ex = explore_framework(framework, examples=args.examples, dtypes=dtypes, known=known,
+                               relations=not args.no_relations, seed=args.seed, database=database,
+                               running_file=running)
+    finally:
+        framework.close()
+    statuses: dict = {}
+    for r in ex.results:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    print(f"{name}: {len(ex.cases)} cases in {ex.seconds:.0f} s: "
+          + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+    if ex.note:
+        print(f"  {ex.note}")
+    if ex.found is not None:
+        path = write_case(ex.found.case, ex.found, args.out)
+        print(f"  discrepancy, shrunk to {ex.found.case.describe()}, {ex.found.case.dtypes[0]}:")
+        for r in ex.found.bad[:10]:
+            print(f"    {r.status.upper():8} {r.api}@{r.device} {r.check}: {r.message}")
+        print("  as a case (saved to " + str(path) + "):")
+        print("\n".join("    " + line for line in case_yaml(ex.found.case, ex.found).splitlines()))
+    return ex
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "diff": cmd_diff, "merge": cmd_merge, "report": cmd_report,

@@ -14,12 +14,13 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 from conformance.check import oracle
-from conformance.adapters.base import Adapter, Observation, Unsupported
+from conformance.adapters.base import SCRATCH_VARIABLE, SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported
 
 SPEC = {"fakefw": {"module": "fakefw", "class": "FakeAdapter", "apis": ["fakefw.functional", "fakefw.layer"]}}
 
@@ -56,10 +57,6 @@ class FakeAdapter(Adapter):
 
     def __init__(self):
         # Keeps a file in the worker pool's scratch folder, as JAX keeps its compilation cache there.
-        import tempfile
-
-        from conformance.run.worker import SCRATCH_VARIABLE
-
         if os.environ.get(SCRATCH_VARIABLE):
             self.scratch = tempfile.mkdtemp(prefix="fakefw-", dir=os.environ[SCRATCH_VARIABLE])
             with open(os.path.join(self.scratch, "kept"), "w") as f:
@@ -70,8 +67,6 @@ class FakeAdapter(Adapter):
     def _note_shared_cache():
         """Keeps a file in the shared cache folder, as JAX keeps its compilation cache there, and
         (for the tests) appends "<pid> <parent pid> <folder>" to the file FAKEFW_SHARED_LOG names."""
-        from conformance.run.worker import SHARED_CACHE_VARIABLE
-
         shared = os.environ.get(SHARED_CACHE_VARIABLE)
         if not shared:
             return
@@ -149,8 +144,6 @@ class FakeAdapter(Adapter):
 
 def _odd_call(case, api, dtype, device) -> bool:
     """Whether this is call 1, 3, 5... of this (case, api, dtype, device) in this worker pool."""
-    from conformance.run.worker import SCRATCH_VARIABLE
-
     path = os.path.join(os.environ[SCRATCH_VARIABLE], f"calls-{case.id}-{api}-{dtype}-{device}")
     with open(path, "a+") as f:  # one process at a time runs a unit: no lock needed
         f.seek(0)

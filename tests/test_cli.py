@@ -148,7 +148,10 @@ def test_bad_case_file_exits_2_with_one_clear_line(tmp_path, content, expected):
     (["diff", "missing.json", "missing2.json"], "cannot read results"),
     (["run", "--cases", "nowhere"], "no such file or folder: nowhere"),
     (["frobnicate"], "invalid choice"),
-], ids=["framework", "dtype", "diff-missing", "cases-missing", "command"])
+    (["run", "--known", "missing.yaml"], "--known: no such file: missing.yaml (name a known-differences file, or "
+                                         "pass '--known none' to run without known differences)"),
+    (["explore", "--known", "missing.yaml"], "--known: no such file: missing.yaml"),
+], ids=["framework", "dtype", "diff-missing", "cases-missing", "command", "known-missing", "explore-known-missing"])
 def test_usage_errors_exit_2(tmp_path, args, expected):
     proc = run_cli(tmp_path, *args)
     assert proc.returncode == 2

@@ -81,7 +81,7 @@ def test_a_program_one_worker_compiled_is_loaded_by_the_next(tmp_path, monkeypat
     import subprocess
     import sys
 
-    from conformance.run.worker import SHARED_CACHE_VARIABLE
+    from conformance.adapters.base import SHARED_CACHE_VARIABLE
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     monkeypatch.setenv(SHARED_CACHE_VARIABLE, str(tmp_path))

@@ -126,6 +126,16 @@ def test_records_ride_in_the_reports_only_when_results_are_written(suite):
         json.loads((suite.path / "out.json").read_text())["results"])
 
 
+def test_known_none_runs_without_known_differences_and_the_default_is_the_librarys(suite, monkeypatch):
+    result = run(suite, "transposed.yaml", "--conformance-known", "none")
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 2 and "xfailed" not in outcomes  # the layer's 'wrong' output fails too
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps help at hyphens, which paths may have
+    usage = suite.runpytest_subprocess("-p", "no:cacheprovider", "--help")
+    library = TESTS.parent / "cases" / "known_differences.yaml"  # from outside the checkout: absolute
+    assert f"(default: the library's, {library};" in usage.stdout.str()
+
+
 @pytest.mark.parametrize("version, holds", [(">=0.0", True), ("<0.0", False)])
 def test_known_differences_apply_and_go_stale_by_the_workers_environment(suite, version, holds):
     """`when:` reads the environment the framework workers reported, in each item (xfail or fail)
@@ -241,7 +251,8 @@ def test_items_report_one_call_phase_unless_something_needs_the_phases(suite):
     ("--conformance-jobs=0", "--conformance-jobs must be a whole number of at least 1, got 0"),
     ("--conformance-shard=3/2", "--conformance-shard '3/2' is not a shard; allowed: I/N"),
     ("--conformance-max-case-memory=lots", "--conformance-max-case-memory: not a memory size: 'lots'"),
-    ("--conformance-known=missing.yaml", "--conformance-known: no such file: missing.yaml"),
+    ("--conformance-known=missing.yaml", "--conformance-known: no such file: missing.yaml (name a known-differences "
+                                         "file, or pass '--conformance-known none' to run without known differences)"),
     ("--conformance-known=bad_known.yaml", "bad_known.yaml:2: case 'known difference x', field 'link': required"),
 ], ids=["frameworks", "devices", "dtypes", "precision", "timeout", "jobs", "shard", "max-case-memory", "known-missing",
         "known-invalid"])

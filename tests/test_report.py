@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conformance.check.compare import compare, detail
-from conformance.report import build_model, render, write_report
-from conformance.report.model import base_id, filter_token, id_features, target_label
+from conformance.report.html import render, write_report
+from conformance.report.model import build_model
+from conformance.report.values import base_id, filter_token, id_features, target_label
 from conformance.results.records import Result, RunResults
 
 EVIL = "conv2d <script>alert(1)</script>"
@@ -312,9 +313,9 @@ def test_all_pass_report(tmp_path):
     assert json.loads(p.text_by_id["report-data"])["discrepancies"] == []
 
 
-def test_support_matrix_model():
+def test_support_table_model():
     model = build_model(sample())
-    by_case = model.matrices[0]
+    by_case = model.support_tables[0]
     assert by_case.columns == sorted(by_case.columns)
     assert "jax.lax@cpu:strict" in by_case.columns  # precision shown when not 'defaults'
     rows = {r.label: r for r in by_case.rows}
@@ -326,15 +327,15 @@ def test_support_matrix_model():
     assert conv2d["jax.lax@gpu"].counts.worst == "known"
     assert conv2d["flax.layer@cpu"].empty
     assert rows["conv2d"].counts.worst == "fail"
-    features = {r.label for r in model.matrices[1].rows}
+    features = {r.label for r in model.support_tables[1].rows}
     assert {"stride=1", "stride=2", "padding=same", "padding=valid", "check=output", "dtype=float32"} <= features
 
 
 def test_tags_add_feature_rows():
     model = build_model(sample(), tags={"conv1d_causal": ["causal", "golden"]})
-    rows = {r.label: r for r in model.matrices[1].rows}
+    rows = {r.label: r for r in model.support_tables[1].rows}
     assert rows["tag=causal"].counts.by_status == {"error": 1, "crashed": 1}
-    assert model.matrices[1].rows[0].label.startswith("tag=")
+    assert model.support_tables[1].rows[0].label.startswith("tag=")
 
 
 def test_id_helpers():

@@ -227,17 +227,18 @@ def test_worker_output_reaches_the_terminal_only_with_verbose(tmp_path):
 def test_a_request_for_a_newer_worker_never_runs_in_an_older_one(monkeypatch):
     from conformance.spec.case import Case
     from conformance.run.pool import WorkerPool
+    from conformance.run.messages import Request
     from conformance.run.suite import units_for
 
     for name, value in fakefw.environment_variables(TESTS).items():
         monkeypatch.setenv(name, value)
     case = Case.from_dict({"id": "c", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1, "kernel_size": 2})
-    units = units_for([("fakefw.functional", "cpu", "defaults")], ["float32"])
+    units = tuple(units_for("fakefw", [("fakefw.functional", "cpu", "defaults")], ["float32"]))
     with WorkerPool(["fakefw"], timeout=60, stream=True, jobs=1) as pool:
         pool.start()
         ran = []
         for request, newer_than in (("first", 0), ("second", 0), ("retry", 1), ("after", 0)):
-            pool.submit("fakefw", request, case.to_dict(), units, seed=0, newer_than=newer_than)
+            pool.submit("fakefw", Request(request, case.to_dict(), units, seed=0, newer_than=newer_than))
             while pool.pending:
                 pool.collect(block=0.5)
             ran += [(rid, piece.worker) for rid, piece in pool.take_arrivals()]

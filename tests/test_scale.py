@@ -14,7 +14,10 @@ import pytest
 
 import fakefw
 from conformance.errors import UsageError
+from conformance.run import pool as pool_module
+from conformance.run.messages import Request
 from conformance.run.shard import assign, parse_shard, select_shard
+from conformance.run.suite import units_for
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -197,10 +200,14 @@ def _case(case_id, tags=()):
                            "kernel_size": 2, "tags": list(tags)})
 
 
+def _request(request_id, case) -> Request:
+    """A pool request for one float64 unit of `case` on the fake framework's functional API."""
+    units = units_for("fakefw", [("fakefw.functional", "cpu", "defaults")], ["float64"])
+    return Request(request_id, case.to_dict(), tuple(units), seed=0)
+
+
 def test_retired_and_closed_workers_are_all_gone(monkeypatch):
     """Workers are asked to stop without waiting for each in turn; none is left running or unreaped."""
-    from conformance.run.suite import units_for
-
     pool = _pool_with_fake_framework(monkeypatch, jobs=2, retire_idle=True)
     spawn, processes = pool._spawn, []
 
@@ -211,9 +218,8 @@ def test_retired_and_closed_workers_are_all_gone(monkeypatch):
 
     monkeypatch.setattr(pool, "_spawn", spawn_and_keep)
     pool.start()
-    units = units_for([("fakefw.functional", "cpu", "defaults")], ["float64"])
     for i in range(4):
-        pool.submit("fakefw", i, _case(f"c{i}", ["fake_slow"]).to_dict(), units, seed=0)
+        pool.submit("fakefw", _request(i, _case(f"c{i}", ["fake_slow"])))
     while pool.pending:
         pool.collect(block=0.5)
     assert sorted(pool.done) == [0, 1, 2, 3] and all(not r.failures for r in pool.done.values())
@@ -238,13 +244,10 @@ def test_workers_share_the_cache_folder_they_are_given_and_leave_it_to_its_owner
 
 
 def test_close_kills_a_worker_that_does_not_stop(monkeypatch):
-    from conformance.run import pool as pool_module, suite as runner
-
     monkeypatch.setattr(pool_module, "STOP_GRACE", 0.5)
     pool = _pool_with_fake_framework(monkeypatch, jobs=1)
     pool.start()
-    units = runner.units_for([("fakefw.functional", "cpu", "defaults")], ["float64"])
-    pool.submit("fakefw", "hang", _case("h", ["fake_hang"]).to_dict(), units, seed=0)
+    pool.submit("fakefw", _request("hang", _case("h", ["fake_hang"])))
     pool.collect(block=0.5)
     process = pool.workers[0].process
     scratch = Path(pool.scratch)

@@ -11,6 +11,7 @@ import functools
 
 import pytest
 
+from conformance.spec.library import default_known
 from conformance.search.faults import FAULTS, default_library, find_catch
 from conformance.results.known import load_known
 
@@ -26,7 +27,7 @@ def _adapter(name):
 
 @functools.cache
 def _library():
-    return default_library(), load_known("cases/known_differences.yaml")
+    return default_library(), load_known(default_known())
 
 
 @pytest.fixture(params=FRAMEWORKS)

@@ -23,6 +23,15 @@ from conformance.spec.case import Case
 from conformance.spec.inputs import Inputs
 
 
+# Folders an adapter may keep files in, where its process was given them (a framework worker is):
+# the environment variables name them, and whoever made a folder removes it, even after a process
+# that used it was killed.
+SCRATCH_VARIABLE = "CONFORMANCE_WORKER_SCRATCH"  # this process's own files
+# Caches that every worker of the run may share (JAX's compilation cache): the pool's scratch
+# folder, or under pytest-xdist one folder of the controller's for all xdist workers' pools.
+SHARED_CACHE_VARIABLE = "CONFORMANCE_SHARED_CACHE"
+
+
 class Unsupported(Exception):
     """The API cannot express the case (reason given), or the framework refused it (its own text)."""
 

@@ -37,16 +37,19 @@ random initializers compile, ~1.3 s jitted, seconds eagerly.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.metadata
 import math
 import os
+import shutil
+import tempfile
 from typing import NamedTuple
 
 import numpy as np
 
 from conformance.spec.case import Case
-from conformance.adapters.base import Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first, kernel_last
+from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first, kernel_last
 
 # Channels-last dimension numbers per spatial rank (lhs, rhs, out).
 _DIMENSION_NUMBERS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"),
@@ -324,22 +327,14 @@ def _use_compilation_cache(jax) -> str:
     compile time (JAX's default minimum is 1 s, which no case here reaches), unless
     JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise.
     """
-    import os
-
     where = jax.config.jax_compilation_cache_dir
     if not where:
-        from conformance.run.worker import SHARED_CACHE_VARIABLE
-
         shared = os.environ.get(SHARED_CACHE_VARIABLE)
         if shared:
             folder = os.path.join(shared, "jax-compilation-cache")
             os.makedirs(folder, exist_ok=True)
             where = "a temporary folder shared by the run's workers"  # not its path: the same in every run
         else:
-            import atexit
-            import shutil
-            import tempfile
-
             folder = tempfile.mkdtemp(prefix="conformance-jax-cache-")
             atexit.register(shutil.rmtree, folder, ignore_errors=True)
             where = "a private temporary folder of this process"

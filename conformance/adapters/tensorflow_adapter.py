@@ -147,65 +147,21 @@ class TensorFlowAdapter(Adapter):
         tf = self.tf
         self._check_expressible(api, case)
         keras = self.keras if api == "keras.layer" else None
-        tdtype = self._dtypes[dtype]
-        ndtype = tdtype.as_numpy_dtype  # values are already rounded to the dtype: the cast is exact
-        nd = case.ndim
+        ndtype = self._dtypes[dtype].as_numpy_dtype  # values are already rounded to the dtype: the cast is exact
         x_nat = channels_last(inputs.input).astype(ndtype)
         w_nat = self._to_native_weight(api, case, inputs.weight).astype(ndtype)
+        b_nat = inputs.bias.astype(ndtype) if case.bias else None
         g_nat = channels_last(inputs.grad_output).astype(ndtype)
-        strides, dilations = list(case.stride), list(case.dilation)
-        # data_format given explicitly (it is the default): in eager mode, the gradient of a 3-D
-        # tf.nn.convolution called without it raises AttributeError in TF 2.21 (nn_grad._Conv3DGrad
-        # reads the data_format attr, which is None).
-        data_format = ("NWC", "NHWC", "NDHWC")[nd - 1]
-        out_shape = [case.batch, *case.out_spatial, case.out_channels]  # channels-last, as TF takes it
         obs = Observation(output=None)
         with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
             x, g = tf.constant(x_nat), tf.constant(g_nat)
             if api == "tf.nn":
-                padding = self._nn_padding(case)
-                w = tf.constant(w_nat)
-                b = tf.constant(inputs.bias.astype(ndtype)) if case.bias else None
-                if case.op == "conv":
-                    # tf.nn.convolution takes 'VALID'/'SAME' only; tf.nn.conv2d also takes explicit pairs.
-                    fn = "conv2d" if nd == 2 and not isinstance(padding, str) else "convolution"
-                    kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilations=dilations)
-                    op = getattr(tf.nn, fn)
-                    fn = f"tf.nn.{fn}"
-                    call = lambda: op(x, w, **kwargs)  # noqa: E731
-                else:
-                    fn = f"tf.nn.conv{nd}d_transpose"
-                    kwargs = dict(output_shape=out_shape, strides=strides, padding=padding,
-                                  data_format=data_format, dilations=dilations)
-                    op = getattr(tf.nn, f"conv{nd}d_transpose")
-                    call = lambda: op(x, w, **kwargs)  # noqa: E731
-                obs.call = _nn_snippet(case, dtype, fn, kwargs)
-                sources = [x, w] + ([b] if case.bias else [])
-                with self.native(), tf.GradientTape() as tape:
-                    tape.watch(sources)
-                    y = call()
-                    if case.bias:
-                        y = tf.nn.bias_add(y, b)
+                y, tape, sources = self._nn_forward(case, dtype, x, w_nat, b_nat, obs)
             else:
-                cls, kwargs = self._layer(case, dtype)
-                obs.call = _layer_snippet(case, dtype, cls, kwargs)
-                with self.native():
-                    layer = getattr(keras.layers, cls)(**kwargs)
-                    layer.build(x_nat.shape)
-                obs.layer_weight_shape = tuple(layer.kernel.shape)
-                obs.param_count = int(layer.count_params())
-                if obs.layer_weight_shape != w_nat.shape:  # the weight_shape check reports the difference
-                    obs.output = obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(
-                        f"the layer's kernel is {list(obs.layer_weight_shape)}, not the documented "
-                        f"{list(w_nat.shape)}: the case's weights cannot be loaded into it")
+                forward = self._layer_forward(keras, case, dtype, x, w_nat, b_nat, obs)
+                if forward is None:
                     return obs
-                layer.kernel.assign(w_nat)
-                if case.bias:
-                    layer.bias.assign(inputs.bias.astype(ndtype))
-                sources = [x, layer.kernel] + ([layer.bias] if case.bias else [])
-                with self.native(), tf.GradientTape() as tape:
-                    tape.watch(x)
-                    y = layer(x)
+                y, tape, sources = forward
             obs.output = channels_first(self.to_numpy64(y.numpy()))
             if tuple(y.shape) != g_nat.shape:  # the output_shape check reports it
                 obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(
@@ -225,6 +181,62 @@ class TensorFlowAdapter(Adapter):
         if case.bias:
             obs.grad_bias = converted(grads[2], numpy64)
         return obs
+
+    def _nn_forward(self, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
+        """The tf.nn call on `x` under a gradient tape: (output, tape, the sources to differentiate)."""
+        tf, nd = self.tf, case.ndim
+        strides, dilations = list(case.stride), list(case.dilation)
+        # data_format given explicitly (it is the default): in eager mode, the gradient of a 3-D
+        # tf.nn.convolution called without it raises AttributeError in TF 2.21 (nn_grad._Conv3DGrad
+        # reads the data_format attr, which is None).
+        data_format = ("NWC", "NHWC", "NDHWC")[nd - 1]
+        out_shape = [case.batch, *case.out_spatial, case.out_channels]  # channels-last, as TF takes it
+        padding = self._nn_padding(case)
+        w = tf.constant(w_nat)
+        b = tf.constant(b_nat) if case.bias else None
+        if case.op == "conv":
+            # tf.nn.convolution takes 'VALID'/'SAME' only; tf.nn.conv2d also takes explicit pairs.
+            name = "conv2d" if nd == 2 and not isinstance(padding, str) else "convolution"
+            kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilations=dilations)
+        else:
+            name = f"conv{nd}d_transpose"
+            kwargs = dict(output_shape=out_shape, strides=strides, padding=padding,
+                          data_format=data_format, dilations=dilations)
+        op = getattr(tf.nn, name)
+        obs.call = _nn_snippet(case, dtype, f"tf.nn.{name}", kwargs)
+        sources = [x, w] + ([b] if case.bias else [])
+        with self.native(), tf.GradientTape() as tape:
+            tape.watch(sources)
+            y = op(x, w, **kwargs)
+            if case.bias:
+                y = tf.nn.bias_add(y, b)
+        return y, tape, sources
+
+    def _layer_forward(self, keras, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
+        """The Keras layer, built and loaded with the case's weights, called on `x` under a gradient
+        tape: (output, tape, the sources to differentiate); None when its kernel has another shape
+        than the documented one (`obs` then says so)."""
+        tf = self.tf
+        cls, kwargs = self._layer(case, dtype)
+        obs.call = _layer_snippet(case, dtype, cls, kwargs)
+        with self.native():
+            layer = getattr(keras.layers, cls)(**kwargs)
+            layer.build(tuple(x.shape))
+        obs.layer_weight_shape = tuple(layer.kernel.shape)
+        obs.param_count = int(layer.count_params())
+        if obs.layer_weight_shape != w_nat.shape:  # the weight_shape check reports the difference
+            obs.output = obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(
+                f"the layer's kernel is {list(obs.layer_weight_shape)}, not the documented "
+                f"{list(w_nat.shape)}: the case's weights cannot be loaded into it")
+            return None
+        layer.kernel.assign(w_nat)
+        if case.bias:
+            layer.bias.assign(b_nat)
+        sources = [x, layer.kernel] + ([layer.bias] if case.bias else [])
+        with self.native(), tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+        return y, tape, sources
 
     def _layer(self, case: Case, dtype: str):
         """The Keras layer class name and its keyword arguments for the case."""

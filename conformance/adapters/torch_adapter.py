@@ -7,6 +7,7 @@ https://pytorch.org/docs/stable/generated/torch.nn.ConvTranspose2d.html), so no 
 from __future__ import annotations
 
 import contextlib
+import re
 
 from conformance.spec.case import Case
 from conformance.adapters.base import Adapter, Observation, Unsupported, converted
@@ -171,8 +172,6 @@ def _cpu_capability(torch) -> str | None:
 
 def _build_facts(torch) -> dict:
     """The BLAS, the oneDNN version and the parallel backend, from PyTorch's build and parallel info."""
-    import re
-
     try:
         show, parallel = torch.__config__.show(), torch.__config__.parallel_info()
     except (AttributeError, RuntimeError):

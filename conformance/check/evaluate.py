@@ -1,12 +1,16 @@
-"""Run one (case, target, dtype) on an adapter and turn what it saw into result records.
+"""Run one unit (case, target, dtype, precision profile) on an adapter and turn what it saw into
+result records.
 
 This runs inside a framework's worker process: it draws the inputs, computes the oracle (once per case
-and dtype, shared by the targets: see `Reference`), calls the adapter and compares. Only small records leave the process.
+and dtype, shared by the targets: see `Reference`), calls the adapter and compares. Only small records
+leave the process. `evaluate_unit` is the one pipeline of a unit (the oracle checks, the metamorphic
+relations, the known differences) that the worker, `conformance explore` and the planted faults share.
 """
 from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,7 +18,11 @@ from conformance.check import oracle, tolerance
 from conformance.adapters.base import Adapter, Observation, Target, Unsupported
 from conformance.spec.case import Case
 from conformance.check.compare import compare, detail
+from conformance.check.relations import evaluate_relations
+from conformance.check.unit import Unit
+from conformance.spec.features import case_features
 from conformance.spec.inputs import make_inputs
+from conformance.results.known import mark_known
 from conformance.results.records import Result
 
 
@@ -45,6 +53,36 @@ class Reference:
         self.seconds = time.perf_counter() - t0
 
 
+def evaluate_unit(adapter: Adapter, unit: Unit, case: Case, *, seed: int = 0, ref: Reference | None = None,
+                  relations: bool = False, known=(), environment: dict | None = None,
+                  mark: bool = True) -> list[Result]:
+    """The records of one unit: its oracle checks, with `relations` its metamorphic relations, then
+    the known differences in `known` applied where their `when:` holds in `environment`.
+
+    `mark=False` leaves the failures unmarked: a worker's records are one attempt, which the parent
+    combines with the unit's other attempts before it marks them (conformance/run/attempts.py). A
+    failed relation whose ingredients a known difference covers is `known` either way: only here are
+    those ingredients (the derived cases) at hand."""
+    records = evaluate(adapter, unit.target, case, unit.dtype, profile=unit.profile, seed=seed, ref=ref)
+    if relations:
+        records += evaluate_relations(adapter, unit.target, case, unit.dtype, profile=unit.profile, seed=seed,
+                                      known=known, environment=environment)
+    if mark:
+        mark_known(records, known, {case.id: case_features(case)}, environment)
+    return records
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What every check of one unit compares: the adapter's observation and the oracle's reference."""
+
+    adapter: Adapter
+    case: Case
+    unit: Unit
+    obs: Observation
+    ref: Reference
+
+
 def evaluate(adapter: Adapter, target: Target, case: Case, dtype: str, *, profile: str = "defaults",
              seed: int = 0, ref: Reference | None = None) -> list[Result]:
     """All check records for one (case, target, dtype) under a precision profile.
@@ -73,11 +111,12 @@ def evaluate(adapter: Adapter, target: Target, case: Case, dtype: str, *, profil
     except Exception as exc:  # nothing computed, not even the output
         return records("error", f"adapter raised {_exception_text(exc)}", timings={"run": time.perf_counter() - t0})
     timings = {"run": time.perf_counter() - t0, "oracle": ref.seconds}
+    ctx = CheckContext(adapter, case, Unit(target, dtype, profile), obs, ref)
     out = []
     for c in checks:
         r = Result(check=c, status="pass", call=obs.call or None, timings=timings, **base)
         try:
-            out.append(_check(c, case, target, dtype, profile, adapter, obs, ref, r))
+            out.append(_check(ctx, c, r))
         except Exception as exc:  # a bug of ours in one comparison: the other checks still count
             r.status, r.message = "error", f"comparing the {c} raised {_exception_text(exc)}"
             out.append(r)
@@ -114,7 +153,8 @@ def _missing(r: Result, got, quantity: str) -> bool:
     return True
 
 
-def _check(check, case, target, dtype, profile, adapter, obs: Observation, ref: Reference, r: Result) -> Result:
+def _check(ctx: CheckContext, check: str, r: Result) -> Result:
+    case, obs, ref, unit = ctx.case, ctx.obs, ctx.ref, ctx.unit
     if obs.notes:
         r.message = "; ".join(obs.notes)
     if check == "output_shape":
@@ -122,7 +162,7 @@ def _check(check, case, target, dtype, profile, adapter, obs: Observation, ref: 
             return r
         return _equal(r, _shape(obs.output), case.output_shape)
     if check == "weight_shape":
-        return _equal(r, obs.layer_weight_shape, adapter.native_weight_shape(target.api, case))
+        return _equal(r, obs.layer_weight_shape, ctx.adapter.native_weight_shape(unit.api, case))
     if check == "param_count":
         return _equal(r, obs.param_count, case.param_count)
     got = getattr(obs, check)
@@ -136,7 +176,7 @@ def _check(check, case, target, dtype, profile, adapter, obs: Observation, ref: 
         return r
     got = np.asarray(got, dtype=np.float64)
     r.digest = digest(got)
-    strict = tolerance.arithmetic_for(dtype)
+    strict = tolerance.arithmetic_for(unit.dtype)
     terms = ref.terms[check]
     bound = tolerance.bound(ref.magnitudes[check], terms, strict)
     cmp = compare(expected, got, bound)
@@ -146,16 +186,15 @@ def _check(check, case, target, dtype, profile, adapter, obs: Observation, ref: 
         return r
     r.detail = detail(expected, got, bound, cmp.worst_index)
     where = f"at {cmp.worst_index}: got {cmp.got!r}, expected {cmp.expected!r}"
-    if dtype == "float32" and target.device == "gpu" and profile == "defaults":
-        tf32 = compare(expected, got, tolerance.bound(ref.magnitudes[check], terms, tolerance.TF32))
-        if tf32.ok:
-            r.status, r.arithmetic = "known", "tf32"
-            r.message = (f"exceeds the float32 bound (ratio {cmp.ratio:.3g}) but fits the TF32 bound "
-                         f"(ratio {tf32.ratio:.3g}): TF32 is on by default on this GPU; {where}")
-            r.known = {"id": "tf32-defaults", "reason": "TF32 arithmetic under the 'defaults' precision profile"}
-            return r
+    tf32 = tolerance.fits_tf32(expected, got, ref.magnitudes[check], terms, unit.dtype, unit.device, unit.profile)
+    if tf32 is not None:
+        r.status, r.arithmetic = "known", "tf32"
+        r.message = (f"exceeds the float32 bound (ratio {cmp.ratio:.3g}) but fits the TF32 bound "
+                     f"(ratio {tf32.ratio:.3g}): TF32 is on by default on this GPU; {where}")
+        r.known = {"id": "tf32-defaults", "reason": "TF32 arithmetic under the 'defaults' precision profile"}
+        return r
     r.status = "fail"
-    r.message = f"error {cmp.ratio:.3g}x its bound ({dtype} arithmetic, K={terms}) {where}"
+    r.message = f"error {cmp.ratio:.3g}x its bound ({unit.dtype} arithmetic, K={terms}) {where}"
     return r
 
 

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from conformance.check.padding import crop, pad, uncrop, unpad
 from conformance.spec.case import Case
 
 
@@ -196,44 +197,6 @@ def _weight_grad(xp, y, groups, kernel, stride, dilation):
     return dw
 
 
-# ------------------------------------------------------------------------- padding and cropping
-def _pad(x, pads):
-    """Zero padding (conv): pads are (begin, end) >= 0 per spatial dim."""
-    return np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads])
-
-
-def _unpad(xp, pads):
-    """Adjoint of `_pad`: drop the padded border."""
-    return xp[(slice(None), slice(None)) + tuple(slice(b, xp.shape[2 + i] - e) for i, (b, e) in enumerate(pads))]
-
-
-def _crop(full, pads, out_sizes):
-    """Transposed conv: drop `begin` elements at the start and `end` at the end of each dim.
-
-    A negative `end` (only 'same' with k_eff + output_padding < stride) extends with zeros instead.
-    """
-    out = np.zeros(full.shape[:2] + tuple(out_sizes))
-    src, dst = [slice(None)] * 2, [slice(None)] * 2
-    for size, (b, _e), n_out in zip(full.shape[2:], pads, out_sizes):
-        m = min(n_out, size - b)
-        src.append(slice(b, b + m))
-        dst.append(slice(0, m))
-    out[tuple(dst)] = full[tuple(src)]
-    return out
-
-
-def _uncrop(g, pads, full_sizes):
-    """Adjoint of `_crop`: put g back at its place in a zero array of the full size."""
-    full = np.zeros(g.shape[:2] + tuple(full_sizes))
-    src, dst = [slice(None)] * 2, [slice(None)] * 2
-    for size, (b, _e), n_out in zip(full_sizes, pads, g.shape[2:]):
-        m = min(n_out, size - b)
-        dst.append(slice(b, b + m))
-        src.append(slice(0, m))
-    full[tuple(dst)] = g[tuple(src)]
-    return full
-
-
 def _full_transposed_sizes(case: Case):
     return tuple(s * (n - 1) + k + p for n, s, k, p in
                  zip(case.in_spatial, case.stride, case.effective_kernel, case.output_padding))
@@ -259,10 +222,10 @@ def forward(case: Case, x, w, b=None) -> np.ndarray:
     x, w, b = _as64(x), _as64(w), _as64(b) if case.bias else None
     _check_shapes(case, x, w, b)
     if case.op == "conv":
-        y = _gather(_pad(x, case.pads), w, case.groups, case.stride, case.dilation, case.out_spatial)
+        y = _gather(pad(x, case.pads), w, case.groups, case.stride, case.dilation, case.out_spatial)
     else:
         full = _scatter(x, w, case.groups, case.stride, case.dilation, _full_transposed_sizes(case))
-        y = _crop(full, case.pads, case.out_spatial)
+        y = crop(full, case.pads, case.out_spatial)
     if b is not None:
         y += b.reshape((1, -1) + (1,) * case.ndim)
     return y
@@ -274,11 +237,11 @@ def gradients(case: Case, x, w, b, grad_output) -> Gradients:
     b = _as64(b) if case.bias else None
     _check_shapes(case, x, w, b, g)
     if case.op == "conv":
-        xp = _pad(x, case.pads)
-        gx = _unpad(_scatter(g, w, case.groups, case.stride, case.dilation, xp.shape[2:]), case.pads)
+        xp = pad(x, case.pads)
+        gx = unpad(_scatter(g, w, case.groups, case.stride, case.dilation, xp.shape[2:]), case.pads)
         gw = _weight_grad(xp, g, case.groups, case.kernel_size, case.stride, case.dilation)
     else:
-        g_full = _uncrop(g, case.pads, _full_transposed_sizes(case))
+        g_full = uncrop(g, case.pads, _full_transposed_sizes(case))
         gx = _gather(g_full, w, case.groups, case.stride, case.dilation, case.in_spatial)
         gw = _weight_grad(g_full, x, case.groups, case.kernel_size, case.stride, case.dilation)
     gb = g.sum(axis=(0,) + tuple(range(2, 2 + case.ndim))) if case.bias else None

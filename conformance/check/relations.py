@@ -30,6 +30,7 @@ from conformance.check import tolerance
 from conformance.adapters.base import Adapter, Observation, Target, Unsupported
 from conformance.spec.case import Case
 from conformance.check.compare import compare
+from conformance.check.unit import Unit
 from conformance.spec.dtypes import UNIT_ROUNDOFF
 from conformance.spec.features import case_features
 from conformance.spec.inputs import Inputs, case_seed, make_inputs
@@ -63,21 +64,20 @@ def relations_for(case: Case) -> tuple[str, ...]:
 
 
 class _Context:
-    """One (case, target, dtype): runs the adapter on derived cases and computes their bounds."""
+    """One unit of a case: runs the adapter on derived cases and computes their bounds."""
 
-    def __init__(self, adapter: Adapter, target: Target, case: Case, dtype: str, profile: str, seed: int):
-        self.adapter, self.target, self.case, self.dtype, self.profile = adapter, target, case, dtype, profile
-        self.inputs = make_inputs(case, dtype, seed)
+    def __init__(self, adapter: Adapter, unit: Unit, case: Case, seed: int):
+        self.adapter, self.unit, self.case = adapter, unit, case
+        self.inputs = make_inputs(case, unit.dtype, seed)
         self.rng = np.random.default_rng(case_seed(case.id, seed) + 1)
-        gpu_defaults = target.device == "gpu" and profile == "defaults" and dtype == "float32"
-        # On a GPU under 'defaults', float32 may run as TF32 on both sides: that is the arithmetic used.
-        self.arithmetic = tolerance.TF32 if gpu_defaults else tolerance.arithmetic_for(dtype)
+        # Where float32 may run as TF32, it may on both sides: that is the arithmetic of both bounds.
+        self.arithmetic = tolerance.arithmetic_in_use(unit.dtype, unit.device, unit.profile)
         self.base = self.run(case, self.inputs)
 
     def run(self, case: Case, inputs: Inputs) -> Observation:
-        t = self.target
-        with self.adapter.precision(t.device, self.profile):
-            obs = self.adapter.run(t.api, case, self.dtype, t.device, inputs)
+        u = self.unit
+        with self.adapter.precision(u.device, u.profile):
+            obs = self.adapter.run(u.api, case, u.dtype, u.device, inputs)
         self.adapter.take_warnings()
         return obs
 
@@ -88,7 +88,7 @@ class _Context:
     def derived(self, case: Case, **changes) -> Case:
         d = {**case.to_dict(), **changes}
         d.pop("data", None), d.pop("expect", None)
-        d["dtypes"] = [self.dtype]
+        d["dtypes"] = [self.unit.dtype]
         return Case.from_dict(d)
 
 
@@ -225,11 +225,12 @@ def evaluate_relations(adapter: Adapter, target: Target, case: Case, dtype: str,
     """One record per relation that applies to the case (see `relations_for`). `environment`: the
     run's, which the `when:` of the known differences in `known` read (none: those never hold)."""
     names = relations_for(case)
+    unit = Unit(target, dtype, profile)
     base = dict(case=case.id, framework=target.framework, api=target.api, device=target.device,
                 dtype=dtype, precision=profile)
     t0 = time.perf_counter()
     try:
-        ctx = _Context(adapter, target, case, dtype, profile, seed)
+        ctx = _Context(adapter, unit, case, seed)
     except Unsupported as exc:
         return [Result(check=n, status="unsupported", message=f"the case itself: {exc}", **base) for n in names]
     except Exception as exc:  # noqa: BLE001 - reported as an error record, like execute.evaluate
@@ -259,10 +260,10 @@ def evaluate_relations(adapter: Adapter, target: Target, case: Case, dtype: str,
         attempt(("relation_permute_out",), _permute_out)
     seconds = time.perf_counter() - t0
     return [_record(Result(check=n, status="pass", call=ctx.base.call or None, timings={"relations": seconds},
-                           **base), outcomes[n], target, dtype, profile, known, environment) for n in names]
+                           **base), outcomes[n], unit, known, environment) for n in names]
 
 
-def _record(r: Result, outcome, target: Target, dtype: str, profile: str, known, environment) -> Result:
+def _record(r: Result, outcome, unit: Unit, known, environment) -> Result:
     if isinstance(outcome, Unsupported):
         r.status, r.message = "unsupported", str(outcome)
         return r
@@ -272,18 +273,18 @@ def _record(r: Result, outcome, target: Target, dtype: str, profile: str, known,
         r.status, r.message = "error", str(outcome)
         return r
     else:
-        r = _compared(r, outcome, target, dtype, profile)
+        r = _compared(r, outcome, unit)
         if r.status == "pass":
             return r
-    cause = _known_cause(outcome.relies_on, target, dtype, profile, known, environment)
+    cause = _known_cause(outcome.relies_on, unit, known, environment)
     if cause is not None:
         r.status, r.known = "known", cause
         r.message = f"known difference {cause['id']} (in a case this relation uses): {r.message}"
     return r
 
 
-def _compared(r: Result, outcome: Outcome, target: Target, dtype: str, profile: str) -> Result:
-    r.arithmetic = "tf32" if target.device == "gpu" and profile == "defaults" and dtype == "float32" else dtype
+def _compared(r: Result, outcome: Outcome, unit: Unit) -> Result:
+    r.arithmetic = tolerance.arithmetic_in_use(unit.dtype, unit.device, unit.profile).name
     cmp = compare(outcome.expected, outcome.got, outcome.bound)
     r.max_abs_error, r.error_ratio, r.worst_index = cmp.max_abs_error, cmp.ratio, cmp.worst_index
     r.expected, r.got = cmp.expected, cmp.got
@@ -295,12 +296,12 @@ def _compared(r: Result, outcome: Outcome, target: Target, dtype: str, profile: 
     return r
 
 
-def _known_cause(relies_on, target: Target, dtype: str, profile: str, known, environment):
+def _known_cause(relies_on, unit: Unit, known, environment):
     """The `known` record of the first known difference that covers a (case, check) the failed
     relation relies on, where its `when:` holds in `environment`."""
     for case, check in relies_on:
-        probe = Result(case=case.id, framework=target.framework, api=target.api, device=target.device,
-                       dtype=dtype, check=check, status="fail", precision=profile)
+        probe = Result(case=case.id, framework=unit.framework, api=unit.api, device=unit.device,
+                       dtype=unit.dtype, check=check, status="fail", precision=unit.profile)
         features = set(case_features(case))
         for entry in known:
             record = entry.explains(probe, features, environment)

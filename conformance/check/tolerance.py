@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from conformance.check import oracle
+from conformance.check.compare import Comparison, compare
 from conformance.spec.case import Case
 from conformance.spec.dtypes import UNIT_ROUNDOFF
 
@@ -40,6 +41,28 @@ def arithmetic_for(dtype: str) -> Arithmetic:
 
 
 TF32 = Arithmetic("tf32", UNIT_ROUNDOFF["float32"], UNIT_ROUNDOFF["tf32"])
+
+
+def tf32_applies(dtype: str, device: str, profile: str) -> bool:
+    """Whether float32 may run as TF32: on a GPU under the 'defaults' precision profile, where the
+    frameworks may turn it on by themselves (docs/semantics.md)."""
+    return dtype == "float32" and device == "gpu" and profile == "defaults"
+
+
+def arithmetic_in_use(dtype: str, device: str, profile: str) -> Arithmetic:
+    """The arithmetic a computation of `dtype` may use on `device` under `profile`: TF32 where it
+    applies, else the dtype's own."""
+    return TF32 if tf32_applies(dtype, device, profile) else arithmetic_for(dtype)
+
+
+def fits_tf32(expected: np.ndarray, got: np.ndarray, magnitude: np.ndarray, terms: int, dtype: str, device: str,
+              profile: str) -> Comparison | None:
+    """A comparison that failed its dtype's bound, made again against the TF32 bound: the new
+    comparison where TF32 applies and the values fit it, else None."""
+    if not tf32_applies(dtype, device, profile):
+        return None
+    tf32 = compare(expected, got, bound(magnitude, terms, TF32))
+    return tf32 if tf32.ok else None
 
 
 def magnitudes(case: Case, inputs) -> dict[str, np.ndarray | None]:

@@ -19,18 +19,16 @@ intended (`allow_removed`), and a framework, device or API that has records in t
 skipped in the new run (it failed to start, is not installed, sees no GPU) is `lost`, which fails
 it whatever `allow_removed` says: only leaving something out of the selection is a choice.
 
-The two runs' environments are compared first (`environment_changes`), so that a regression is read
-next to "the baseline ran on another CPU" or "with oneDNN off".
+The two runs' environments are compared first (results/environment_diff.py), so that a regression is
+read next to "the baseline ran on another CPU" or "with oneDNN off".
 """
 from __future__ import annotations
 
-import fnmatch
-import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from conformance.results.environment_diff import EnvChange, describe_environment, environment_changes
 from conformance.results.records import FAILING, KEY_FIELDS, Result, RunResults, as_float
 
 # A record was fine before (or refused, or explained) and now fails.
@@ -39,6 +37,7 @@ WAS_FINE = ("pass", "known", "unsupported")
 NOW_FINE = ("pass", "known")
 RATIO_GROWTH = 10.0
 RATIO_FLOOR = 0.1
+FAILED_TO_START = "failed to start: "  # the prefix of the skip of a framework that did not start (run/selection.py)
 
 
 @dataclass(frozen=True)
@@ -77,19 +76,6 @@ class Entry:
         if self.reason == "ratio":
             d.update(old_ratio=_ratio(self.old), new_ratio=_ratio(self.new))
         return d
-
-
-@dataclass(frozen=True)
-class EnvChange:
-    """One environment fact (a dotted key of `flatten_environment`) that differs between the runs."""
-
-    key: str
-    old: str  # ABSENT where that run did not record it
-    new: str
-    group: str = "other"  # one of ENV_GROUP_ORDER: versions, cpu, onednn, gpu, precision, threads, ...
-
-    def to_dict(self) -> dict:
-        return {"key": self.key, "group": self.group, "old": self.old, "new": self.new}
 
 
 @dataclass(frozen=True)
@@ -308,125 +294,6 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3g}"
 
 
-# ------------------------------------------------------------------------- environments
-ABSENT = "(not recorded)"
-FAILED_TO_START = "failed to start: "  # the prefix of runner.plan_targets' skip reason
-# Facts that differ between any two runs and say nothing about the kernels or the numbers: when and
-# how the run was started, how many workers it used, where caches and scratch files went.
-# fnmatch patterns on the dotted keys of `flatten_environment`.
-ENV_IGNORED = ("started", "finished", "command", "jobs", "workers_started", "workers_started.*", "source",
-               "*.compilation_cache.dir", "*cache_dir*", "*scratch*", "pid", "*.pid", "*timings*")
-# Display order of the groups, the facts most likely to change numbers first.
-ENV_GROUP_ORDER = ("versions", "cpu", "onednn", "gpu", "precision", "threads", "platform", "other")
-# Which group a key belongs to: the first rule whose pattern the lower-cased dotted key matches
-# (specific words before broad ones: `defaults.cudnn.allow_tf32` is precision, not gpu).
-ENV_GROUP_RULES = (
-    ("versions", re.compile(r"^frameworks\.[^.]+\.(version|error|keras|jaxlib|flax)$|^host\.numpy$")),
-    ("onednn", re.compile(r"onednn|mkldnn|dnnl")),
-    ("precision", re.compile(r"precision|tf32|x64|xla_flags|fpmath|\.defaults\.|deterministic")),
-    ("gpu", re.compile(r"gpu|cuda|cudnn|nvidia|driver|devices|device_kinds|backend|cublas")),
-    ("cpu", re.compile(r"^host\.(cpu|machine)|cpu_capability|\.isa\.")),
-    ("threads", re.compile(r"thread|omp_|mkl|openblas|blas|kmp_|veclib|variables")),
-    ("platform", re.compile(r"^host\.")),
-)
-
-
-def flatten_environment(env: Mapping) -> dict[str, str]:
-    """An environment as dotted keys -> text, in recording order (`host.cpu.isa.avx512f` -> 'true').
-
-    A merged run's environment (`merged_from`, one per input) is read as one: a key the inputs
-    agree on keeps its value, one they disagree on lists them, `a | b`.
-    """
-    if not isinstance(env, Mapping):
-        return {}
-    flat = _flatten({k: v for k, v in env.items() if k != "merged_from"})
-    inputs = [_flatten(e) for e in env.get("merged_from") or () if isinstance(e, Mapping)]
-    for key in dict.fromkeys(k for one in inputs for k in one):
-        values = list(dict.fromkeys(one[key] for one in inputs if key in one))
-        flat.setdefault(key, " | ".join(values))
-    return flat
-
-
-def env_group(key: str) -> str:
-    lower = key.lower()
-    for name, pattern in ENV_GROUP_RULES:
-        if pattern.search(lower):
-            return name
-    return "other"
-
-
-def environment_changes(old_env: Mapping, new_env: Mapping) -> list[EnvChange]:
-    """The facts whose values differ between two environments (one absent counts), `ENV_IGNORED`
-    left out, the most important group first (`ENV_GROUP_ORDER`), then by key."""
-    old, new = flatten_environment(old_env), flatten_environment(new_env)
-    # A framework that failed to start in one run recorded only its error: its other facts would
-    # all read "not recorded", which says nothing the error does not.
-    failed = {k.split(".")[1] for k in old.keys() ^ new.keys() if re.fullmatch(r"frameworks\.[^.]+\.error", k)}
-    changes = [EnvChange(k, old.get(k, ABSENT), new.get(k, ABSENT), env_group(k))
-               for k in dict.fromkeys([*old, *new])
-               if old.get(k) != new.get(k) and not _ignored(k) and not _of_failed(k, failed)]
-    rank = {g: i for i, g in enumerate(ENV_GROUP_ORDER)}
-    return sorted(changes, key=lambda c: (rank[c.group], c.key))
-
-
-def _of_failed(key: str, failed: set) -> bool:
-    parts = key.split(".")
-    return len(parts) > 2 and parts[0] == "frameworks" and parts[1] in failed and parts[2] not in ("version", "error")
-
-
-def _ignored(key: str) -> bool:
-    return any(fnmatch.fnmatchcase(key.lower(), pattern) for pattern in ENV_IGNORED)
-
-
-def describe_environment(env: Mapping) -> str:
-    """One line naming what ran where: `torch 2.13.0, tensorflow 2.21.0 (oneDNN on), jax (failed to
-    start) on AMD EPYC 7B13 [avx2 avx512f avx512_vnni], gpu NVIDIA H200`."""
-    flat = flatten_environment(env)
-    names = list(dict.fromkeys(k.split(".")[1] for k in flat if k.startswith("frameworks.") and k.count(".") >= 2))
-    frameworks = ", ".join(_describe_framework(name, flat) for name in names) or "no framework"
-    cpu = flat.get("host.cpu.model") or flat.get("host.machine") or "an unrecorded CPU"
-    flags = [k.rsplit(".", 1)[1] for k, v in flat.items() if k.startswith("host.cpu.isa.") and v == "true"]
-    gpus = list(dict.fromkeys(v for k, v in flat.items()
-                              if re.search(r"\.gpu(\.name|\.model)?$", k) and v not in ("", "null")))
-    text = f"{frameworks} on {cpu}" + (f" [{' '.join(flags)}]" if flags else "")
-    if gpus:
-        text += ", gpu " + ", ".join(gpus)
-    if flat.get("partial"):
-        text += " (partial)"
-    return text
-
-
-def _describe_framework(name: str, flat: Mapping[str, str]) -> str:
-    prefix = f"frameworks.{name}."
-    if prefix + "error" in flat:
-        return f"{name} (failed to start)"
-    text = f"{name} {flat.get(prefix + 'version', '?')}"
-    onednn = flat.get(prefix + "onednn.enabled")
-    if onednn in ("true", "false"):
-        text += f" (oneDNN {'on' if onednn == 'true' else 'off'})"
-    return text
-
-
-def _flatten(env: Mapping, prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for k, v in env.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, name + "."))
-        else:
-            out[name] = _env_text(v)
-    return out
-
-
-def _env_text(value) -> str:
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, sort_keys=True, default=str)  # true/false/null, numbers, lists
-    except ValueError:  # a structure that contains itself
-        return str(value)
-
-
 # ------------------------------------------------------------------------- lost coverage
 def lost_coverage(base: RunResults, new: RunResults) -> list[Lost]:
     """The frameworks, devices and APIs that the new run skipped (failed to start, not installed, no
@@ -464,6 +331,6 @@ def _skip_covers(skip: Mapping, r: Result) -> bool:
 
 
 def _skip_subject(skip: Mapping) -> str:
-    """As runner.describe_skip names it: `jax`, `keras.layer`, `torch on gpu`."""
+    """As report/text.describe_skip names it: `jax`, `keras.layer`, `torch on gpu`."""
     what = skip.get("target") or skip.get("framework")
     return f"{what} on {skip['device']}" if skip.get("device") else str(what)

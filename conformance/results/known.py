@@ -48,6 +48,7 @@ import yaml
 
 from conformance.errors import CaseError, did_you_mean
 from conformance.spec.features import FEATURES
+from conformance.spec.frameworks import FRAMEWORKS
 from conformance.spec.loader import item_lines, read_yaml
 from conformance.results.records import FAILING, Result
 
@@ -217,44 +218,52 @@ def load_known(path) -> list[KnownDifference]:
     when_lines = _when_lines(node)
     entries, seen = [], set()
     for index, (raw, line) in enumerate(zip(data["known_differences"], lines)):
-        def fail(field, message, at=None):
-            entry_id = raw.get("id") if isinstance(raw, dict) else None
-            raise CaseError(message, file=name, line=at or line, field=field,
-                            case_id=None if entry_id is None else f"known difference {entry_id}")
-        if not isinstance(raw, dict):
-            fail(None, "each entry is a mapping with id, reason, link and match (and optionally when)")
-        for key in raw:
-            if key not in ENTRY_KEYS:
-                fail(key, f"unknown key{did_you_mean(key, ENTRY_KEYS)}; allowed: {', '.join(ENTRY_KEYS)}")
-        for key in REQUIRED_KEYS:
-            if not raw.get(key):
-                fail(key, "required: every known difference says why, links its source, and selects results")
-        if raw["id"] in seen:
-            fail("id", "duplicate known-difference id")
-        seen.add(raw["id"])
-        if not str(raw["link"]).startswith(("http://", "https://")):
-            fail("link", f"expected a URL, got {raw['link']!r}")
-        match = raw["match"]
-        if not isinstance(match, dict):
-            fail("match", "expected a mapping of result fields to values")
-        for key, value in match.items():
-            if key not in MATCH_KEYS:
-                fail(f"match.{key}", f"cannot match on this{did_you_mean(key, MATCH_KEYS)}; allowed: {', '.join(MATCH_KEYS)}")
-            if key == "features":
-                for feat in _as_list(value):
-                    if feat not in FEATURES:
-                        fail("match.features", f"unknown feature {feat!r}{did_you_mean(feat, FEATURES)}")
         at = when_lines[index] if index < len(when_lines) else {}
-        when = _conditions(raw.get("when"), match, lambda f, m, key=None: fail(f, m, at.get(key)))
-        entries.append(KnownDifference(raw["id"], str(raw["reason"]).strip(), raw["link"], match,
-                                       f"{name}:{line}", when))
+        entries.append(_entry(raw, f"{name}:{line}", _failing(raw, name, line), at, seen))
     return entries
+
+
+def _failing(raw, name: str, line: int):
+    """`fail(field, message, at=None)`: raises the CaseError of entry `raw` (declared at `line` of
+    file `name`; `at`: the line of the field, where known)."""
+    def fail(field, message, at=None):
+        entry_id = raw.get("id") if isinstance(raw, dict) else None
+        raise CaseError(message, file=name, line=at or line, field=field,
+                        case_id=None if entry_id is None else f"known difference {entry_id}")
+    return fail
+
+
+def _entry(raw, origin: str, fail, at: dict, seen: set) -> KnownDifference:
+    """One entry of the file, checked (`seen`: the ids before it; `at`: the lines of its `when:` keys)."""
+    if not isinstance(raw, dict):
+        fail(None, "each entry is a mapping with id, reason, link and match (and optionally when)")
+    for key in raw:
+        if key not in ENTRY_KEYS:
+            fail(key, f"unknown key{did_you_mean(key, ENTRY_KEYS)}; allowed: {', '.join(ENTRY_KEYS)}")
+    for key in REQUIRED_KEYS:
+        if not raw.get(key):
+            fail(key, "required: every known difference says why, links its source, and selects results")
+    if raw["id"] in seen:
+        fail("id", "duplicate known-difference id")
+    seen.add(raw["id"])
+    if not str(raw["link"]).startswith(("http://", "https://")):
+        fail("link", f"expected a URL, got {raw['link']!r}")
+    match = raw["match"]
+    if not isinstance(match, dict):
+        fail("match", "expected a mapping of result fields to values")
+    for key, value in match.items():
+        if key not in MATCH_KEYS:
+            fail(f"match.{key}", f"cannot match on this{did_you_mean(key, MATCH_KEYS)}; allowed: {', '.join(MATCH_KEYS)}")
+        if key == "features":
+            for feat in _as_list(value):
+                if feat not in FEATURES:
+                    fail("match.features", f"unknown feature {feat!r}{did_you_mean(feat, FEATURES)}")
+    when = _conditions(raw.get("when"), match, lambda f, m, key=None: fail(f, m, at.get(key)))
+    return KnownDifference(raw["id"], str(raw["reason"]).strip(), raw["link"], match, origin, when)
 
 
 def _conditions(when, match: dict, fail) -> tuple:
     """The `when:` mapping as Conditions; `fail(field, message, key)` reports a bad one."""
-    from conformance.adapters import FRAMEWORKS
-
     if when is None:
         return ()
     if not isinstance(when, dict) or not when:

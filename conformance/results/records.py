@@ -18,11 +18,12 @@ STATUSES = ("pass", "fail", "unsupported", "error", "crashed", "known", "flaky")
 # Statuses that fail a run unless a known difference covers them. `flaky`: the attempts of a unit
 # (retries after a crash or error, or --repeat) gave different statuses (conformance/run/attempts.py).
 FAILING = ("fail", "error", "crashed", "flaky")
-CHECKS = ("output_shape", "output", "weight_shape", "param_count", "grad_input", "grad_weight", "grad_bias")
+# Checks against the oracle (conformance/check/evaluate.py).
+ORACLE_CHECKS = ("output_shape", "output", "weight_shape", "param_count", "grad_input", "grad_weight", "grad_bias")
 # Metamorphic relations (conformance/check/relations.py): the framework against itself, no oracle.
 RELATION_CHECKS = ("relation_vjp", "relation_adjoint", "relation_groups", "relation_linear_input",
                    "relation_linear_weight", "relation_permute_out")
-CHECKS += RELATION_CHECKS
+CHECKS = ORACLE_CHECKS + RELATION_CHECKS
 # Fields that identify a result across runs (for diff and merge).
 KEY_FIELDS = ("case", "framework", "api", "device", "precision", "dtype", "check")
 

@@ -1,4 +1,4 @@
-"""The support matrix as Markdown: which target supports which case feature, from a results file.
+"""The support table as Markdown: which target supports which case feature, from a results file.
 
     conformance matrix reports/results.json
 
@@ -15,7 +15,7 @@ from conformance.spec.features import FEATURES
 from conformance.results.records import FAILING, RunResults
 
 
-def support_matrix(run: RunResults) -> str:
+def support_table(run: RunResults) -> str:
     cells: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     targets = sorted({r.target for r in run.results})
     for r in run.results:

@@ -1,9 +1,9 @@
 """Attempts of a unit: retries after a crash or an error, `--repeat`, and what their records say.
 
-A unit is one (case, dtype, api, device, profile) on one framework worker (`pool.Unit`). `Attempts`
-stands between a `pool.WorkerPool` (in stream mode) and whoever consumes its records: `run_suite`
-for `conformance run`, and the pytest plugin's session. It holds back the records of a unit until
-the unit is final:
+A unit is one (target, dtype, profile) of a case, on one framework worker (`check.evaluate.Unit`).
+`Attempts` stands between a `pool.WorkerPool` (in stream mode) and whoever consumes its records:
+`run_suite` for `conformance run`, the pytest plugin's session, and `conformance explore`'s
+`IsolatedFramework`. It holds back the records of a unit until the unit is final:
 
 - a unit that crashed (its worker died) or errored (a timeout, or an `error` record) runs again, up to
   `Selection.retries` more times, each time in a worker the pool started after the one that failed;
@@ -15,6 +15,7 @@ crash then a pass, an error then a fail: the crash or error costs every check of
 check of it is flaky); one with the same status but other values in another process (--repeat) keeps
 its status and gets `varies`. Records of crashed, errored and flaky units carry the case's
 parameters in the message, the worker's stderr (`stderr`) and a command that reruns the unit (`rerun`).
+Then the known differences turn the failures they explain `known`, with the run's environment.
 """
 from __future__ import annotations
 
@@ -22,23 +23,38 @@ import itertools
 import os
 import shlex
 
+from conformance.adapters.base import Target
+from conformance.check.evaluate import checks_for
+from conformance.check.unit import Unit
+from conformance.check.relations import relations_for
+from conformance.results.known import mark_known
 from conformance.results.records import FAILING, Result
+from conformance.run.messages import Reply, Request
+from conformance.spec.features import case_features
 
 RETRIED = ("crashed", "error")  # a unit with a record of one of these statuses gets another attempt
 RERUN_JSON = "/tmp/conformance-rerun.json"
 
 
 class Attempts:
-    """Submits units to the pool, gives each unit the attempts it needs, and hands out final records."""
+    """Submits units to the pool, gives each unit the attempts it needs, and hands out final records
+    with the known differences applied.
 
-    def __init__(self, pool, selection):
+    `known`: the known differences; their `when:` read `environment`, the run's, which the caller
+    may fill in (the same dict) once its workers said what they run on, before any record arrives.
+    """
+
+    def __init__(self, pool, selection, *, known=(), environment: dict | None = None):
         self.pool = pool
         self.selection = selection
+        self.known = list(known)
+        self.environment = environment
         self.finished = 0  # requests (case, framework) whose every unit is final
-        self._requests: dict = {}  # pool request id -> (request key, case, framework)
+        self._requests: dict = {}  # pool request id -> (request key, case)
         self._tries: dict = {}  # (request key, unit) -> [records of each attempt so far]
         self._open: dict = {}  # request key -> its units that are not final yet
         self._cases: dict = {}  # request key -> its case
+        self._features: dict = {}  # case id -> its features (for the known differences)
         self._ids = itertools.count(1)
 
     @property
@@ -50,17 +66,19 @@ class Attempts:
         """(case, framework) requests submitted so far."""
         return len(self._open)
 
-    def submit(self, framework: str, key, case, units) -> None:
-        """Run `units` of `case` on `framework`; their final records come out of `take` under `key`."""
-        self._open[key] = {tuple(u) for u in units}
+    def submit(self, key, case, units: list[Unit]) -> None:
+        """Run `units` of `case` (all on one framework); their final records come out of `take`
+        under `key`."""
+        self._open[key] = set(units)
         self._cases[key] = case
-        self._send(framework, key, case, [tuple(u) for u in units], newer_than=0)
+        self._features[case.id] = case_features(case)
+        self._send(key, case, units, newer_than=0)
 
-    def _send(self, framework, key, case, units, newer_than: int) -> None:
+    def _send(self, key, case, units: list[Unit], newer_than: int) -> None:
         request_id = (key, next(self._ids))
-        self._requests[request_id] = (key, case, framework)
-        self.pool.submit(framework, request_id, case.to_dict(), units, self.selection.seed,
-                         self.selection.relations, newer_than=newer_than)
+        self._requests[request_id] = (key, case)
+        self.pool.submit(units[0].framework, Request(request_id, case.to_dict(), tuple(units), self.selection.seed,
+                                                     self.selection.relations, newer_than))
 
     def wait(self, block: float) -> None:
         self.pool.collect(block=block)
@@ -79,54 +97,68 @@ class Attempts:
 
     def take(self) -> list[tuple]:
         """(request key, final records) for the units that became final since the last call."""
-        from conformance.run.suite import records_from
-
         out = []
         for request_id, piece in self.pool.take_arrivals():
-            key, case, framework = self._requests[request_id]
+            key, case = self._requests[request_id]
             for unit, reply in _by_unit(piece):
-                records = records_from(reply, case, framework, self.selection.relations)
-                final = self._attempted(key, case, framework, unit, records, piece.worker)
+                records = records_from(reply, case, self.selection.relations)
+                final = self._attempted(key, case, unit, records, piece.worker)
                 if final is not None:
                     out.append((key, final))
         for request_id in [r for r in self.pool.done if r in self._requests]:
             del self.pool.done[request_id], self._requests[request_id]  # all its pieces were taken
         return out
 
-    def _attempted(self, key, case, framework, unit, records, worker: int):
+    def _attempted(self, key, case, unit: Unit, records, worker: int):
         """One more attempt of `unit` came back: its final records, or None when it runs again."""
         tries = self._tries.setdefault((key, unit), [])
         tries.append(records)
         repeat, retries = self.selection.repeat, self.selection.retries
         failed = any(r.status in RETRIED for r in records)
         if len(tries) < repeat or (failed and len(tries) < repeat + retries):
-            self._send(framework, key, case, [unit], newer_than=worker)
+            self._send(key, case, [unit], newer_than=worker)
             return None
         del self._tries[(key, unit)]
         self._open[key].discard(unit)
         if not self._open[key]:
             self.finished += 1
-        return annotate(combine(tries), case, self.selection)
+        return self._final(case, tries)
+
+    def _final(self, case, tries) -> list[Result]:
+        """A unit's records from its attempts, with the story of a failure, known differences applied."""
+        records = annotate(combine(tries), case, self.selection)
+        mark_known(records, self.known, self._features, self.environment)
+        return records
 
     def drain(self) -> list[Result]:
         """The records of the units still waiting for an attempt (an interrupted run), as they stand."""
         out = []
         for (key, _), tries in self._tries.items():
-            out.extend(annotate(combine(tries), self._cases[key], self.selection))
+            out.extend(self._final(self._cases[key], tries))
         self._tries.clear()
         return out
 
 
-def _by_unit(piece):
-    """A pool piece as (unit, piece of that unit alone) pairs."""
-    from conformance.run.pool import Reply
+def records_from(reply: Reply, case, relations: bool = False) -> list[Result]:
+    """Result records of a reply (or a piece of one): a lost unit gives one record per check (and per
+    relation, when the request had them)."""
+    out = [Result.from_dict(r) for r in reply.records]
+    for f in reply.failures:
+        u = f.unit
+        for check in checks_for(case, u.target) + (relations_for(case) if relations else ()):
+            out.append(Result(case=case.id, framework=u.framework, api=u.api, device=u.device, dtype=u.dtype,
+                              check=check, status=f.status, message=f.message, precision=u.profile, stderr=f.stderr))
+    return out
 
+
+def _by_unit(piece: Reply) -> list[tuple[Unit, Reply]]:
+    """A pool piece as (unit, piece of that unit alone) pairs."""
     units: dict = {}
     for r in piece.records:
-        unit = (r["dtype"], r["api"], r["device"], r.get("precision", "defaults"))
+        unit = Unit(Target(r["framework"], r["api"], r["device"]), r["dtype"], r.get("precision", "defaults"))
         units.setdefault(unit, Reply(worker=piece.worker)).records.append(r)
     for failure in piece.failures:
-        units.setdefault(tuple(failure[0]), Reply(worker=piece.worker)).failures.append(failure)
+        units.setdefault(failure.unit, Reply(worker=piece.worker)).failures.append(failure)
     return list(units.items())
 
 
@@ -203,58 +235,3 @@ def rerun_command(case, r: Result, selection) -> str | None:
     if selection.relations:
         args.append("--relations")
     return " ".join(shlex.quote(a) for a in args + ["--json", RERUN_JSON, "--html", ""])
-
-
-# ------------------------------------------------------------------------- terminal lines
-def unexpected_lines(unexpected: list[Result], limit: int = 20) -> list[str]:
-    """The run's unexpected records for the terminal, one line per unit, status and message (the
-    checks of a crashed unit share theirs); under each unit, the last line its worker wrote before
-    the failure and the command that reruns it."""
-    groups: dict = {}
-    for r in unexpected:
-        unit = (r.case, r.framework, r.api, r.device, r.precision, r.dtype)
-        groups.setdefault((unit, r.status, r.message), []).append(r)
-    lines, seen = [], set()
-    for (unit, status, message), records in list(groups.items())[:limit]:
-        r = records[0]
-        checks = ", ".join(x.check for x in records)
-        lines.append(f"  {status.upper():8} {r.case} [{r.api}@{r.device} {r.precision} {r.dtype} {checks}] {message}")
-        if unit in seen:
-            continue
-        seen.add(unit)
-        if r.stderr:
-            lines.append(f"           stderr: {_telling_line(r.stderr)}")
-        if r.rerun:
-            lines.append(f"           rerun:  {r.rerun}")
-    if len(groups) > limit:
-        lines.append(f"  ... and {len(groups) - limit} more (see the report)")
-    return lines
-
-
-def _telling_line(stderr: str) -> str:
-    """The line of a worker's output that says most: the last one before Python's own report of a
-    fatal signal (faulthandler's 'Fatal Python error'), or that report and its innermost frame when
-    nothing came before it, else the last line."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    fatal = next((i for i, line in enumerate(lines) if line.startswith("Fatal Python error")), None)
-    if fatal is None:
-        return lines[-1] if lines else ""
-    if fatal > 0:
-        return lines[fatal - 1]
-    frame = next((line.strip() for line in lines if line.strip().startswith("File ")), "")  # the innermost
-    return f"{lines[0]}, {frame}" if frame else lines[0]
-
-
-def varied_lines(results, limit: int = 20) -> list[str]:
-    """The checks whose values differed between --repeat attempts (not a failure: worth a look)."""
-    varied = [r for r in results if r.varies]
-    if not varied:
-        return []
-    checks = f"{len(varied)} check" + ("s" if len(varied) != 1 else "")
-    lines = [f"values varied between repeats: {checks} (same status in every attempt)"]
-    for r in varied[:limit]:
-        what = "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in r.varies.items())
-        lines.append(f"  VARIES   {r.case} [{r.api}@{r.device} {r.precision} {r.dtype} {r.check}] {r.status}: {what}")
-    if len(varied) > limit:
-        lines.append(f"  ... and {len(varied) - limit} more (see the report)")
-    return lines

@@ -7,7 +7,7 @@ On a CPU that is not x86 they are False: these are x86 extensions.
 
 `process_variables()` describes the process that calls it. The parent of a run computes nothing;
 each framework worker records its own (`worker.worker_main`), as workers may start with settings of
-their own (`runner.WORKER_ENVIRONMENT`, e.g. OMP_NUM_THREADS=1 unless the user set it).
+their own (`worker_process.WORKER_ENVIRONMENT`, e.g. OMP_NUM_THREADS=1 unless the user set it).
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import os
 import platform
 import subprocess
 import sys
+
+import numpy
 
 # avx512bw, amx_fp16 and avx_ne_convert decide whether TensorFlow hands float16/bfloat16 to oneDNN
 # (IsDataTypeSupportedByOneDNNOnThisCPU, tensorflow/core/util/util.cc).
@@ -125,8 +127,6 @@ def _read(path: str) -> str | None:
 def numpy_blas() -> dict | None:
     """numpy's BLAS (the oracle's matrix products): name, version, and OpenBLAS's configuration,
     which names the core type it chose for this CPU. None where numpy cannot say (numpy < 1.26)."""
-    import numpy
-
     try:
         config = numpy.show_config(mode="dicts")
         blas = config["Build Dependencies"]["blas"]

@@ -12,84 +12,23 @@ pool runs a request flagged `newer_than` only on a worker started after the one 
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import multiprocessing
 import os
 import shutil
-import signal
 import tempfile
 import time
-from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
+from conformance import options
 from conformance.errors import UsageError
+from conformance.run.messages import STOP, Failure, Reply, Request
 from conformance.run.worker import worker_main
+from conformance.run.worker_output import dump_stacks, file_size, output_tail
+from conformance.run.worker_process import Worker, worker_variables
 
-DEFAULT_TIMEOUT = 600.0  # seconds one case may take on one framework before its worker is killed
+DEFAULT_TIMEOUT = options.TIMEOUT.default  # seconds one case may take on one framework before its worker is killed
 STOP_GRACE = 5.0  # seconds a worker asked to stop may take to exit before it is killed
-
-# What a worker process starts with, unless the user set it:
-WORKER_ENVIRONMENT = {
-    # Frameworks put Python sets in their error messages (Keras: "one of {'valid', 'same'}"), whose
-    # order follows the per-process string hash seed; fixed, the same run gives the same records
-    # whichever worker ran a case.
-    "PYTHONHASHSEED": "0",
-    # The pool's workers are the parallelism (--jobs). OpenMP threads on top of them (PyTorch's
-    # intra-op pool, OpenBLAS under the oracle) spin-wait after every call, on the cores the other
-    # workers need: under `pytest -n 2` PyTorch's workers used 36.5 s of CPU for 8.8 s of work.
-    # PyTorch's own DataLoader workers run with one thread for the same reason.
-    "OMP_NUM_THREADS": "1",
-}
-
-
-# A unit is what one worker does in one go and what a crash or a hang can cost: one
-# (dtype, api, device, profile) of a case, all its checks.
-Unit = tuple  # (dtype, api, device, profile)
-
-
-@dataclass
-class Reply:
-    """What came back for one (case, framework) request: the records of the units that finished, and
-    (unit, status, message, stderr) for each unit that did not (`crashed`: the worker died; `error`:
-    it hung past the timeout, or our own code failed; `stderr`: the tail of the worker's output, or
-    None). A piece of a reply (`WorkerPool.arrivals`) holds one unit, and `worker` is the number of
-    the worker that ran it (0: none did)."""
-
-    records: list = field(default_factory=list)
-    failures: list = field(default_factory=list)
-    worker: int = 0
-
-
-@dataclass
-class _Request:
-    request_id: object
-    case_dict: dict
-    units: list
-    seed: int
-    relations: bool = False  # the worker also checks the metamorphic relations of each unit
-    newer_than: int = 0  # only a worker whose number is higher may run it (a retry: not the one that failed)
-
-
-@dataclass
-class _Worker:
-    framework: str
-    number: int = 0  # 1, 2, ... among this framework's workers (its process name)
-    process: object = None
-    conn: object = None
-    info: dict | None = None
-    fatal: str | None = None
-    starting: bool = False  # spawned, its hello not read yet
-    current: _Request | None = None
-    position: int = 0  # units of `current` finished so far
-    started: float = 0.0  # when the unit in flight started (or the worker was spawned)
-    stopped_at: float = 0.0  # when it was asked to stop
-    output: str | None = None  # the file its stdout and stderr go to (None: the parent's own)
-    output_mark: int = 0  # that file's size when the request in flight was sent
-
-    @property
-    def idle(self) -> bool:
-        return self.info is not None and self.current is None and not self.starting
 
 
 class WorkerPool:
@@ -107,7 +46,7 @@ class WorkerPool:
     (request_id, Reply) pieces in the order they came, for callers that stream results (drain it
     with `take_arrivals`).
 
-    A request submitted with `newer_than=N` runs only on a worker numbered above N (`_Worker.number`),
+    A request submitted with `newer_than=N` runs only on a worker numbered above N (`Worker.number`),
     one spawned after worker N: a retry never runs in the process that failed. With `capture`, each
     worker's stdout and stderr go to a file in `scratch`, and the records of a unit that crashed or
     errored carry its tail; without, the workers write to this process's terminal.
@@ -125,8 +64,8 @@ class WorkerPool:
         self._ctx = multiprocessing.get_context("spawn")
         self.timeout = timeout
         self.frameworks = list(frameworks)
-        self.workers: list[_Worker] = []
-        self._stopping: list[_Worker] = []  # asked to stop, not yet joined
+        self.workers: list[Worker] = []
+        self._stopping: list[Worker] = []  # asked to stop, not yet joined
         # A folder the workers keep their files in, removed by `close`: a worker that is killed
         # (crash, timeout) cannot clean up after itself.
         self.scratch: str | None = None
@@ -134,7 +73,7 @@ class WorkerPool:
         # (the caller's, and the caller removes it), else this pool's scratch folder. Shared, a
         # program compiled by one worker is loaded by the others (pytest_plugin.pytest_configure_node).
         self.shared_cache = shared_cache
-        self.queues = {name: collections.deque() for name in self.frameworks}  # (seq, _Request)
+        self.queues = {name: collections.deque() for name in self.frameworks}  # (seq, Request)
         self.fatal: dict = {}  # framework -> why it cannot start
         self.spawned = collections.Counter()  # framework -> workers started so far (restarts included)
         self._seq = 0
@@ -156,9 +95,9 @@ class WorkerPool:
                     self.workers.remove(w)
         return infos
 
-    def _spawn(self, framework: str) -> _Worker:
+    def _spawn(self, framework: str) -> Worker:
         self.spawned[framework] += 1
-        w = _Worker(framework, number=self.spawned[framework], starting=True, started=time.monotonic())
+        w = Worker(framework, number=self.spawned[framework], starting=True, started=time.monotonic())
         if self.scratch is None:
             self.scratch = tempfile.mkdtemp(prefix="conformance-workers-")
         parent, child = self._ctx.Pipe()
@@ -167,19 +106,19 @@ class WorkerPool:
         w.process = self._ctx.Process(target=worker_main, args=(child, framework, self.known, self.scratch,
                                                                 self.shared_cache or self.scratch, w.output),
                                       daemon=True, name=f"conformance-{framework}-{w.number}")
-        with _worker_environment():
+        with worker_variables():
             w.process.start()
         child.close()
         w.conn = parent
         self.workers.append(w)
         return w
 
-    def _handshake(self, w: _Worker) -> None:
+    def _handshake(self, w: Worker) -> None:
         """Wait for the worker's hello (blocking)."""
         ready = w.conn.poll(self.timeout)
         self._hello(w, ready)
 
-    def _hello(self, w: _Worker, ready: bool) -> None:
+    def _hello(self, w: Worker, ready: bool) -> None:
         if ready or not w.process.is_alive():
             try:
                 kind, payload = w.conn.recv()
@@ -195,7 +134,7 @@ class WorkerPool:
             w.info, w.fatal = payload, None
         else:
             w.fatal = payload
-            self._kill(w)
+            w.kill()
 
     def close(self) -> None:
         """Stop every worker, the retiring ones included: all asked at once, then each waited for."""
@@ -210,11 +149,11 @@ class WorkerPool:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
 
-    def _stop(self, w: _Worker) -> None:
+    def _stop(self, w: Worker) -> None:
         """Ask a worker to exit, without waiting for it: it is reaped by `_reap` or `close`."""
         if w.process is not None and w.process.is_alive():
             try:
-                w.conn.send(("stop",))
+                w.conn.send(STOP)
             except OSError:
                 pass
         w.stopped_at = time.monotonic()
@@ -228,16 +167,8 @@ class WorkerPool:
             if not force and w.process.is_alive() and now - w.stopped_at < STOP_GRACE:
                 still.append(w)
             else:
-                self._kill(w)
+                w.kill()
         self._stopping = still
-
-    def _kill(self, w: _Worker) -> None:
-        """Kill the process if it still runs, and join it (a dead one too, so no zombie is left)."""
-        if w.process is None:
-            return
-        if w.process.is_alive():
-            w.process.kill()
-        w.process.join(timeout=5)
 
     def __enter__(self):
         return self
@@ -246,10 +177,8 @@ class WorkerPool:
         self.close()
 
     # -- requests
-    def submit(self, framework: str, request_id, case_dict: dict, units: list, seed: int,
-               relations: bool = False, newer_than: int = 0) -> None:
-        self.replies[request_id] = Reply()
-        request = _Request(request_id, case_dict, list(units), seed, relations, newer_than)
+    def submit(self, framework: str, request: Request) -> None:
+        self.replies[request.request_id] = Reply()
         if framework in self.fatal:
             self._fail_rest(request, 0, "crashed", f"{framework} worker is not running: {self.fatal[framework]}")
             return
@@ -310,11 +239,10 @@ class WorkerPool:
                 return entry[0], name, entry, w
         return None
 
-    def _send(self, w: _Worker, request: _Request) -> None:
-        w.output_mark = _size(w.output)  # before sending: the worker may write (and die) at once
+    def _send(self, w: Worker, request: Request) -> None:
+        w.output_mark = file_size(w.output)  # before sending: the worker may write (and die) at once
         try:
-            w.conn.send(("run", request.request_id, request.case_dict, request.units, request.seed,
-                         request.relations))
+            w.conn.send(request)
         except OSError as exc:
             self._fail_rest(request, 0, "crashed", f"could not send the case to the {w.framework} worker: {exc}")
             self._restart(w)
@@ -356,7 +284,7 @@ class WorkerPool:
         self._feed()
         return finished
 
-    def _started(self, w: _Worker, finished: list) -> None:
+    def _started(self, w: Worker, finished: list) -> None:
         """A spawned worker's hello (or its death) arrived."""
         if w.starting:
             self._hello(w, w.conn.poll())
@@ -365,7 +293,7 @@ class WorkerPool:
             self._spawn_failed(w.framework, w.fatal, finished)
         self._feed()
 
-    def _read(self, w: _Worker, finished: list) -> None:
+    def _read(self, w: Worker, finished: list) -> None:
         """Every message the worker has sent; a closed pipe means the worker died."""
         while w.current is not None:
             request = w.current
@@ -377,7 +305,7 @@ class WorkerPool:
                 message = w.conn.recv()
             except (EOFError, OSError):
                 w.process.join(timeout=5)
-                self._lose_unit(w, "crashed", _death(w), finished)
+                self._lose_unit(w, "crashed", w.death(), finished)
                 return
             kind, rid = message[0], message[1]
             assert rid == request.request_id, (message, request.request_id)
@@ -397,11 +325,11 @@ class WorkerPool:
             w.current = None
             self._feed()
 
-    def _lose_unit(self, w: _Worker, status: str, message: str, finished: list) -> None:
+    def _lose_unit(self, w: Worker, status: str, message: str, finished: list) -> None:
         """The unit in flight is lost (`status`); the request's later units go to a fresh worker."""
         request, position = w.current, w.position
-        if status == "error":  # it hangs: have faulthandler write where (see worker._capture_output)
-            _dump_stacks(w)
+        if status == "error":  # it hangs: have faulthandler write where (conformance/run/worker.py)
+            dump_stacks(w.process, w.output)
         self._fail_rest(request, position, status, message, only_one=True, worker=w.number, stderr=self._tail(w))
         rest = request.units[position + 1:]
         w.current = None
@@ -412,15 +340,15 @@ class WorkerPool:
         self._restart(w, finished)
         self._feed()
 
-    def _fail_rest(self, request: _Request, position: int, status: str, message: str, only_one=False,
+    def _fail_rest(self, request: Request, position: int, status: str, message: str, only_one=False,
                    worker: int = 0, stderr: str | None = None) -> None:
         units = request.units[position:position + 1] if only_one else request.units[position:]
         for u in units:  # one piece per unit, as the records of a unit that finished arrive
-            self._arrive(request.request_id, Reply(failures=[(tuple(u), status, message, stderr)], worker=worker))
+            self._arrive(request.request_id, Reply(failures=[Failure(u, status, message, stderr)], worker=worker))
         if not only_one:
             self._finish(request.request_id)
 
-    def _tail(self, w: _Worker) -> str | None:
+    def _tail(self, w: Worker) -> str | None:
         """What the worker wrote since its request in flight was sent (the end of it)."""
         return output_tail(w.output, since=w.output_mark)
 
@@ -438,9 +366,9 @@ class WorkerPool:
         if finished is not None:
             finished.append(request_id)
 
-    def _restart(self, w: _Worker, finished: list | None = None) -> None:
+    def _restart(self, w: Worker, finished: list | None = None) -> None:
         """A fresh process in place of `w` (blocking: it replaces a crashed or hung one)."""
-        self._kill(w)
+        w.kill()
         self.workers.remove(w)
         fresh = self._spawn(w.framework)
         self._handshake(fresh)
@@ -472,66 +400,3 @@ class WorkerPool:
             self._fail_rest(request, 0, "crashed", f"{framework} worker could not be restarted: {why}")
             if finished is not None:
                 finished.append(request.request_id)
-
-
-@contextlib.contextmanager
-def _worker_environment():
-    """Start workers with these variables, unless the user set them (`WORKER_ENVIRONMENT`)."""
-    import os
-
-    added = [name for name in WORKER_ENVIRONMENT if name not in os.environ]
-    os.environ.update({name: WORKER_ENVIRONMENT[name] for name in added})  # read by the spawned interpreter
-    try:
-        yield
-    finally:
-        for name in added:
-            del os.environ[name]
-
-
-def output_tail(path: str | None, since: int = 0, max_bytes: int = 4096, max_lines: int = 40) -> str | None:
-    """The end of a worker's output file from byte `since` on: at most `max_lines` lines and
-    `max_bytes` bytes; None when there is no file or nothing in it."""
-    if not path:
-        return None
-    try:
-        with open(path, "rb") as f:
-            start = max(since, f.seek(0, os.SEEK_END) - max_bytes)
-            f.seek(start)
-            data = f.read()
-    except OSError:
-        return None
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    if start > since and len(lines) > 1:  # the first line was cut: drop its end
-        lines = lines[1:]
-    # faulthandler (Python 3.11+) ends a crash's stack with the list of extension modules: no story
-    lines = [line for line in lines if not line.startswith("Extension modules: ")]
-    text = "\n".join(lines[-max_lines:]).strip("\n")
-    return text or None
-
-
-def _size(path: str | None) -> int:
-    try:
-        return os.path.getsize(path) if path else 0
-    except OSError:
-        return 0
-
-
-def _dump_stacks(w: _Worker, wait: float = 0.5) -> None:
-    """Ask a hung worker for its Python stacks (faulthandler, on SIGUSR1) and give it `wait` seconds."""
-    if w.output is None or not hasattr(signal, "SIGUSR1") or not w.process.is_alive():
-        return
-    size = _size(w.output)
-    try:
-        os.kill(w.process.pid, signal.SIGUSR1)
-    except OSError:
-        return
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and _size(w.output) == size:
-        time.sleep(0.02)
-    time.sleep(0.05)  # the dump is written in pieces: let it finish
-
-
-def _death(w: _Worker) -> str:
-    code = w.process.exitcode
-    how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-    return f"the {w.framework} worker process died ({how}) while running this case"

@@ -7,10 +7,13 @@ import os
 from dataclasses import dataclass
 
 from conformance import adapters
-from conformance.errors import UsageError
-from conformance.run.pool import DEFAULT_TIMEOUT
+from conformance import options
+from conformance.errors import UsageError, did_you_mean
+from conformance.run.targets import (check_available, check_possible, frameworks_for, possible_targets, selected,
+                                     skip_selected, target_name)
 from conformance.run.worker import framework_section
 from conformance.spec.case import Case
+from conformance.spec.dtypes import DTYPE_NAMES
 
 DEVICES = ("cpu", "gpu")
 PROFILES = ("strict", "defaults")
@@ -25,18 +28,16 @@ class Selection:
     devices: list[str] | None = None  # None: cpu, plus gpu where a framework sees one
     dtypes: list[str] | None = None  # None: each case's own dtypes
     precision: list[str] | None = None  # None: 'defaults' on cpu, both profiles on gpu
-    seed: int = 0
-    timeout: float = DEFAULT_TIMEOUT
+    seed: int = options.SEED.default
+    timeout: float = options.TIMEOUT.default
     jobs: int | None = None  # requests in flight at once (CPU cores used); None: the CPU count
-    relations: bool = False  # also the metamorphic relation checks (conformance/metamorphic.py)
+    relations: bool = options.RELATIONS.default  # also the metamorphic relation checks (conformance/metamorphic.py)
     targets: list[str] | None = None  # globs on target names api@device (conformance/targets.py)
-    retries: int = 2  # more attempts, each in a fresh worker, for a unit that crashed or errored
-    repeat: int = 1  # attempts of every unit, each in another worker (conformance/attempts.py)
-    verbose: bool = False  # the workers write to this terminal, not to files in the pool's scratch folder
+    retries: int = options.RETRIES.default  # more attempts, each in a fresh worker, for a unit that crashed or errored
+    repeat: int = options.REPEAT.default  # attempts of every unit, each in another worker (conformance/attempts.py)
+    verbose: bool = options.VERBOSE.default  # workers write to this terminal, not to files in the pool's scratch folder
 
     def validate(self) -> None:
-        from conformance.spec.dtypes import DTYPE_NAMES
-        from conformance.run.targets import check_possible
 
         if self.jobs is not None and (not isinstance(self.jobs, int) or self.jobs < 1):
             raise UsageError(f"--jobs must be a whole number of at least 1, got {self.jobs}")
@@ -53,7 +54,6 @@ class Selection:
                                      ("precision profile", self.precision, PROFILES)):
             for value in given or ():
                 if value not in allowed:
-                    from conformance.errors import did_you_mean
                     raise UsageError(f"unknown {name} {value!r}{did_you_mean(value, allowed)}; "
                                      f"allowed: {', '.join(allowed)}")
 
@@ -70,7 +70,6 @@ def default_jobs() -> int:
 def resolve_frameworks(selection: Selection) -> tuple[list[str], list[dict]]:
     """Frameworks to run, and the visible skips. A requested framework that is missing is an error.
     Without --frameworks, --targets leaves out the frameworks it selects no target of."""
-    from conformance.run.targets import frameworks_for
 
     skipped = []
     if selection.frameworks:
@@ -118,7 +117,6 @@ def plan_targets(infos: dict, selection: Selection) -> tuple[dict, dict, list[di
     """From the workers' hello (`WorkerPool.start`): the (api, device, profile) triples per framework,
     the frameworks' environment records, and the skips (a framework that failed to start, a device
     or an API it lacks)."""
-    from conformance.run.targets import check_available, possible_targets, selected, skip_selected, target_name
 
     plan, environment, skipped, available = {}, {}, [], set()
     for name, info in infos.items():

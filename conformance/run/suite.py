@@ -6,47 +6,35 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 
-from conformance import adapters
-from conformance.check.evaluate import checks_for
-from conformance.check.relations import relations_for
+from conformance.adapters.base import Target
+from conformance.check.unit import Unit
 from conformance.results.records import Result, RunResults
 from conformance.run.attempts import Attempts
-from conformance.run.pool import Reply, Unit, WorkerPool
+from conformance.run.pool import WorkerPool
 from conformance.run.selection import Selection, default_jobs, dtypes_for, plan_targets, resolve_frameworks
 from conformance.run.worker import host_environment
 from conformance.spec.case import Case
 
 
-def units_for(triples, dtypes) -> list[Unit]:
-    """Units in the order a worker runs them: by dtype first, so the oracle runs once per dtype."""
-    return [(dtype, api, device, profile) for dtype in dtypes for api, device, profile in triples]
+def units_for(framework: str, triples, dtypes) -> list[Unit]:
+    """The units of a case on `framework`, from its (api, device, profile) triples, in the order a
+    worker runs them: by dtype first, so the oracle runs once per dtype."""
+    return [Unit(Target(framework, api, device), dtype, profile)
+            for dtype in dtypes for api, device, profile in triples]
 
 
-def records_from(reply: Reply, case: Case, framework: str, relations: bool = False) -> list[Result]:
-    """Result records of a reply (or a piece of one): a lost unit gives one record per check (and per
-    relation, when the request had them)."""
-    out = [Result.from_dict(r) for r in reply.records]
-    for (dtype, api, device, profile), status, message, stderr in reply.failures:
-        target = adapters.Target(framework, api, device)
-        for check in checks_for(case, target) + (relations_for(case) if relations else ()):
-            out.append(Result(case=case.id, framework=framework, api=api, device=device, dtype=dtype,
-                              check=check, status=status, message=message, precision=profile, stderr=stderr))
-    return out
-
-
-def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_records=None, known=(),
-              on_start=None) -> RunResults:
+def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_records=None,
+              known=()) -> RunResults:
     """Run every case on every selected target; never loses one framework's results to another's crash.
 
-    `known`: the known differences, which the workers need for the relation checks (a relation that
-    fails because a case it relies on is a known difference is `known`); the caller marks the
-    ordinary records.
+    `known`: the known differences, applied to the records with the run's environment (and in the
+    workers, to the relation checks: a relation that fails because a case it relies on is a known
+    difference is `known`).
 
     `on_records(results)` is called with each batch of records as it arrives (for streaming them to
-    disk): a unit's records once all its attempts are in (conformance/run/attempts.py);
-    `on_start(environment)` before the first, once the workers have said what they run on (the
-    environment that known differences' `when:` conditions read). Ctrl-C (KeyboardInterrupt) stops
-    the run and returns what finished, with `environment["partial"]` saying so.
+    disk): a unit's records once all its attempts are in (conformance/run/attempts.py). Ctrl-C
+    (KeyboardInterrupt) stops the run and returns what finished, with `environment["partial"]`
+    saying so.
     """
     selection.validate()
     frameworks, skipped = resolve_frameworks(selection)
@@ -64,18 +52,16 @@ def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_reco
 
     with WorkerPool(frameworks, timeout=selection.timeout, stream=True, jobs=jobs, known=known,
                     capture=not selection.verbose) as pool:
-        attempts = Attempts(pool, selection)
+        attempts = Attempts(pool, selection, known=known, environment=environment)
         try:
             plan, environment["frameworks"], skips = plan_targets(pool.start(), selection)
             skipped.extend(skips)
-            if on_start:
-                on_start(environment)
             for case in cases:
                 dtypes = dtypes_for(case, selection)
                 if not dtypes:
                     continue
                 for name, triples in plan.items():
-                    attempts.submit(name, (case.id, name), case, units_for(triples, dtypes))
+                    attempts.submit((case.id, name), case, units_for(name, triples, dtypes))
             # Everything is queued: a framework whose queue empties is done (a retry later starts a
             # fresh worker, which it needs anyway).
             pool.retire_idle = True

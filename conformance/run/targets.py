@@ -10,6 +10,7 @@ import fnmatch
 
 from conformance import adapters
 from conformance.errors import UsageError
+from conformance.run.pool import WorkerPool
 
 DEVICES = ("cpu", "gpu")
 
@@ -65,8 +66,6 @@ def availability(frameworks=None) -> list[tuple[str, str, str]]:
     """(target name, framework, state) for every target of the frameworks (default: all known ones):
     'available', or why not. Whether a framework sees a GPU only its own process can tell: each
     installed framework starts a worker (as a run does) to say which devices it sees."""
-    from conformance.run.pool import WorkerPool
-
     frameworks = list(frameworks or adapters.FRAMEWORKS)
     installed = [fw for fw in frameworks if not adapters.missing_packages(fw)]
     with WorkerPool(installed, jobs=max(1, len(installed))) as pool:

@@ -6,17 +6,11 @@ protobuf versions); (3) a framework that crashes the process (a segfault in a ke
 the other frameworks' results with it: the parent marks the case that was running as `crashed`,
 starts a fresh worker and goes on.
 
-Messages are tuples over a multiprocessing connection:
-    parent -> child: ("run", request_id, case_dict, [(dtype, api, device, profile), ...], seed, relations)
-                     ("stop",)
-    child -> parent: ("ready", info) | ("fatal", message) once; then, per request, one
-                     ("records", request_id, [record dict, ...]) per (dtype, api, device, profile) unit
-                     as soon as it is done, and ("done", request_id) or ("error", request_id, traceback).
-Streaming each unit's records means a crash or a hang costs only the unit in flight: the parent
-keeps what arrived, and gives the units after it to a fresh worker.
+The messages between the pool and a worker are described in conformance/run/messages.py.
 """
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import platform
@@ -24,10 +18,14 @@ import signal
 import sys
 import traceback
 
-SCRATCH_VARIABLE = "CONFORMANCE_WORKER_SCRATCH"  # read by adapters that keep files (jax_adapter)
-# A folder for caches that every worker of the run may share (JAX's compilation cache): the pool's
-# scratch folder, or under pytest-xdist one folder of the controller's for all xdist workers' pools.
-SHARED_CACHE_VARIABLE = "CONFORMANCE_SHARED_CACHE"
+import numpy
+
+from conformance.adapters import load_adapter
+from conformance.adapters.base import SCRATCH_VARIABLE, SHARED_CACHE_VARIABLE
+from conformance.check.evaluate import Reference, evaluate_unit
+from conformance.run.hostinfo import host_facts, process_variables
+from conformance.run.messages import STOP
+from conformance.spec.case import Case
 
 
 def worker_main(conn, framework: str, known=(), scratch: str | None = None, shared_cache: str | None = None,
@@ -48,8 +46,6 @@ def worker_main(conn, framework: str, known=(), scratch: str | None = None, shar
     # what finished and stops the workers), so a worker must not die of it mid-message.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        from conformance.adapters import load_adapter
-
         adapter = load_adapter(framework)
         info = {"framework": framework, "version": adapter.version(), "devices": adapter.devices(),
                 "environment": worker_environment(adapter), "pid": os.getpid()}
@@ -62,7 +58,7 @@ def worker_main(conn, framework: str, known=(), scratch: str | None = None, shar
         return
     conn.send(("ready", info))
     try:
-        _serve(conn, adapter, framework, known, local_environment(framework, info))
+        _serve(conn, adapter, known, local_environment(framework, info))
     except (EOFError, OSError):  # the parent went away (finished, interrupted or killed): so do we
         pass
     # Everything this process had to say went over `conn`. Exit now, skipping the interpreter's
@@ -79,7 +75,6 @@ def _capture_output(path: str | None) -> None:
     them into the records of a unit that crashed or errored. faulthandler writes the Python stack
     there when the process dies of a signal (SIGSEGV, SIGABRT), and on SIGUSR1, which the pool sends
     a worker that hangs before it kills it."""
-    import faulthandler
 
     if path:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -96,47 +91,36 @@ def _capture_output(path: str | None) -> None:
         pass
 
 
-def _serve(conn, adapter, framework: str, known, environment: dict) -> None:
-    """`environment`: this worker's run environment, for the `when:` of known differences that the
-    relation checks apply here."""
-    from conformance.adapters.base import Target
-    from conformance.spec.case import Case
-    from conformance.check.evaluate import Reference, evaluate
-    from conformance.check.relations import evaluate_relations
-
+def _serve(conn, adapter, known, environment: dict) -> None:
+    """Run each `Request` until `STOP`. `environment`: this worker's run environment, for the `when:`
+    of known differences that the relation checks apply here. The records go back unmarked: they
+    are one attempt of each unit (`evaluate_unit`'s `mark`)."""
     while True:
-        message = conn.recv()
-        if message[0] == "stop":
+        request = conn.recv()
+        if request == STOP:
             return
-        _, request_id, case_dict, units, seed, relations = message
         try:
-            case = Case.from_dict(case_dict)
+            case = Case.from_dict(request.case_dict)
             ref = None
-            for dtype, api, device, profile in units:
-                if ref is None or ref.dtype != dtype:  # the oracle once per dtype, shared by the targets
-                    ref = Reference(case, dtype, seed)
-                target = Target(framework, api, device)
-                records = evaluate(adapter, target, case, dtype, profile=profile, seed=seed, ref=ref)
-                if relations:  # in the worker too: a framework crash in a relation costs only this unit
-                    records += evaluate_relations(adapter, target, case, dtype, profile=profile, seed=seed,
-                                                  known=known, environment=environment)
-                conn.send(("records", request_id, [r.to_dict() for r in records]))
+            for unit in request.units:
+                if ref is None or ref.dtype != unit.dtype:  # the oracle once per dtype, shared by the targets
+                    ref = Reference(case, unit.dtype, request.seed)
+                # relations in the worker too: a framework crash in a relation costs only this unit
+                records = evaluate_unit(adapter, unit, case, seed=request.seed, ref=ref, relations=request.relations,
+                                        known=known, environment=environment, mark=False)
+                conn.send(("records", request.request_id, [r.to_dict() for r in records]))
         except (EOFError, OSError):
             raise
         except Exception:  # evaluate() catches adapter errors; anything here is a bug of ours
-            conn.send(("error", request_id, traceback.format_exc()))
+            conn.send(("error", request.request_id, traceback.format_exc()))
             continue
-        conn.send(("done", request_id))
+        conn.send(("done", request.request_id))
 
 
 def host_environment() -> dict:
     """The machine's facts (the same in the parent and every worker): python, platform, numpy,
     cpu_count, and from `hostinfo` the CPU with its ISA flags, numpy's BLAS and the NVIDIA driver.
     The variables a process ran with are per process: each framework's section has its worker's."""
-    import numpy
-
-    from conformance.run.hostinfo import host_facts
-
     return {"python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine(),
             "numpy": numpy.__version__, "cpu_count": os.cpu_count(), **host_facts()}
 
@@ -144,8 +128,6 @@ def host_environment() -> dict:
 def worker_environment(adapter) -> dict:
     """A framework's section of the environment, as its worker sees it: the adapter's facts and the
     thread and kernel-selection variables this process runs with (`hostinfo.VARIABLES`)."""
-    from conformance.run.hostinfo import process_variables
-
     return {**adapter.environment(), "variables": process_variables()}
 
 

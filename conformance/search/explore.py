@@ -23,17 +23,25 @@ from pathlib import Path
 
 import yaml
 
+from conformance.adapters import APIS, missing_packages
+from conformance import options
 from conformance.adapters.base import Adapter, Target
+from conformance.check.evaluate import evaluate_unit
+from conformance.check.unit import Unit
+from conformance.errors import UsageError
 from conformance.spec.case import Case
-from conformance.spec.features import case_features
 from conformance.files import write_atomic
 from conformance.results.records import FAILING, Result
+from conformance.run.attempts import Attempts
+from conformance.run.pool import DEFAULT_TIMEOUT, WorkerPool
+from conformance.run.selection import Selection
+from conformance.run.worker import adapter_run_environment, local_environment
 
-DEFAULT_DTYPES = ("float32", "float64")
+DEFAULT_DTYPES = options.SEARCH_DTYPES
 PROGRESS_EVERY = 100  # examples between progress lines on stderr
 
 
-class Discrepancy(Exception):
+class UnexplainedFailure(Exception):
     """Raised inside the hypothesis test: the case, and the records that are unexplained failures."""
 
     def __init__(self, case: Case, bad: list[Result]):
@@ -48,7 +56,7 @@ class Exploration:
     framework: str
     records: dict = field(default_factory=dict)  # case id -> records of the case's last run
     cases: dict = field(default_factory=dict)  # case id -> Case
-    found: Discrepancy | None = None
+    found: UnexplainedFailure | None = None
     note: str = ""  # e.g. hypothesis reported the failure as flaky
     seconds: float = 0.0
 
@@ -61,22 +69,13 @@ def run_case(adapter: Adapter, case: Case, dtype: str, *, known=(), relations: b
              devices=None, environment: dict | None = None) -> list[Result]:
     """Every record of one (case, dtype) on every API (and device) of the adapter, known differences
     applied (their `when:` read `environment`, by default the adapter's: `worker.adapter_run_environment`)."""
-    from conformance.check.evaluate import evaluate
-    from conformance.results.known import mark_known
-    from conformance.check.relations import evaluate_relations
-    from conformance.run.worker import adapter_run_environment
-
     if environment is None:
         environment = adapter_run_environment(adapter)
     records: list[Result] = []
     for device in devices or adapter.devices():
         for api in adapter.apis:
-            target = Target(adapter.name, api, device)
-            records += evaluate(adapter, target, case, dtype, seed=seed)
-            if relations:
-                records += evaluate_relations(adapter, target, case, dtype, seed=seed, known=known,
-                                              environment=environment)
-    mark_known(records, known, {case.id: case_features(case)}, environment)
+            records += evaluate_unit(adapter, Unit(Target(adapter.name, api, device), dtype), case, seed=seed,
+                                     relations=relations, known=known, environment=environment)
     return records
 
 
@@ -84,13 +83,8 @@ class IsolatedFramework:
     """One framework in a worker process, run case by case (see the module docstring)."""
 
     def __init__(self, name: str, *, known=(), timeout: float | None = None):
-        from conformance.adapters import APIS, missing_packages
-        from conformance.errors import UsageError
-        from conformance.run.pool import DEFAULT_TIMEOUT, WorkerPool
-        from conformance.run.worker import local_environment
-
         self.name = name
-        self.pool = WorkerPool([name], timeout=timeout or DEFAULT_TIMEOUT, known=known)
+        self.pool = WorkerPool([name], timeout=timeout or DEFAULT_TIMEOUT, known=known, stream=True)
         self.info = self.pool.start()[name]
         if "fatal" in self.info:
             self.pool.close()
@@ -101,18 +95,17 @@ class IsolatedFramework:
 
     def run_case(self, case: Case, dtype: str, *, known=(), relations: bool = True, seed: int = 0,
                  devices=None) -> list[Result]:
-        """The same records as the in-process `run_case`, from the worker."""
-        from conformance.results.known import mark_known
-        from conformance.run.suite import records_from, units_for
-
-        triples = [(api, device, "defaults") for device in devices or self.info["devices"] for api in self.apis]
+        """The same records as the in-process `run_case`, from the worker, through `conformance run`'s
+        attempts (conformance/run/attempts.py). No retries: a crash is a finding for hypothesis to
+        shrink, and every step of shrinking would run it again."""
+        units = [Unit(Target(self.name, api, device), dtype) for device in devices or self.info["devices"]
+                 for api in self.apis]
+        attempts = Attempts(self.pool, Selection(seed=seed, relations=relations, retries=0), known=known,
+                            environment=self.environment)
         self._requests += 1
-        request_id = (case.id, self._requests)
-        self.pool.submit(self.name, request_id, case.to_dict(), units_for(triples, [dtype]), seed, relations)
-        while request_id not in self.pool.done:
-            self.pool.collect(block=0.5)
-        records = records_from(self.pool.done.pop(request_id), case, self.name, relations)
-        mark_known(records, known, {case.id: case_features(case)}, self.environment)
+        attempts.submit((case.id, self._requests), case, units)
+        records: list[Result] = []
+        attempts.drive(records.extend)
         return records
 
     def close(self) -> None:
@@ -128,18 +121,11 @@ def explore_framework(adapter: Adapter | IsolatedFramework, *, examples: int, dt
     `database` override its values. `running_file`: where the case being run is written before it runs
     (removed at the end): if the framework crashes the process, that file is the reproducer.
     """
-    from hypothesis import HealthCheck, given
-    from hypothesis import seed as fix_seed
-    from hypothesis import settings as Settings
     from hypothesis.errors import Flaky
-
-    from conformance.search.strategies import case_dicts
 
     out = Exploration(adapter.name)
     counts: dict = {}
     if not isinstance(adapter, IsolatedFramework):
-        from conformance.run.worker import adapter_run_environment
-
         environment = adapter_run_environment(adapter)  # once: the adapter's facts do not change
     t0 = time.perf_counter()
 
@@ -159,26 +145,18 @@ def explore_framework(adapter: Adapter | IsolatedFramework, *, examples: int, dt
                   + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), file=progress, flush=True)
         bad = [r for r in records if r.status in FAILING]
         if bad:
-            raise Discrepancy(case, bad)
+            raise UnexplainedFailure(case, bad)
 
-    base = settings if settings is not None else Settings()
-    chosen = Settings(base, max_examples=examples, deadline=None, print_blob=False, report_multiple_bugs=False,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
-                      **({"database": database} if database is not None else {}))
-    search = given(d=case_dicts(dtypes=tuple(dtypes)))(test)
-    search = chosen(search)
-    if seed is not None:
-        search = fix_seed(seed)(search)
     try:
-        search()
-    except Discrepancy as exc:  # hypothesis re-raises the minimal example's exception last
+        _search(test, dtypes, examples=examples, seed=seed, database=database, settings=settings)()
+    except UnexplainedFailure as exc:  # hypothesis re-raises the minimal example's exception last
         out.found = exc
     except Flaky as exc:  # the failure did not reproduce (e.g. a nondeterministic kernel): keep the last seen
         out.note = f"hypothesis reports the failure as flaky: {type(exc).__name__}"
         for rs in reversed(list(out.records.values())):
             bad = [r for r in rs if r.status in FAILING]
             if bad:
-                out.found = Discrepancy(out.cases[rs[0].case], bad)
+                out.found = UnexplainedFailure(out.cases[rs[0].case], bad)
                 break
     out.seconds = time.perf_counter() - t0
     if running_file is not None:
@@ -186,7 +164,23 @@ def explore_framework(adapter: Adapter | IsolatedFramework, *, examples: int, dt
     return out
 
 
-def case_yaml(case: Case, found: Discrepancy | None = None) -> str:
+def _search(test, dtypes, *, examples: int, seed, database, settings):
+    """`test` as a hypothesis search over random valid cases of these dtypes."""
+    from hypothesis import HealthCheck, given
+    from hypothesis import seed as fix_seed
+    from hypothesis import settings as Settings
+
+    from conformance.search.strategies import case_dicts
+
+    base = settings if settings is not None else Settings()
+    chosen = Settings(base, max_examples=examples, deadline=None, print_blob=False, report_multiple_bugs=False,
+                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+                      **({"database": database} if database is not None else {}))
+    search = chosen(given(d=case_dicts(dtypes=tuple(dtypes)))(test))
+    return fix_seed(seed)(search) if seed is not None else search
+
+
+def case_yaml(case: Case, found: UnexplainedFailure | None = None) -> str:
     """A case file holding one case, loadable by `loader.load_cases`, with what failed as comments."""
     d = case.to_dict()
     d["source"] = "found by conformance explore"
@@ -200,117 +194,7 @@ def case_yaml(case: Case, found: Discrepancy | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_case(case: Case, found: Discrepancy | None, folder="reports") -> Path:
+def write_case(case: Case, found: UnexplainedFailure | None, folder="reports") -> Path:
     path = Path(folder) / f"explore-{found.bad[0].framework if found else 'case'}-{case.id}.yaml"
     return write_atomic(path, case_yaml(case, found))
 
-
-# ------------------------------------------------------------------------- the `conformance explore` command
-DEFAULT_JSON = "reports/explore.json"
-DEFAULT_HTML = "reports/explore.html"
-DEFAULT_DATABASE = ".hypothesis/conformance-explore"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--frameworks", metavar="LIST",
-                   help="comma-separated: torch,tensorflow,jax (default: every installed one; a requested "
-                        "framework that is not installed is an error)")
-    p.add_argument("--examples", type=int, default=100, metavar="N",
-                   help="random cases per framework (default: %(default)s)")
-    p.add_argument("--dtypes", metavar="LIST", default=",".join(DEFAULT_DTYPES),
-                   help="dtypes the cases are drawn in (default: %(default)s)")
-    p.add_argument("--seed", type=int,
-                   help="seed of the search: with --database none, the same seed draws the same cases")
-    p.add_argument("--no-relations", action="store_true",
-                   help="oracle checks only, no metamorphic relations (several times faster on JAX)")
-    p.add_argument("--known", default="cases/known_differences.yaml", metavar="PATH",
-                   help="known-differences file (default: %(default)s; 'none' to use none)")
-    p.add_argument("--database", default=DEFAULT_DATABASE, metavar="PATH",
-                   help="hypothesis example database: failures found before are tried first "
-                        "(default: %(default)s; 'none' for none)")
-    p.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help="results file (default: %(default)s)")
-    p.add_argument("--html", default=DEFAULT_HTML, metavar="PATH", help="HTML report (default: %(default)s; '' for none)")
-    p.add_argument("--out", default="reports", metavar="FOLDER",
-                   help="where the minimal case of a discrepancy is saved (default: %(default)s)")
-
-
-def _names(value: str | None, allowed, what: str) -> list[str] | None:
-    from conformance.errors import UsageError, did_you_mean
-
-    if value is None:
-        return None
-    names = [v.strip() for v in value.split(",") if v.strip()]
-    for name in names:
-        if name not in allowed:
-            raise UsageError(f"--{what}: unknown value {name!r}{did_you_mean(name, allowed)}; allowed: {', '.join(allowed)}")
-    if not names:
-        raise UsageError(f"--{what}: give at least one of {', '.join(allowed)}")
-    return names
-
-
-def run_command(args, *, load_known, write_html) -> int:
-    """`conformance explore`: one search per framework, records to JSON/HTML, the minimal case printed."""
-    from conformance.adapters import FRAMEWORKS
-    from conformance.spec.dtypes import DTYPE_NAMES
-    from conformance.errors import UsageError
-    from conformance.results.records import RunResults
-    from conformance.run.selection import Selection, resolve_frameworks
-    from conformance.spec.select import case_table
-    from conformance.run.worker import host_environment
-
-    if args.examples < 1:
-        raise UsageError(f"--examples must be at least 1, got {args.examples}")
-    dtypes = _names(args.dtypes, DTYPE_NAMES, "dtypes")
-    frameworks, skipped = resolve_frameworks(Selection(frameworks=_names(args.frameworks, FRAMEWORKS, "frameworks")))
-    if not args.json:
-        raise UsageError("--json needs a path: the JSON results are what every other view is made from")
-    known = load_known(args.known)
-    database = None
-    if args.database != "none":
-        from hypothesis.database import DirectoryBasedExampleDatabase
-
-        database = DirectoryBasedExampleDatabase(args.database)
-    else:
-        from hypothesis.database import InMemoryExampleDatabase
-
-        database = InMemoryExampleDatabase()
-    explorations, environment = [], {"host": host_environment(), "explore": {
-        "examples": args.examples, "dtypes": dtypes, "seed": args.seed, "relations": not args.no_relations},
-        "frameworks": {}}
-    found_any = False
-    for name in frameworks:
-        framework = IsolatedFramework(name, known=known)
-        environment["frameworks"][name] = framework.environment["frameworks"][name]
-        running = Path(args.out) / f"explore-{name}-running.yaml"
-        running.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            ex = explore_framework(framework, examples=args.examples, dtypes=dtypes, known=known,
-                                   relations=not args.no_relations, seed=args.seed, database=database,
-                                   running_file=running)
-        finally:
-            framework.close()
-        explorations.append(ex)
-        statuses: dict = {}
-        for r in ex.results:
-            statuses[r.status] = statuses.get(r.status, 0) + 1
-        print(f"{name}: {len(ex.cases)} cases in {ex.seconds:.0f} s: "
-              + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
-        if ex.note:
-            print(f"  {ex.note}")
-        if ex.found is not None:
-            found_any = True
-            path = write_case(ex.found.case, ex.found, args.out)
-            print(f"  discrepancy, shrunk to {ex.found.case.describe()}, {ex.found.case.dtypes[0]}:")
-            for r in ex.found.bad[:10]:
-                print(f"    {r.status.upper():8} {r.api}@{r.device} {r.check}: {r.message}")
-            print("  as a case (saved to " + str(path) + "):")
-            print("\n".join("    " + line for line in case_yaml(ex.found.case, ex.found).splitlines()))
-    cases = [c for ex in explorations for c in ex.cases.values()]
-    run = RunResults(results=[r for ex in explorations for r in ex.results], environment=environment,
-                     skipped=skipped, cases=case_table(cases))
-    json_path = run.write(args.json)
-    print(f"results: {json_path}")
-    html_path = write_html(run, args.html, None)
-    if html_path:
-        print(f"report:  {html_path}")
-    return 1 if found_any else 0

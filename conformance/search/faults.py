@@ -8,16 +8,24 @@ library catches every fault on every framework; `python -m conformance.search.fa
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from conformance.check import oracle
-from conformance.adapters.base import Adapter, Observation, Unsupported
+from conformance.spec.library import default_known, library_folder
+from conformance.check import padding
+from conformance.adapters import FRAMEWORKS, installed, load_adapter
+from conformance.adapters.base import Adapter, Observation, Target, Unsupported
+from conformance.check.evaluate import evaluate_unit
+from conformance.check.unit import Unit
+from conformance.results.known import load_known
+from conformance.run.worker import adapter_run_environment
 from conformance.spec.case import Case
 from conformance.spec.inputs import Inputs
+from conformance.spec.loader import case_files, load_file
 
 
 @dataclass(frozen=True)
@@ -95,12 +103,12 @@ def _manual_pads(inner_run, case: Case, inputs: Inputs, pads) -> Observation:
         if plain.output_shape != case.output_shape:
             raise Unsupported("planted fault not applicable: the moved padding changes the output size")
         obs = inner_run(plain, inputs._replace(input=xp))
-        return _map(obs, "grad_input", lambda gx: oracle._unpad(gx, pads))
+        return _map(obs, "grad_input", lambda gx: padding.unpad(gx, pads))
     plain = _derived(case, padding="valid")
     full = tuple(plain.out_spatial)
-    g_full = oracle._uncrop(inputs.grad_output, pads, full)
+    g_full = padding.uncrop(inputs.grad_output, pads, full)
     obs = inner_run(plain, inputs._replace(grad_output=g_full))
-    return _map(obs, "output", lambda y: oracle._crop(y, pads, case.out_spatial))
+    return _map(obs, "output", lambda y: padding.crop(y, pads, case.out_spatial))
 
 
 def _pads_moved(case: Case):
@@ -264,58 +272,40 @@ def find_catch(adapter: Adapter, fault: Fault, cases, *, known=(), relations: bo
                limit: int = 60) -> Catch:
     """Walk the library until a case catches the fault (a fail or error that no known difference
     explains, on any target of the framework), then check the unwrapped adapter on the same case."""
-    from conformance.adapters.base import Target
-    from conformance.check.evaluate import evaluate
-    from conformance.spec.features import case_features
-    from conformance.results.known import mark_known
-    from conformance.run.worker import adapter_run_environment
-
     faulty = FaultyAdapter(adapter, fault)
     environment = adapter_run_environment(adapter)  # the known differences' `when:` read the clean adapter's
     tried = 0
     for case, dtype in library_pairs(cases, fault)[:limit]:
         tried += 1
-        features = {case.id: case_features(case)}
         for api in adapter.apis:
-            target = Target(adapter.name, api, "cpu")
+            unit = Unit(Target(adapter.name, api, "cpu"), dtype)
 
-            def records(a):
-                rs = evaluate(a, target, case, dtype)
-                if relations:
-                    from conformance.check.relations import evaluate_relations
-                    rs += evaluate_relations(a, target, case, dtype, known=known, environment=environment)
-                mark_known(rs, known, features, environment)
-                return rs
-            caught = [r.check for r in records(faulty) if r.status in ("fail", "error")]
+            def failed(a) -> list[str]:
+                records = evaluate_unit(a, unit, case, relations=relations, known=known, environment=environment)
+                return [r.check for r in records if r.status in ("fail", "error")]
+            caught = failed(faulty)
             if caught:
-                clean = [r.check for r in records(adapter) if r.status in ("fail", "error")]
-                return Catch(fault.name, adapter.name, case.id, target.name, dtype, caught, clean, tried)
+                return Catch(fault.name, adapter.name, case.id, unit.target.name, dtype, caught, failed(adapter), tried)
     return Catch(fault.name, adapter.name, None, None, None, [], [], tried)
 
 
 NOT_DEFAULT_LIBRARY = ("seeds.yaml", "upstream_bugs.yaml")  # worked examples and bug reproducers
 
 
-def default_library(folder="cases"):
+def default_library(folder=None):
     """The default (geometry) library: the case folder without the worked examples, whose small-integer
     data hide rounding faults, and without the upstream-bug reproducers."""
-    from conformance.spec.loader import case_files, load_file
-
+    folder = folder or library_folder()
     return [c for f in case_files([folder]) if f.name not in NOT_DEFAULT_LIBRARY for c in load_file(f)]
 
 
 def main(argv=None) -> int:
     """Print the table fault x framework -> the checks that caught the fault (relations included)."""
-    import argparse
-
-    from conformance.adapters import FRAMEWORKS, installed, load_adapter
-    from conformance.results.known import load_known
-
     p = argparse.ArgumentParser(prog="python -m conformance.search.faults", description=main.__doc__)
     p.add_argument("--frameworks", default=",".join(f for f in FRAMEWORKS if installed(f)))
     p.add_argument("--no-relations", action="store_true", help="oracle checks only (faster)")
     args = p.parse_args(argv)
-    cases, known = default_library(), load_known("cases/known_differences.yaml")
+    cases, known = default_library(), load_known(default_known())
     frameworks = [f for f in args.frameworks.split(",") if f]
     adapters = {f: load_adapter(f) for f in frameworks}
     print("| fault | " + " | ".join(frameworks) + " |")

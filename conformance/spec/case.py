@@ -164,77 +164,17 @@ class Case:
             raise CaseError(f"a case must be a mapping of field: value, got {type(raw).__name__}")
         case_id = raw.get("id")
         v = _Validator(case_id if isinstance(case_id, str) else None)
-        unknown = [k for k in raw if k not in FIELDS]
-        if unknown:
-            k = unknown[0]
-            v.fail(str(k), f"unknown field{did_you_mean(k, FIELDS)}; allowed fields: {', '.join(FIELDS)}")
-        for name in REQUIRED:
-            if name not in raw:
-                v.fail(name, "required field is missing")
-        if not isinstance(case_id, str) or not case_id.strip() or any(c in case_id for c in "\n\r\t"):
-            v.fail("id", f"expected a non-empty one-line string, got {case_id!r}")
+        _check_fields(v, raw, case_id)
         values = {**DEFAULTS, **raw}
-
-        op = values["op"]
-        if op not in OPS:
-            v.fail("op", f"got {op!r}{did_you_mean(op, OPS)}; allowed: {', '.join(OPS)}")
-
-        shape = values["input_shape"]
-        if not isinstance(shape, (list, tuple)) or not 3 <= len(shape) <= 5:
-            v.fail("input_shape", f"expected [N, C_in, *spatial] with 1 to 3 spatial dims, got {shape!r}")
-        input_shape = tuple(v.int_("input_shape", s, minimum=1) for s in shape)
-        ndim = len(input_shape) - 2
-        in_channels = input_shape[1]
-
-        out_channels = v.int_("out_channels", values["out_channels"], minimum=1)
-        kernel = v.per_dim("kernel_size", values["kernel_size"], ndim, minimum=1)
-        stride = v.per_dim("stride", values["stride"], ndim, minimum=1)
-        dilation = v.per_dim("dilation", values["dilation"], ndim, minimum=1)
-        output_padding = v.per_dim("output_padding", values["output_padding"], ndim, minimum=0)
-        groups = v.int_("groups", values["groups"], minimum=1)
-        padding = v.padding(values["padding"], ndim)
-
-        if op == "conv" and any(output_padding):
-            v.fail("output_padding", "only a conv_transpose has output_padding; remove it from this conv")
-        if padding == "causal" and (op != "conv" or ndim != 1):
-            v.fail("padding", f"'causal' is defined for 1-D conv only; this case is a {ndim}-D {op}")
-        if in_channels % groups:
-            v.fail("groups", f"input channels ({in_channels}) are not divisible by groups ({groups})")
-        if out_channels % groups:
-            v.fail("groups", f"out_channels ({out_channels}) is not divisible by groups ({groups})")
-
-        bias = values["bias"]
-        if not isinstance(bias, bool):
-            v.fail("bias", f"expected true or false, got {bias!r}")
-
-        dtypes = values["dtypes"]
-        if isinstance(dtypes, str):
-            dtypes = [dtypes]
-        if not isinstance(dtypes, (list, tuple)) or not dtypes:
-            v.fail("dtypes", f"expected a non-empty list of dtype names, got {dtypes!r}")
-        for name in dtypes:
-            if name not in DTYPE_NAMES:
-                v.fail("dtypes", f"unknown dtype {name!r}{did_you_mean(name, DTYPE_NAMES)}; allowed: {', '.join(DTYPE_NAMES)}")
-        if len(set(dtypes)) != len(dtypes):
-            v.fail("dtypes", f"a dtype is listed twice: {list(dtypes)}")
-
-        for name in ("source", "description"):
-            if values[name] is not None and not isinstance(values[name], str):
-                v.fail(name, f"expected a string, got {values[name]!r}")
-        tags = values["tags"] or []
-        if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
-            v.fail("tags", f"expected a list of strings, got {tags!r}")
-
-        pads = resolve_padding(op, padding, input_shape[2:], kernel, stride, dilation, output_padding)
-        out_spatial = _output_spatial(v, op, input_shape[2:], kernel, stride, dilation, output_padding, pads)
-
-        case = cls(
-            id=case_id, op=op, input_shape=input_shape, out_channels=out_channels,
-            kernel_size=kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
-            output_padding=output_padding, bias=bias, dtypes=tuple(dtypes),
-            data=None, expect=None, source=values["source"], tags=tuple(tags),
-            description=values["description"], origin=origin,
-        )
+        conv = _conv_fields(v, values)
+        dtypes = _dtypes(v, values["dtypes"])
+        tags = _labels(v, values)
+        pads = resolve_padding(conv["op"], conv["padding"], conv["input_shape"][2:], conv["kernel_size"],
+                               conv["stride"], conv["dilation"], conv["output_padding"])
+        out_spatial = _output_spatial(v, conv["op"], conv["input_shape"][2:], conv["kernel_size"], conv["stride"],
+                                      conv["dilation"], conv["output_padding"], pads)
+        case = cls(id=case_id, **conv, dtypes=tuple(dtypes), data=None, expect=None, source=values["source"],
+                   tags=tuple(tags), description=values["description"], origin=origin)
         object.__setattr__(case, "_out_spatial", out_spatial)
         object.__setattr__(case, "data", _validate_data(v, values["data"], case))
         object.__setattr__(case, "expect", _validate_expect(v, values["expect"], case))
@@ -358,6 +298,79 @@ class Case:
             parts.append(f"output_padding {list(self.output_padding)}")
         parts.append("bias" if self.bias else "no bias")
         return ", ".join(parts)
+
+
+def _check_fields(v: _Validator, raw: dict, case_id) -> None:
+    """No unknown field, every required one, and an id on one line."""
+    unknown = [k for k in raw if k not in FIELDS]
+    if unknown:
+        k = unknown[0]
+        v.fail(str(k), f"unknown field{did_you_mean(k, FIELDS)}; allowed fields: {', '.join(FIELDS)}")
+    for name in REQUIRED:
+        if name not in raw:
+            v.fail(name, "required field is missing")
+    if not isinstance(case_id, str) or not case_id.strip() or any(c in case_id for c in "\n\r\t"):
+        v.fail("id", f"expected a non-empty one-line string, got {case_id!r}")
+
+
+def _conv_fields(v: _Validator, values: dict) -> dict:
+    """The convolution's own fields, normalised (per-dim tuples, padding pairs), as `Case` names them."""
+    op = values["op"]
+    if op not in OPS:
+        v.fail("op", f"got {op!r}{did_you_mean(op, OPS)}; allowed: {', '.join(OPS)}")
+    shape = values["input_shape"]
+    if not isinstance(shape, (list, tuple)) or not 3 <= len(shape) <= 5:
+        v.fail("input_shape", f"expected [N, C_in, *spatial] with 1 to 3 spatial dims, got {shape!r}")
+    input_shape = tuple(v.int_("input_shape", s, minimum=1) for s in shape)
+    ndim = len(input_shape) - 2
+    in_channels = input_shape[1]
+
+    out_channels = v.int_("out_channels", values["out_channels"], minimum=1)
+    kernel = v.per_dim("kernel_size", values["kernel_size"], ndim, minimum=1)
+    stride = v.per_dim("stride", values["stride"], ndim, minimum=1)
+    dilation = v.per_dim("dilation", values["dilation"], ndim, minimum=1)
+    output_padding = v.per_dim("output_padding", values["output_padding"], ndim, minimum=0)
+    groups = v.int_("groups", values["groups"], minimum=1)
+    padding = v.padding(values["padding"], ndim)
+
+    if op == "conv" and any(output_padding):
+        v.fail("output_padding", "only a conv_transpose has output_padding; remove it from this conv")
+    if padding == "causal" and (op != "conv" or ndim != 1):
+        v.fail("padding", f"'causal' is defined for 1-D conv only; this case is a {ndim}-D {op}")
+    if in_channels % groups:
+        v.fail("groups", f"input channels ({in_channels}) are not divisible by groups ({groups})")
+    if out_channels % groups:
+        v.fail("groups", f"out_channels ({out_channels}) is not divisible by groups ({groups})")
+
+    bias = values["bias"]
+    if not isinstance(bias, bool):
+        v.fail("bias", f"expected true or false, got {bias!r}")
+    return dict(op=op, input_shape=input_shape, out_channels=out_channels, kernel_size=kernel, stride=stride,
+                padding=padding, dilation=dilation, groups=groups, output_padding=output_padding, bias=bias)
+
+
+def _dtypes(v: _Validator, dtypes) -> list:
+    if isinstance(dtypes, str):
+        dtypes = [dtypes]
+    if not isinstance(dtypes, (list, tuple)) or not dtypes:
+        v.fail("dtypes", f"expected a non-empty list of dtype names, got {dtypes!r}")
+    for name in dtypes:
+        if name not in DTYPE_NAMES:
+            v.fail("dtypes", f"unknown dtype {name!r}{did_you_mean(name, DTYPE_NAMES)}; allowed: {', '.join(DTYPE_NAMES)}")
+    if len(set(dtypes)) != len(dtypes):
+        v.fail("dtypes", f"a dtype is listed twice: {list(dtypes)}")
+    return dtypes
+
+
+def _labels(v: _Validator, values: dict) -> list:
+    """Checks `source` and `description`; returns the tags."""
+    for name in ("source", "description"):
+        if values[name] is not None and not isinstance(values[name], str):
+            v.fail(name, f"expected a string, got {values[name]!r}")
+    tags = values["tags"] or []
+    if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
+        v.fail("tags", f"expected a list of strings, got {tags!r}")
+    return tags
 
 
 def _output_spatial(v: _Validator, op, in_sizes, kernel, stride, dilation, output_padding, pads):

@@ -1,7 +1,7 @@
 """Named features of a case (e.g. 'conv_transpose', '2d', 'same', 'kernel_lt_stride').
 
 One vocabulary for selecting cases in known-difference entries and for the rows of the report's
-support matrix. Each feature is derived from the case alone.
+support table. Each feature is derived from the case alone.
 """
 from __future__ import annotations
 

@@ -8,12 +8,14 @@ field -> list of values; it expands to the cartesian product, each expanded case
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import yaml
 
+from conformance.spec.library import library_folder
 from conformance.spec.case import FIELDS, Case
-from conformance.errors import CaseError, did_you_mean
+from conformance.errors import CaseError, UsageError, did_you_mean
 
 FILE_KEYS = ("cases", "defaults", "description")
 # The most cases one `matrix:` may expand to: a typo in a matrix must not hang the loader.
@@ -48,7 +50,7 @@ def load_cases(*paths, ids=None, memory_budget: int | None = DEFAULT_MEMORY_BUDG
     """Load every case of the given files and folders; ids must be unique across all of them."""
     cases: list[Case] = []
     seen: dict[str, Case] = {}
-    paths = paths or ("cases",)
+    paths = paths or (library_folder(),)
     for path in case_files(paths):
         for case in load_file(path, memory_budget=memory_budget):
             if case.id in seen:
@@ -91,14 +93,10 @@ def format_bytes(n: int) -> str:
 
 def parse_bytes(text: str) -> int:
     """'512MiB', '2GiB', '1.5G', '4096' (bytes) -> bytes; for --max-case-memory."""
-    import re
-
     units = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20,
              "g": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
     if not m or m.group(2).lower() not in units or float(m.group(1)) <= 0:
-        from conformance.errors import UsageError
-
         raise UsageError(f"not a memory size: {text!r}; write e.g. 512MiB, 2GiB or a number of bytes")
     return int(float(m.group(1)) * units[m.group(2).lower()])
 

@@ -1,0 +1,28 @@
+"""A unit: one (target, dtype, precision profile) of a case."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conformance.adapters.base import Target
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One (target, dtype, precision profile) of a case: what a worker runs in one go, all its checks,
+    and what a crash or a hang can cost."""
+
+    target: Target
+    dtype: str
+    profile: str = "defaults"
+
+    @property
+    def framework(self) -> str:
+        return self.target.framework
+
+    @property
+    def api(self) -> str:
+        return self.target.api
+
+    @property
+    def device(self) -> str:
+        return self.target.device
