@@ -5,9 +5,9 @@ transposed kernel (*k, O, I) (transpose_kernel=True, see below).
 - jax.lax: the layout is whatever `dimension_numbers` declare
   (https://docs.jax.dev/en/latest/_autosummary/jax.lax.conv_general_dilated.html). We declare
   ('NHWC', 'HWIO', 'NHWC') and its 1-D/3-D forms, the ones lax.conv_transpose defaults to, rather
-  than the canonical ('NCHW', 'OIHW', 'NCHW'): measured on XLA:CPU, the compiled forward+backward
-  program builds ~2x faster (136 vs 301 ms for a small 2-D case), because XLA:CPU's convolution
-  kernels want NHWC/HWIO and otherwise insert transposes; compiling is most of a case's time here.
+  than the canonical ('NCHW', 'OIHW', 'NCHW'): XLA:CPU's convolution kernels want NHWC/HWIO and
+  otherwise insert transposes, so the compiled forward+backward program builds about twice as fast,
+  and compiling is most of a case's time here.
 - Flax: input (N, *spatial, C); nn.Conv kernel (*k, I/g, O); nn.ConvTranspose kernel (*k, I, O),
   or (*k, O, I) with transpose_kernel=True
   (https://flax.readthedocs.io/en/latest/api_reference/flax.linen/layers.html#flax.linen.ConvTranspose,
@@ -23,17 +23,15 @@ kernel, a different operation, which matches the reference only if we flip the k
 and flipping data is emulation, not a layout change. So the targets test the setting that means
 "transposed convolution", and say so in each transposed result's notes.
 
-Speed (2-core CPU, small 2-D float32 case, per new configuration): one `jax.jit` of forward +
-`jax.vjp` backward, ~150 ms (conv) / ~240 ms (conv_transpose), against ~270 / ~320 ms for the same
+Speed: one `jax.jit` of forward + `jax.vjp` backward per new configuration, cheaper than the same
 calls run eagerly (JAX then compiles every primitive on its own); jit caches on (spec, shapes,
-dtypes, x64, precision), so a repeat costs ~1 ms. Compiling is ~80% of a JAX case's time, so each
-(case, dtype, device) compiles once for both targets: the jax.lax bias is added as Flax adds it, so
-both targets lower to the same program (except 'causal', which Flax runs as jnp.pad then 'VALID', a
-different program that compiles on its own), and JAX's persistent compilation cache (turned on by
-`_use_compilation_cache`) serves the second target the first one's executable (~30 ms instead of
-~130 ms; `python -m benchmarks --only jax` counts the compilations). Flax's init is evaluated
-abstractly with `jax.eval_shape`, its PRNG key made inside (~15 ms, nothing compiled): run, its
-random initializers compile, ~1.3 s jitted, seconds eagerly.
+dtypes, x64, precision), so a repeat costs almost nothing. Compiling is most of a JAX case's time,
+so each (case, dtype, device) compiles once for both targets: the jax.lax bias is added as Flax
+adds it, so both targets lower to the same program (except 'causal', which Flax runs as jnp.pad
+then 'VALID', a different program that compiles on its own), and JAX's persistent compilation cache
+(turned on by `_use_compilation_cache`) serves the second target the first one's executable
+(`python -m benchmarks --only jax` counts the compilations). Flax's init is evaluated abstractly
+with `jax.eval_shape`, its PRNG key made inside: run, its random initializers would compile.
 """
 from __future__ import annotations
 
@@ -228,8 +226,8 @@ class JaxAdapter(Adapter):
     def _forget_programs(self) -> None:
         """Drop the compiled programs of the previous case from memory. A case's programs are reused
         by its own dtypes and targets; another case with the same program gets it from the persistent
-        cache (`_use_compilation_cache`) in ~3 ms. Kept, they grow a worker by ~5 MB a case (measured:
-        50 cases, 441 MB kept vs 257 MB dropped), gigabytes over the library."""
+        cache (`_use_compilation_cache`) at once. Kept, they grow a worker by megabytes a case,
+        gigabytes over the library."""
         for fn in (self._forward, self._forward_backward):
             clear = getattr(fn, "clear_cache", None)  # older JAX: no per-function clear; keep them
             if clear is not None:
@@ -313,8 +311,8 @@ def _use_compilation_cache(jax) -> str:
     device) compiles once: the jax.lax and flax.layer programs of a case lower to the same IR (see
     `_native`), and JAX keys the cache on that IR (without source locations), the compile options
     and the jaxlib/backend versions, so the second target loads the executable the first one built:
-    the same program, the same numbers, ~3 ms instead of ~100 ms. Compiling is most of a JAX case's
-    time (`python -m benchmarks jax`).
+    the same program, the same numbers, loaded instead of compiled. Compiling is most of a JAX
+    case's time (`python -m benchmarks --only jax`).
 
     A cache the user configured (JAX_COMPILATION_CACHE_DIR, as .ci/run sets) is used as it is, and
     then also spans runs. Otherwise the cache is a temporary folder shared by the run's workers (the

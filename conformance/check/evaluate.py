@@ -26,6 +26,11 @@ from conformance.results.known import mark_known
 from conformance.results.records import Result
 
 
+# Where TF32 under the framework's defaults is documented (PyTorch's note; JAX's and TensorFlow's
+# default precisions do the same on such GPUs).
+TF32_LINK = "https://pytorch.org/docs/stable/notes/cuda.html#tensorfloat-32-tf32-on-ampere-and-later-devices"
+
+
 def checks_for(case: Case, target: Target) -> tuple[str, ...]:
     """The checks that apply: layer-only checks for layers, grad_bias only with a bias."""
     out = ["output_shape", "output"]
@@ -191,7 +196,8 @@ def _check(ctx: CheckContext, check: str, r: Result) -> Result:
         r.status, r.arithmetic = "known", "tf32"
         r.message = (f"exceeds the float32 bound (ratio {cmp.ratio:.3g}) but fits the TF32 bound "
                      f"(ratio {tf32.ratio:.3g}): TF32 is on by default on this GPU; {where}")
-        r.known = {"id": "tf32-defaults", "reason": "TF32 arithmetic under the 'defaults' precision profile"}
+        r.known = {"id": "tf32-defaults", "reason": "TF32 arithmetic under the 'defaults' precision profile",
+                   "link": TF32_LINK}
         return r
     r.status = "fail"
     r.message = f"error {cmp.ratio:.3g}x its bound ({unit.dtype} arithmetic, K={terms}) {where}"

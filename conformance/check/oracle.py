@@ -108,8 +108,8 @@ def _on_input_grid(y, full_sizes, span):
 def _scatter_stride1(y, w, groups, dilation, full_sizes, rows_per_chunk=4096):
     """`_scatter` for stride 1: each tap's contribution is added to one contiguous slice of the flat
     input, channels first (rows of `span` elements, instead of rows of C/g channels at each output
-    position), so neither y nor the result is transposed: 75 vs 83 ms on the benchmark's large case,
-    and the same sums in the same order. Batch items in chunks, as there."""
+    position), so neither y nor the result is transposed (faster on the benchmark's large case,
+    benchmarks/bench_oracle.py), and the same sums in the same order. Batch items in chunks, as there."""
     out_ch, ch_per_group = w.shape[:2]
     offsets, span = _flat_taps(full_sizes, y.shape[2:], w.shape[2:], dilation)
     yg = _on_input_grid(y, full_sizes, span)
@@ -129,8 +129,8 @@ def _scatter_stride1(y, w, groups, dilation, full_sizes, rows_per_chunk=4096):
 
 def _weight_grad_stride1(xp, y, groups, kernel, dilation, rows_per_chunk=4096):
     """`_weight_grad` for stride 1: per tap, one product of the output gradient on the input's grid
-    with a contiguous slice of the flat input, which BLAS reads in place: no im2col copy (measured
-    against the im2col form: 76 vs 98 ms on the benchmark's large case, 37 vs 115 ms with 4 groups)."""
+    with a contiguous slice of the flat input, which BLAS reads in place: no im2col copy (faster than
+    the im2col form, most with groups: benchmarks/bench_oracle.py)."""
     out_ch = y.shape[1]
     ch_per_group = xp.shape[1] // groups
     offsets, span = _flat_taps(xp.shape[2:], y.shape[2:], kernel, dilation)
@@ -191,7 +191,7 @@ def _weight_grad(xp, y, groups, kernel, stride, dilation):
     for cs, os_ in _group_slices(groups, ch_per_group, out_ch // groups):
         a = cols[..., cs].reshape(rows, -1)  # (M, k*C/g)
         # (a.T @ y).T, not y.T @ a: the same products, but BLAS splits the long M axis of this
-        # product across threads only in this orientation (measured ~7x faster for M = 25088)
+        # product across threads only in this orientation (benchmarks/bench_oracle.py)
         part = (a.T @ yc[:, os_]).T.reshape((-1,) + tuple(kernel) + (ch_per_group,))
         dw[os_] = np.moveaxis(part, -1, 1)
     return dw

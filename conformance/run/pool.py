@@ -204,7 +204,7 @@ class WorkerPool:
     def _start_one(self) -> bool:
         """Fill one free slot: the oldest queued request that an idle worker can take; else a new
         worker for the oldest request's framework (if it may have one more). Idle workers first: a
-        spawn costs an import (TensorFlow ~3 s) and memory, so extra workers start only when no
+        spawn costs an import (seconds for TensorFlow) and memory, so extra workers start only when no
         idle one has work, in practice for the slowest framework once the others are done. An idle
         worker that can take none of its framework's queued requests (they are retries that need a
         newer worker) gives its place to a new one."""

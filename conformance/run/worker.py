@@ -50,8 +50,8 @@ def worker_main(conn, framework: str, known=(), scratch: str | None = None, shar
         info = {"framework": framework, "version": adapter.version(), "devices": adapter.devices(),
                 "environment": worker_environment(adapter), "pid": os.getpid()}
         # Plain JSON types only: a framework's own type in here (torch.__version__ is a TorchVersion,
-        # a str subclass) is pickled with its module, and unpickling it imported all of PyTorch into
-        # the parent (1.7 s, and 42 more loggers that pytest then attaches to on every test phase).
+        # a str subclass) is pickled with its module, and unpickling it would import all of PyTorch
+        # into the parent (seconds, and loggers that pytest then visits on every test phase).
         info = json.loads(json.dumps(info, default=str))
     except Exception as exc:  # the framework is installed but does not import or initialise
         conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
@@ -62,8 +62,7 @@ def worker_main(conn, framework: str, known=(), scratch: str | None = None, shar
     except (EOFError, OSError):  # the parent went away (finished, interrupted or killed): so do we
         pass
     # Everything this process had to say went over `conn`. Exit now, skipping the interpreter's
-    # teardown: with a framework loaded that took 0.4 s (JAX) to 1.2 s (TensorFlow) of module and
-    # thread-pool teardown, with nothing left to save.
+    # teardown: with a framework loaded, module and thread-pool teardown is slow and saves nothing.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

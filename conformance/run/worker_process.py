@@ -14,7 +14,7 @@ WORKER_ENVIRONMENT = {
     "PYTHONHASHSEED": "0",
     # The pool's workers are the parallelism (--jobs). OpenMP threads on top of them (PyTorch's
     # intra-op pool, OpenBLAS under the oracle) spin-wait after every call, on the cores the other
-    # workers need: under `pytest -n 2` PyTorch's workers used 36.5 s of CPU for 8.8 s of work.
+    # workers need (under `pytest -n 2` PyTorch's workers used four times the CPU their work needs).
     # PyTorch's own DataLoader workers run with one thread for the same reason.
     "OMP_NUM_THREADS": "1",
 }
