@@ -201,7 +201,8 @@ def test_structure(page):
     tag, attrs = page.by_id("report-data")
     assert tag == "script" and attrs["type"] == "application/json"
     data = json.loads(page.text_by_id["report-data"], parse_constant=_no_constants)
-    non_pass = [r for r in sample().results if r.status != "pass"]
+    # every record but passes and unsupported ones (those are grouped: test_unsupported_records_are_grouped)
+    non_pass = [r for r in sample().results if r.status not in ("pass", "unsupported")]
     assert len(data["discrepancies"]) == len(non_pass)
     rows = [a for a in page.find("tr") if "data-index" in a]
     assert sorted(a["data-status"] for a in rows) == sorted(r.status for r in non_pass)
@@ -379,3 +380,77 @@ def test_environment_section_reads_flags_by_section():
     headers = re.findall(r'<tr class="env-group"><th scope="colgroup" colspan="2">([^<]*)</th></tr>', section)
     assert headers == ["run", "host", "frameworks.tensorflow"]
     assert "<th scope=\"row\"><code>host.cpu.isa.avx512f</code></th><td>yes</td>" in section
+
+
+def _unsupported(case, api="torch.layer", reason="padding='same' is not supported for strided convolutions", **kw):
+    kw.setdefault("dtype", "float32")
+    return Result(case=case, framework=kw.pop("framework", "torch"), api=api, device="cpu", check=kw.pop("check", "output"),
+                  status="unsupported", message=reason, **kw)
+
+
+def test_unsupported_records_are_grouped():
+    records = [_unsupported("conv2d[stride=2]"), _unsupported("conv2d[stride=3]", dtype="float64"),
+               _unsupported("conv2d[stride=3]", api="torch.functional"),  # another target: another group
+               _failing_record()]
+    model = build_model(RunResults(records))
+    groups = [(g.target, g.reason, g.count, g.cases) for g in model.unsupported]
+    reason = records[0].message
+    assert groups == [("torch.functional@cpu", reason, 1, ["conv2d[stride=3]"]),
+                      ("torch.layer@cpu", reason, 2, ["conv2d[stride=2]", "conv2d[stride=3]"])]
+    assert [(d.status, d.target) for d in model.discrepancies] == [("fail", "tf.nn@cpu")]  # the fail stays a row
+    p = Page(render(model))
+    assert [a["data-status"] for a in p.find("tr") if "data-index" in a] == ["fail"]
+    rows = p.find("tr", **{"class": "group"})
+    assert [(a["data-target"], a["data-status"], a["data-dtype"]) for a in rows] == [
+        ("torch.functional@cpu", "unsupported", "float32"), ("torch.layer@cpu", "unsupported", "float32 float64")]
+    table = p.text_by_id["unsupported-table"]
+    assert table.count(reason) == 2  # the reason once per group, not once per record
+    layer = [line.strip() for line in table[table.index("torch.layer@cpu"):].splitlines() if line.strip()]
+    assert layer == ["torch.layer@cpu", "2", reason, "2 casesconv2d[stride=2]conv2d[stride=3]"]  # target, count, reason, cases
+    assert json.loads(p.text_by_id["report-data"])["discrepancies"][0]["status"] == "fail"
+
+
+def test_case_view_puts_one_case_on_every_target_side_by_side():
+    case = "conv2d[stride=2,padding=same]"
+    want = {(f"{r.check} {r.dtype}", target_label(r)): (r.status, r.message or "")
+            for r in sample().results if r.case == case}
+    assert len({t for _, t in want}) == 4 and len({s for s, _ in want.values()}) == 4  # a difference to show
+    p = Page(render(build_model(sample(), baseline())))
+    view = json.loads(p.text_by_id["report-data"], parse_constant=_no_constants)["case_view"]
+    got = {(view["rows"][ri], view["targets"][ti]): (view["statuses"][si], view["messages"][mi])
+           for ri, ti, si, mi, _ in view["cases"][case]}
+    assert got == want
+    assert set(view["cases"]) == {r.case for r in sample().results}
+    ratios = {view["targets"][ti]: ratio for _, ti, _, _, ratio in view["cases"][case]}
+    assert ratios["torch.functional@cpu"] == "0.03" and ratios["torch.layer@cpu"] == ""
+    assert p.by_id("case-view-body")[0] == "div" and p.by_id("case-pick")[0] == "input"
+
+
+# What the grouped report may add, over the same records all passing, for the unsupported ones: one row
+# per group (markup, target and counts) with its reason, each of its case ids once, and in each support
+# matrix cell the link that filters for the cell's records (markup and the filter text).
+GROUP_ROW_BYTES = 600
+CASE_ITEM_BYTES = len("<li></li>")
+CELL_LINK_BYTES = 160
+
+
+def test_many_unsupported_records_make_a_small_report():
+    targets = ["torch.layer", "torch.functional", "tf.nn", "jax.lax"]
+    reasons = [f"reason {i}: this layout is not supported by the API for the given kernel" for i in range(10)]
+    checks = ["output", "grad_input", "grad_weight", "grad_bias", "output_shape"]
+    cases = [f"conv2d[n={i // 10},k={i % 10}]" for i in range(1000)]
+    records = [_unsupported(c, api=api, reason=reasons[i % 10], check=check, framework=api.split(".")[0])
+               for i, c in enumerate(cases) for api in targets for check in checks]
+    assert len(records) == 20_000
+    model = build_model(RunResults(records))
+    unsupported = len(render(model))
+    cells = [c for t in model.support_tables for row in t.rows for c in row.cells if not c.empty]
+    for r in records:
+        r.status, r.message = "pass", ""
+    passing = len(render(build_model(RunResults(records))))
+    groups = {(r.api, i % 10) for i in range(len(cases)) for r in records[i * 20:(i + 1) * 20]}
+    assert len(groups) == 40
+    group_cases = len(targets) * sum(len(c) + CASE_ITEM_BYTES for c in cases)  # each case in one group per target
+    links = sum(CELL_LINK_BYTES + len(c.filter) for c in cells)
+    bound = passing + len(groups) * GROUP_ROW_BYTES + sum(len(x) for x in reasons) * 5 + group_cases + links
+    assert unsupported <= bound, (unsupported, passing, bound)

@@ -3,7 +3,8 @@
 `build_model(results, baseline=None)` turns a `RunResults` (and optionally the results of an earlier
 run) into a `ReportModel`; `conformance.report.html` renders it with a Jinja2 template. The same
 model gives the JSON the report's script reads (`ReportModel.script_data`). Its tables are in
-`report/tables.py`, the baseline section in `report/baseline.py`, how values read in `report/values.py`.
+`report/tables.py`, the grouped unsupported records and the side-by-side case data in
+`report/groups.py`, the baseline section in `report/baseline.py`, how values read in `report/values.py`.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from conformance.report.baseline import BaselineSection, baseline_section
+from conformance.report.groups import CaseView, UnsupportedGroup, case_view, unsupported_groups
 from conformance.report.tables import (EnvItem, SummaryGroup, SupportTable, case_tags, environment_table,
                                        summary_groups, support_tables)
 from conformance.report.values import (SEVERITY, STATUS_ORDER, Counts, as_text, base_id, format_ratio, json_safe,
@@ -21,7 +23,7 @@ from conformance.results.records import Result, RunResults
 
 @dataclass
 class DiscrepancyRow:
-    """One non-pass record, with everything its detail view shows."""
+    """One non-pass record other than `unsupported` (those are grouped), with everything its detail view shows."""
 
     index: int  # position in ReportModel.discrepancies; the `#detail=N` fragment opens it
     key: tuple  # Result.key
@@ -105,10 +107,10 @@ def _discrepancy_order(r: Result) -> tuple:
 
 def discrepancy_rows(records: list[Result], baseline: RunResults | None,
                      tag_map: Mapping[str, list[str]]) -> list[DiscrepancyRow]:
-    """Every non-pass record, the most severe and the largest ratio first."""
+    """Every record that is neither a pass nor unsupported, the most severe and the largest ratio first."""
     base_status = {r.key: r.status for r in baseline.results} if baseline is not None else {}
     rows = []
-    for r in sorted((r for r in records if r.status != "pass"), key=_discrepancy_order):
+    for r in sorted((r for r in records if r.status not in ("pass", "unsupported")), key=_discrepancy_order):
         rows.append(DiscrepancyRow(
             index=len(rows), key=r.key, case=r.case, framework=r.framework, api=r.api, device=r.device,
             target=target_label(r), precision=r.precision, dtype=r.dtype, check=r.check, status=r.status,
@@ -135,18 +137,23 @@ class ReportModel:
     frameworks: list[str]
     support_tables: list[SupportTable]
     discrepancies: list[DiscrepancyRow]
+    unsupported: list[UnsupportedGroup]
+    case_view: CaseView
     baseline: BaselineSection | None = None
     statuses: tuple[str, ...] = STATUS_ORDER
     partial: str | None = None  # why the run is incomplete (interrupted), shown above the verdict
     varied: list[EnvItem] = field(default_factory=list)  # records whose values differed between --repeat attempts
+    case_tags: dict[str, list[str]] = field(default_factory=dict)  # tags of the cases in `unsupported` (the filter's tag:)
 
     @property
     def verdict(self) -> str:
         return "fail" if self.unexpected else "pass"
 
     def script_data(self) -> dict:
-        """The JSON the page's script reads: the detail of every discrepancy row, by index."""
-        return {"discrepancies": [d.to_dict() for d in self.discrepancies], "statuses": list(STATUS_ORDER)}
+        """The JSON the page's script reads: the detail of every discrepancy row, by index; the tags of
+        the grouped unsupported records' cases; every case's records side by side."""
+        return {"discrepancies": [d.to_dict() for d in self.discrepancies], "statuses": list(STATUS_ORDER),
+                "case_tags": self.case_tags, "case_view": self.case_view.to_dict()}
 
 
 def build_model(results: RunResults, baseline: RunResults | None = None, *,
@@ -165,6 +172,7 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
     targets = sorted({target_label(r) for r in records})
     tag_map = case_tags(results.cases, tags)
     discrepancies = discrepancy_rows(records, baseline, tag_map)
+    groups = unsupported_groups(records)
     section = None
     if baseline is not None:
         section = baseline_section(baseline, results, {x.key: x.index for x in discrepancies},
@@ -179,7 +187,8 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
                      for s in results.stale_known],
         targets=targets, frameworks=sorted({r.framework for r in records}),
         support_tables=support_tables(records, targets, tag_map), discrepancies=discrepancies,
-        baseline=section,
+        unsupported=groups, case_view=case_view(records, targets), baseline=section,
+        case_tags={c: tag_map[c] for g in groups for c in g.cases if tag_map.get(c)},
     )
 
 

@@ -83,9 +83,48 @@
     }
     return true;
   }
+  /* The unsupported groups: a group's row fields (target, framework, dtypes, checks) must match; the
+     case-level tokens (case:, base:, tag:, bare text) must all match one of its cases, and only the
+     matching cases stay listed. */
+  var gTable = document.getElementById("unsupported-table");
+  var groupsShown = document.getElementById("groups-shown");
+  var CASE_TAGS = DATA.case_tags || {};
+  var groups = gTable ? Array.prototype.slice.call(gTable.tBodies[0].rows).map(function (tr) {
+    var lis = Array.prototype.slice.call(tr.querySelectorAll("ul.group-cases li"));
+    return { tr: tr, lis: lis, cases: lis.map(function (li) { return li.textContent; }), n: tr.querySelector("summary .n") };
+  }) : [];
+  function baseOf(id) { var m = /^([^\[]*)\[(.*)\]$/.exec(id); return m && m[1] ? m[1] : id; }
+  function caseMatches(c, toks, search) {
+    var exact = c.replace(/"/g, "'");
+    for (var i = 0; i < toks.length; i++) {
+      var t = toks[i];
+      if (t.field === "case") { if (exact !== t.value) return false; }
+      else if (t.field === "base") { if (baseOf(exact) !== t.value) return false; }
+      else if (t.field === "tags") { if ((CASE_TAGS[c] || []).indexOf(t.value) < 0) return false; }
+      else if ((search + " " + c.toLowerCase()).indexOf(t.value.toLowerCase()) < 0) return false;
+    }
+    return true;
+  }
+  function groupMatches(g, toks, status, framework) {
+    var d = g.tr.dataset, caseToks = [], n = 0;
+    if (status && status !== "unsupported") return false;
+    if (framework && d.framework !== framework) return false;
+    for (var i = 0; i < toks.length; i++) {
+      var t = toks[i];
+      if (t.field === "dtype" || t.field === "check") { if (d[t.field].split(" ").indexOf(t.value) < 0) return false; }
+      else if (t.field === "target" || t.field === "status" || t.field === "framework") { if (d[t.field] !== t.value) return false; }
+      else caseToks.push(t);
+    }
+    g.lis.forEach(function (li, k) {
+      var ok = caseMatches(g.cases[k], caseToks, d.search);
+      li.hidden = !ok;
+      if (ok) n++;
+    });
+    g.n.textContent = caseToks.length ? n + " of " + g.cases.length : String(g.cases.length);
+    return n > 0;
+  }
   function applyFilter() {
-    if (!tbody) return;
-    var toks = tokens(fText.value), status = fStatus.value, framework = fFramework.value, n = 0;
+    var toks = tokens(fText.value), status = fStatus.value, framework = fFramework.value, n = 0, g = 0;
     trs.forEach(function (tr) {
       var ok = matches(tr, toks, status, framework);
       tr.hidden = !ok;
@@ -93,6 +132,12 @@
     });
     shown.textContent = n + " of " + trs.length + " shown";
     if (noMatch) noMatch.hidden = n > 0;
+    groups.forEach(function (x) {
+      var ok = groupMatches(x, toks, status, framework);
+      x.tr.hidden = !ok;
+      if (ok) g++;
+    });
+    if (groupsShown) groupsShown.textContent = g + " of " + groups.length + " groups shown";
   }
   if (fText) {
     fText.addEventListener("input", applyFilter);
@@ -135,6 +180,65 @@
         keyed.forEach(function (k) { tbody.appendChild(k[2]); });
         trs = keyed.map(function (k) { return k[2]; });
       });
+    });
+  }
+
+  /* ------------------------------------------------------------------ one case, every target */
+  /* DATA.case_view: every record as [row, target, status, message, ratio], indexes into its lists
+     (conformance/report/groups.py); a row whose targets disagree is marked. */
+  var CV = DATA.case_view;
+  var caseBody = document.getElementById("case-view-body");
+  var casePick = document.getElementById("case-pick");
+  function caseTable(id) {
+    var recs = CV.cases[id];
+    if (!recs) return null;
+    var cols = [], rows = [], at = {};
+    recs.forEach(function (x) {
+      at[x[0] + "," + x[1]] = x;
+      if (cols.indexOf(x[1]) < 0) cols.push(x[1]);
+      if (rows.indexOf(x[0]) < 0) rows.push(x[0]);
+    });
+    cols.sort(function (a, b) { return a - b; });
+    rows.sort(function (a, b) { return a - b; });
+    var head = el("tr", {}, [el("th", { scope: "col", text: "check dtype" })].concat(
+      cols.map(function (c) { return el("th", { scope: "col", text: CV.targets[c] }); })));
+    var tb = el("tbody");
+    rows.forEach(function (ri) {
+      var tr = el("tr", {}, [el("th", { scope: "row", text: CV.rows[ri] })]), seen = {};
+      cols.forEach(function (ci) {
+        var x = at[ri + "," + ci];
+        if (!x) { tr.appendChild(el("td", { cls: "cell empty", title: "no record", text: "\u00b7" })); return; }
+        var st = CV.statuses[x[2]], msg = CV.messages[x[3]];
+        seen[st] = true;
+        tr.appendChild(el("td", { cls: "cell st-" + st, "data-status": st, text: st,
+                                  title: st + (x[4] ? ", error/bound " + x[4] : "") + (msg ? ": " + msg : "") }));
+      });
+      if (Object.keys(seen).length > 1) tr.className = "differs";
+      tb.appendChild(tr);
+    });
+    return el("table", { cls: "case-grid" }, [el("caption", { text: id }), el("thead", {}, [head]), tb]);
+  }
+  function showCase(id, fromHash) {
+    var t = caseTable(id);
+    if (!t || !caseBody) return;
+    caseBody.textContent = "";
+    caseBody.appendChild(t);
+    if (casePick) casePick.value = id;
+    if (!fromHash && history.replaceState) history.replaceState(null, "", "#case=" + encodeURIComponent(id));
+    if (caseBody.scrollIntoView) caseBody.scrollIntoView({ block: "start" });
+  }
+  if (casePick) {
+    casePick.addEventListener("focus", function () {
+      var list = document.getElementById("case-list");
+      if (list.options.length) return;  /* filled once, on first use */
+      Object.keys(CV.cases).forEach(function (c) { list.appendChild(el("option", { value: c })); });
+    });
+    casePick.addEventListener("change", function () { showCase(casePick.value); });
+  }
+  if (gTable) {
+    gTable.addEventListener("click", function (e) {
+      var li = e.target;
+      if (li.tagName === "LI" && li.parentNode.classList.contains("group-cases")) showCase(li.textContent);
     });
   }
 
@@ -299,6 +403,8 @@
       body.appendChild(k);
     }
     body.appendChild(facts(row));
+    var grid = caseTable(row.case);
+    if (grid) { body.appendChild(el("h3", { text: "This case on every target" })); body.appendChild(grid); }
     story(row.story || {});
     if (row.call) {
       var pre = el("pre", {}, [el("code", { text: row.call })]);
@@ -383,6 +489,8 @@
   function fromHash() {
     var m = /^#detail=(\d+)$/.exec(location.hash);
     if (m) open(Number(m[1]), true);
+    var c = /^#case=(.*)$/.exec(location.hash);
+    if (c) showCase(decodeURIComponent(c[1]), true);
   }
 
   trs.forEach(function (tr) {

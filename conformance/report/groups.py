@@ -1,0 +1,86 @@
+"""The report's compact views of many records: `unsupported` records grouped by (target, reason), and
+every case's records on every target side by side (data the page's script draws a table from).
+
+A whole-library run has thousands of `unsupported` records that repeat a few reasons per target; one
+row per group with its count and its case ids keeps the page small, while every other non-pass record
+keeps its own row (report/model.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conformance.report.values import CHECK_ORDER, STATUS_ORDER, format_ratio, json_safe, key_text, target_label
+from conformance.results.records import Result
+
+
+@dataclass
+class UnsupportedGroup:
+    """The `unsupported` records of one target that give the same reason."""
+
+    target: str  # target label (api@device, precision when not 'defaults')
+    framework: str
+    reason: str
+    count: int  # records
+    cases: list[str]  # distinct case ids, sorted
+    dtypes: list[str]
+    checks: list[str]
+
+    @property
+    def search_text(self) -> str:
+        """What the text filter matches against besides the case ids (lower case)."""
+        return " ".join([self.framework, self.target, "unsupported", self.reason]).lower()
+
+
+def unsupported_groups(records: list[Result]) -> list[UnsupportedGroup]:
+    """One group per (target, reason) of the `unsupported` records: by target, the largest first."""
+    members: dict[tuple[str, str], list[Result]] = {}
+    for r in records:
+        if r.status == "unsupported":
+            members.setdefault((target_label(r), r.message or ""), []).append(r)
+    groups = [UnsupportedGroup(target=target, framework=rs[0].framework, reason=reason, count=len(rs),
+                               cases=sorted({r.case for r in rs}), dtypes=sorted({r.dtype for r in rs}),
+                               checks=_check_sorted({r.check for r in rs}))
+              for (target, reason), rs in members.items()]
+    return sorted(groups, key=lambda g: (g.target, -g.count, g.reason))
+
+
+def _check_sorted(checks: set[str]) -> list[str]:
+    rank = {c: i for i, c in enumerate(CHECK_ORDER)}
+    return sorted(checks, key=lambda c: (rank.get(c, len(rank)), c))
+
+
+@dataclass
+class CaseView:
+    """Every record of every case, indexed so that each record is a few small numbers.
+
+    `cases[case_id]` is a list of `[row, target, status, message, ratio]`: indexes into `rows`
+    ('check dtype' labels, checks in CHECK_ORDER), `targets`, `statuses` and `messages`, and the
+    record's error ratio as read (empty when it has none). The script draws one case's table on demand.
+    """
+
+    targets: list[str]
+    rows: list[str]
+    messages: list[str]
+    cases: dict[str, list[list]]
+    statuses: tuple[str, ...] = STATUS_ORDER
+
+    def to_dict(self) -> dict:
+        return json_safe({"targets": self.targets, "rows": self.rows, "statuses": list(self.statuses),
+                          "messages": self.messages, "cases": self.cases})
+
+
+def case_view(records: list[Result], targets: list[str]) -> CaseView:
+    """The side-by-side data of every case (records in key order; `targets` as the columns)."""
+    rank = {c: i for i, c in enumerate(CHECK_ORDER)}
+    rows = sorted({(r.check, r.dtype) for r in records}, key=lambda cd: (rank.get(cd[0], len(rank)), cd))
+    row_index = {cd: i for i, cd in enumerate(rows)}
+    target_index = {t: i for i, t in enumerate(targets)}
+    status_index = {s: i for i, s in enumerate(STATUS_ORDER)}
+    messages: dict[str, int] = {}
+    cases: dict[str, list[list]] = {}
+    for r in sorted(records, key=lambda r: key_text(r.key)):
+        message = messages.setdefault(r.message or "", len(messages))
+        cases.setdefault(r.case, []).append([row_index[(r.check, r.dtype)], target_index[target_label(r)],
+                                             status_index[r.status], message, format_ratio(r.error_ratio)])
+    return CaseView(targets=list(targets), rows=[f"{c} {d}" for c, d in rows], messages=list(messages),
+                    cases=cases)
