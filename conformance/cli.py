@@ -34,6 +34,7 @@ from conformance.spec.loader import parse_bytes
 from conformance.spec.schema import case_file_schema
 from conformance.spec.select import case_table, load_selected_cases
 
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="conformance", description=(
         "Check that convolution and transposed convolution mean the same thing in PyTorch, TensorFlow/Keras "
@@ -64,10 +65,7 @@ def add_results_commands(sub) -> None:
     df = sub.add_parser("diff", help="compare two results files: regressions, fixes, changes (exit 1 on regressions)")
     df.add_argument("base")
     df.add_argument("new")
-    df.add_argument("--allow-removed", action="store_true",
-                    help="records of BASE that NEW lacks (cases or targets removed on purpose) do not fail the "
-                         "comparison; a framework, device or API that NEW skipped (failed to start, not "
-                         "installed) still does")
+    options.add_to_argparse(df, (options.ALLOW_REMOVED,))
 
     mg = sub.add_parser("merge", help="merge results files (the shards of a run, or e.g. a CPU job and a GPU job) "
                                       "into one")
@@ -77,8 +75,7 @@ def add_results_commands(sub) -> None:
     rp = sub.add_parser("report", help="write the HTML report of a results file")
     rp.add_argument("results")
     rp.add_argument("-o", "--output", default=options.HTML.default, metavar="PATH")
-    rp.add_argument("--baseline", metavar="PATH")
-    rp.add_argument("--allow-removed", action="store_true", help="as for run and diff: removed records were intended")
+    options.add_to_argparse(rp, (options.BASELINE, options.ALLOW_REMOVED))
 
     mx = sub.add_parser("matrix", help="print the support matrix (case features x targets) of a results file as Markdown")
     mx.add_argument("results")

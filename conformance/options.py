@@ -149,8 +149,9 @@ BASELINE = Option(("--baseline",), metavar="PATH", pytest=False,
                   help="results JSON of an earlier run: regressions fail the run, and so do records of the "
                        "baseline this run lacks, and frameworks, devices or APIs it ran that were skipped here")
 ALLOW_REMOVED = Option(("--allow-removed",), switch=True, default=False, pytest=False,
-                       help="with --baseline: records of the baseline that this run did not select (cases or "
-                            "targets removed on purpose) do not fail it; a framework that failed to start still does")
+                       help="records of the baseline that the new run lacks (cases or targets removed on "
+                            "purpose) do not fail the comparison; a framework, device or API that it skipped (failed "
+                            "to start, not installed) still does")
 
 # ------------------------------------------------------------------------- `conformance explore`
 EXAMPLES = Option(("--examples",), parse=int, default=100, metavar="N", pytest=False,

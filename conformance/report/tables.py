@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from conformance.report.values import CHECK_ORDER, Counts, as_text, base_id, filter_token, id_features, target_label
+from conformance.results.environment_diff import environment_items
 from conformance.results.records import Result
 
 
@@ -137,16 +138,13 @@ class EnvItem:
     group: str = ""  # the environment table's section: "run", "host", "frameworks.torch", ...
 
 
-def _flatten(env: Mapping, prefix: str = "") -> list[EnvItem]:
-    out = []
-    for k in sorted(env, key=str):
-        v = env[k]
-        name = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out += _flatten(v, name + ".")
-        else:
-            out.append(EnvItem(name, _env_text(v, name)))
-    return out
+def _flatten(env: Mapping) -> list[EnvItem]:
+    """The leaves in key order (the nested keys sorted level by level, as a reader looks them up)."""
+    return [EnvItem(key, _env_text(value, key)) for key, value in environment_items(_sorted(env))]
+
+
+def _sorted(env: Mapping) -> dict:
+    return {k: _sorted(env[k]) if isinstance(env[k], Mapping) else env[k] for k in sorted(env, key=str)}
 
 
 def _env_text(value, key: str = "") -> str:

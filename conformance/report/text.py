@@ -1,14 +1,13 @@
 """Terminal text shared by the command line and the pytest plugin."""
 from __future__ import annotations
 
+from conformance.results.diff import skip_subject
 from conformance.results.records import Result
 
 
 def describe_skip(skip: dict) -> str:
     """One line for a skip record: `torch on gpu: no gpu visible to torch`."""
-    what = skip.get("target") or skip.get("framework")
-    extra = f" on {skip['device']}" if "device" in skip else ""
-    return f"{what}{extra}: {skip['reason']}"
+    return f"{skip_subject(skip)}: {skip['reason']}"
 
 
 def format_discrepancy(case, r) -> str:

@@ -307,7 +307,7 @@ def lost_coverage(base: RunResults, new: RunResults) -> list[Lost]:
             continue
         records = sum(_skip_covers(skip, r) and r.key not in new_keys for r in base.results)
         if records:
-            out.append(Lost(_skip_subject(skip), str(skip.get("reason", "skipped")), records, dict(skip)))
+            out.append(Lost(skip_subject(skip), str(skip.get("reason", "skipped")), records, dict(skip)))
     return out
 
 
@@ -330,7 +330,7 @@ def _skip_covers(skip: Mapping, r: Result) -> bool:
                ((skip.get("framework"), r.framework), (skip.get("target"), r.api), (skip.get("device"), r.device)))
 
 
-def _skip_subject(skip: Mapping) -> str:
-    """As report/text.describe_skip names it: `jax`, `keras.layer`, `torch on gpu`."""
+def skip_subject(skip: Mapping) -> str:
+    """What a skip entry skipped: `jax`, `keras.layer`, `torch on gpu`."""
     what = skip.get("target") or skip.get("framework")
     return f"{what} on {skip['device']}" if skip.get("device") else str(what)

@@ -123,15 +123,19 @@ def _describe_framework(name: str, flat: Mapping[str, str]) -> str:
     return text
 
 
-def _flatten(env: Mapping, prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
+def environment_items(env: Mapping, prefix: str = ""):
+    """(dotted key, value) for every leaf of a nested environment, in recording order; an empty
+    mapping is a leaf."""
     for k, v in env.items():
         name = f"{prefix}{k}"
         if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, name + "."))
+            yield from environment_items(v, name + ".")
         else:
-            out[name] = _env_text(v)
-    return out
+            yield name, v
+
+
+def _flatten(env: Mapping) -> dict[str, str]:
+    return {key: _env_text(value) for key, value in environment_items(env)}
 
 
 def _env_text(value) -> str:

@@ -24,6 +24,7 @@ import os
 import shlex
 
 from conformance.adapters.base import Target
+from conformance.options import TIMEOUT
 from conformance.check.evaluate import checks_for
 from conformance.check.unit import Unit
 from conformance.check.relations import relations_for
@@ -207,11 +208,13 @@ def _varies(history) -> dict | None:
 
 # ------------------------------------------------------------------------- the story of a failure
 def annotate(records: list[Result], case, selection) -> list[Result]:
-    """Records that crashed, errored or are flaky: the case's parameters in the message, and `rerun`."""
-    for r in records:
-        if r.status in RETRIED or r.status == "flaky":
-            r.message = f"{r.message}; case {case.id}: {case.describe()}"
-            r.rerun = rerun_command(case, r, selection)
+    """A unit's records that crashed, errored or are flaky: the case's parameters in the message, and
+    `rerun` (one command for the unit, so made once)."""
+    told = [r for r in records if r.status in RETRIED or r.status == "flaky"]
+    if told:
+        about, rerun = f"; case {case.id}: {case.describe()}", rerun_command(case, told[0], selection)
+        for r in told:
+            r.message, r.rerun = r.message + about, rerun
     return records
 
 
@@ -230,7 +233,7 @@ def rerun_command(case, r: Result, selection) -> str | None:
         args += ["--precision", r.precision]
     if selection.seed:
         args += ["--seed", str(selection.seed)]
-    if selection.timeout != type(selection)().timeout:
+    if selection.timeout != TIMEOUT.default:
         args += ["--timeout", f"{selection.timeout:g}"]
     if selection.relations:
         args.append("--relations")

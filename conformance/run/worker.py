@@ -47,12 +47,7 @@ def worker_main(conn, framework: str, known=(), scratch: str | None = None, shar
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         adapter = load_adapter(framework)
-        info = {"framework": framework, "version": adapter.version(), "devices": adapter.devices(),
-                "environment": worker_environment(adapter), "pid": os.getpid()}
-        # Plain JSON types only: a framework's own type in here (torch.__version__ is a TorchVersion,
-        # a str subclass) is pickled with its module, and unpickling it would import all of PyTorch
-        # into the parent (seconds, and loggers that pytest then visits on every test phase).
-        info = json.loads(json.dumps(info, default=str))
+        info = {**adapter_info(adapter), "framework": framework, "pid": os.getpid()}
     except Exception as exc:  # the framework is installed but does not import or initialise
         conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
         return
@@ -141,7 +136,16 @@ def local_environment(framework: str, info: dict) -> dict:
     return {"host": host_environment(), "frameworks": {framework: framework_section(info)}}
 
 
+def adapter_info(adapter) -> dict:
+    """What a worker says of its framework in its hello: version, devices and environment section.
+
+    Plain JSON types only: a framework's own type in here (torch.__version__ is a TorchVersion, a str
+    subclass) is pickled with its module, and unpickling it would import all of PyTorch into the
+    parent (seconds, and loggers that pytest then visits on every test phase)."""
+    info = {"version": adapter.version(), "devices": adapter.devices(), "environment": worker_environment(adapter)}
+    return json.loads(json.dumps(info, default=str))
+
+
 def adapter_run_environment(adapter) -> dict:
     """`local_environment` of an adapter loaded in this process (explore and faults run in-process)."""
-    info = {"version": adapter.version(), "devices": adapter.devices(), "environment": worker_environment(adapter)}
-    return json.loads(json.dumps(local_environment(adapter.name, info), default=str))
+    return local_environment(adapter.name, adapter_info(adapter))
