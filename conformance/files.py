@@ -12,6 +12,18 @@ import tempfile
 from pathlib import Path
 
 
+CACHE_DIR_VARIABLE = "CONFORMANCE_CACHE_DIR"
+
+
+def default_cache_dir() -> str:
+    """Where the compilers' caches persist between runs: $CONFORMANCE_CACHE_DIR, else
+    $XDG_CACHE_HOME/conv-conformance, else ~/.cache/conv-conformance."""
+    if os.environ.get(CACHE_DIR_VARIABLE):
+        return os.environ[CACHE_DIR_VARIABLE]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "conv-conformance")
+
+
 def write_atomic(path, text: str) -> Path:
     """Write `text` (UTF-8) to `path` atomically, creating parent folders; returns the path."""
     path = Path(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
+from conformance.files import default_cache_dir
 from conformance.spec.library import default_cases, default_known
 
 PYTEST_PREFIX = "--conformance-"
@@ -120,6 +121,11 @@ JOBS = Option(("--jobs", "-j"), parse=int, metavar="N",
                    "worker processes (default: the number of CPU cores)",
               pytest_help="(case, framework) requests run at once by this pytest process (default: 1 under "
                           "pytest-xdist, where each xdist worker has its own, else the number of CPU cores)")
+CACHE_DIR = Option(("--cache-dir",), default=default_cache_dir, metavar="FOLDER",
+                   help="the compilers' persistent caches (Inductor's, XLA's for JAX), shared by the run's workers and "
+                        "kept between runs; keep it in CI to compile only what changed, e.g. after a framework "
+                        "upgrade; 'none': a folder of this run's, removed at its end (default: $CONFORMANCE_CACHE_DIR, "
+                        "else %(default)s)")
 RETRIES = Option(("--retries",), parse=int, default=2, metavar="N",
                  help="a (case, target, dtype) whose worker crashed, or that errored or timed out, runs up to N "
                       "more times, each in a new worker; attempts that disagree make its records 'flaky', "
@@ -174,9 +180,9 @@ OUT = Option(("--out",), default="reports", metavar="FOLDER", pytest=False,
 
 # The options of each command, in the order `--help` lists them.
 SELECTION = (FRAMEWORKS, DEVICES, DTYPES, PRECISION, SEED, TIMEOUT, JOBS, RELATIONS, TARGETS, RETRIES,
-             REPEAT, VERBOSE)  # the fields of conformance.run.selection.Selection
+             REPEAT, VERBOSE, CACHE_DIR)  # the fields of conformance.run.selection.Selection
 RUN = (CASES, FRAMEWORKS, DEVICES, DTYPES, PRECISION, CASE_ID, KNOWN, JSON, HTML, BASELINE, ALLOW_REMOVED, SEED,
-       TIMEOUT, MAX_CASE_MEMORY, NO_PROGRESS, RELATIONS, JOBS, TARGETS, RETRIES, REPEAT, VERBOSE, SHARD)
+       TIMEOUT, MAX_CASE_MEMORY, NO_PROGRESS, RELATIONS, JOBS, TARGETS, RETRIES, REPEAT, VERBOSE, SHARD, CACHE_DIR)
 PYTEST = tuple(o for o in RUN if o.pytest)
 LIST = (replace(CASES, help="case files or folders (default: the library, %(default)s)"),
         replace(FRAMEWORKS, help="only the targets of these frameworks (each installed one starts a worker to say "

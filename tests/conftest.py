@@ -1,4 +1,4 @@
-"""Hypothesis profiles, and the `explore` marker's opt-in.
+"""Hypothesis profiles, the `explore` marker's opt-in, and TensorFlow's oneDNN switch for this process.
 
 Profiles (select with `--hypothesis-profile NAME` or CONFORMANCE_HYPOTHESIS_PROFILE=NAME):
 - dev: few examples, for a quick look while editing;
@@ -13,6 +13,14 @@ import os
 
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
+
+from conformance.spec.frameworks import VARIABLES
+
+# The tests that load adapters in this process load the `tensorflow` kind, whose workers run with
+# oneDNN off; TensorFlow reads the switch once, at import, and some tests import it directly, so it
+# is set before anything can import TensorFlow. The oneDNN kind is tested through its workers. So the
+# user's TF_ENABLE_ONEDNN_OPTS, and the CPU's default, change nothing here.
+os.environ.update(VARIABLES["tensorflow"])
 
 PROFILE_VARIABLE = "CONFORMANCE_HYPOTHESIS_PROFILE"
 

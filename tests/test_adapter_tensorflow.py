@@ -29,19 +29,30 @@ def statuses(results) -> dict[str, str]:
     return {r.check: r.status for r in results}
 
 
-def eigen_kernels(adapter, dtype: str) -> bool:
-    """Whether TF runs this dtype's CPU convs with its Eigen kernels here rather than oneDNN's.
+# TensorFlow's oneDNN switch is read at import, so the two kernel families run in two worker kinds:
+# `tensorflow` (oneDNN off: Eigen) and `tensorflow-onednn` (on). This process runs the first one
+# (tests/conftest.py turns oneDNN off before anything imports TensorFlow); the tests of what
+# differs between them run both kinds in their workers.
+GROUPED = dict(op="conv", input_shape=[1, 4, 6, 6], out_channels=4, kernel_size=3, groups=4)
+CONV3D_SAME_K1_S3 = dict(op="conv", input_shape=[1, 2, 6, 3, 3], out_channels=2, kernel_size=1, stride=3,
+                         padding="same")
 
-    TF gives oneDNN float32 whenever oneDNN is on in the process, and never float64
-    (IsDataTypeSupportedByOneDNNOnThisCPU, tensorflow/core/util/util.cc); the adapter records TF's
-    on/off decision, which depends on the CPU and TF_ENABLE_ONEDNN_OPTS. (float16 and bfloat16 also
-    depend on CPU flags, so the tests below use float32 and float64 only.)
-    """
-    assert dtype in ("float32", "float64"), dtype
-    enabled = adapter.environment()["onednn"]["enabled"]
-    if enabled is None:
-        pytest.skip("this TensorFlow does not say whether its oneDNN kernels are on")
-    return dtype == "float64" or not enabled
+
+@pytest.fixture(scope="module")
+def both_kernel_families():
+    """(target, case id, dtype, check) -> record, for two cases on the nn targets of both kinds, run in
+    workers; skipped where this TensorFlow has no oneDNN to turn on (its worker records enabled=false)."""
+    from conformance.run.selection import Selection
+    from conformance.run.suite import run_suite
+
+    cases = [case("grouped", **GROUPED, dtypes=["float32", "float64"]),
+             case("conv3d-same-k1s3", **CONV3D_SAME_K1_S3, dtypes=["float32", "float64"])]
+    run = run_suite(cases, Selection(targets=["tf.nn@cpu", "tf.onednn.nn@cpu"], jobs=2, cache_dir="none"))
+    sections = run.environment["frameworks"]
+    assert sections["tensorflow"]["onednn"]["enabled"] is False, sections["tensorflow"]["onednn"]
+    if not sections["tensorflow-onednn"]["onednn"]["enabled"]:
+        pytest.skip("this TensorFlow runs no oneDNN kernels even with TF_ENABLE_ONEDNN_OPTS=1")
+    return {(f"{r.api}@{r.device}", r.case, r.dtype, r.check): r for r in run.results}
 
 
 PLAIN = {
@@ -131,18 +142,19 @@ def test_stride_with_dilation_is_refused_by_keras(adapter):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_grouped_conv_gradients_on_cpu_are_refused_by_eigen_computed_by_onednn(adapter, dtype):
+def test_grouped_conv_gradients_on_cpu_are_refused_by_eigen_computed_by_onednn(both_kernel_families, dtype):
     # TF's Eigen CPU kernels run grouped convs forward but not backward (tensorflow/tensorflow#53631);
-    # its oneDNN kernels (float32 where oneDNN is on) compute the gradients too.
-    c = case("grouped", op="conv", input_shape=[1, 4, 6, 6], out_channels=4, kernel_size=3, groups=4)
-    results = {r.check: r for r in run(adapter, "tf.nn", c, dtype)}
-    assert results["output"].status == "pass"
-    if eigen_kernels(adapter, dtype):
-        assert results["grad_input"].status == "unsupported"
-        assert "grouped convolutions are not supported on CPU" in results["grad_input"].message
-    else:
-        bad = {k: r.message for k, r in results.items() if r.status != "pass"}
-        assert not bad and {"grad_input", "grad_weight", "grad_bias"} <= set(results), bad
+    # its oneDNN kernels compute the gradients too, in float32 (TF never gives oneDNN float64).
+    got = lambda target, check: both_kernel_families[(target, "tf-test-grouped", dtype, check)]  # noqa: E731
+    for target in ("tf.nn@cpu", "tf.onednn.nn@cpu"):
+        assert got(target, "output").status == "pass", got(target, "output").message
+    refused = ["tf.nn@cpu"] + (["tf.onednn.nn@cpu"] if dtype == "float64" else [])
+    for target in refused:
+        assert got(target, "grad_input").status == "unsupported"
+        assert "grouped convolutions are not supported on CPU" in got(target, "grad_input").message
+    if dtype == "float32":
+        for check in ("grad_input", "grad_weight", "grad_bias"):
+            assert got("tf.onednn.nn@cpu", check).status == "pass", got("tf.onednn.nn@cpu", check).message
 
 
 @pytest.mark.parametrize("multiplier", [1, 2])
@@ -197,18 +209,17 @@ def test_keras_same_with_output_padding_has_keras_own_size(adapter):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("api", APIS)
-def test_tf_cpu_conv3d_same_with_kernel_smaller_than_stride(adapter, api, dtype):
+def test_tf_cpu_conv3d_same_with_kernel_smaller_than_stride(both_kernel_families, dtype):
     # TF's Eigen CPU Conv3D does not clamp the SAME padding at 0 when (out - 1) * stride + k_eff - in <= -2:
     # it shifts the window start (here by 1), unlike Conv2D and the documented rule
     # (https://www.tensorflow.org/api_docs/python/tf/nn#notes_on_padding_2; the 2-D fixes were
     # https://github.com/tensorflow/tensorflow/pull/1991 and, in Eigen's image patches, #16705). Shape is
-    # right, values are not. oneDNN's Conv3D computes it right.
-    c = case("conv3d-same-k1s3", op="conv", input_shape=[1, 2, 6, 3, 3], out_channels=2, kernel_size=1, stride=3,
-             padding="same")
-    got = statuses(run(adapter, api, c, dtype))
-    assert got["output_shape"] == "pass"
-    assert got["output"] == ("fail" if eigen_kernels(adapter, dtype) else "pass")
+    # right, values are not. oneDNN's Conv3D (float32 with oneDNN on) computes it right.
+    got = lambda target, check: both_kernel_families[(target, "tf-test-conv3d-same-k1s3", dtype, check)]  # noqa: E731
+    eigen = {"tf.nn@cpu": True, "tf.onednn.nn@cpu": dtype == "float64"}
+    for target, on_eigen in eigen.items():
+        assert got(target, "output_shape").status == "pass"
+        assert got(target, "output").status == ("fail" if on_eigen else "pass"), (target, got(target, "output").message)
 
 
 # ----------------------------------------------------------------------------- one missing piece hides no other

@@ -99,21 +99,33 @@ def test_json_and_html_written_once_with_every_record(suite, xdist):
 
 
 def test_xdist_workers_share_one_cache_folder_that_the_controller_removes(suite, monkeypatch):
-    """Each xdist worker runs its own framework workers; the controller gives them one folder for
-    the caches they share (JAX's compilation cache, so that a program is compiled once between
-    them), and removes it at the end."""
+    """Each xdist worker runs its own framework workers; with --conformance-cache-dir none the
+    controller gives them one folder of this run's for the caches they share (JAX's and Inductor's,
+    so that a program is compiled once between them), and removes it at the end."""
     pytest.importorskip("xdist")
     log = suite.path / "shared.log"
     monkeypatch.setenv("FAKEFW_SHARED_LOG", str(log))
-    run(suite, "transposed.yaml", "-n", "2")
+    run(suite, "transposed.yaml", "-n", "2", "--conformance-cache-dir", "none")
     seen = [line.split() for line in log.read_text().splitlines()]
     assert len({parent for _, parent, _ in seen}) == 2  # framework workers of both xdist workers
     assert len({folder for _, _, folder in seen}) == 1  # all given the same folder
     assert not Path(seen[0][2]).exists()
     log.unlink()
-    run(suite, "transposed.yaml")  # without xdist: the pool's own scratch folder, also removed
+    run(suite, "transposed.yaml", "--conformance-cache-dir", "none")  # without xdist: the pool's own, removed too
     (folder,) = {line.split()[2] for line in log.read_text().splitlines()}
     assert folder != seen[0][2] and not Path(folder).exists()
+
+
+def test_a_cache_dir_is_shared_by_every_worker_and_kept(suite, monkeypatch):
+    """--conformance-cache-dir DIR: the framework workers of every xdist worker cache in DIR, which
+    outlives the run (the next run, or the next CI job that restores it, compiles nothing again)."""
+    pytest.importorskip("xdist")
+    log, kept = suite.path / "shared.log", suite.path / "kept-cache"
+    monkeypatch.setenv("FAKEFW_SHARED_LOG", str(log))
+    run(suite, "transposed.yaml", "-n", "2", "--conformance-cache-dir", str(kept))
+    seen = [line.split() for line in log.read_text().splitlines()]
+    assert len({parent for _, parent, _ in seen}) == 2
+    assert {folder for _, _, folder in seen} == {str(kept)} and kept.is_dir()
 
 
 def test_records_ride_in_the_reports_only_when_results_are_written(suite):
@@ -242,7 +254,7 @@ def test_items_report_one_call_phase_unless_something_needs_the_phases(suite):
 
 @pytest.mark.parametrize("option, expected", [
     ("--conformance-frameworks=torhc", "--conformance-frameworks: unknown framework 'torhc' (did you mean 'torch'?); "
-                                       "allowed: torch, tensorflow, jax, fakefw"),
+                                       "allowed: torch, tensorflow, jax, tensorflow-onednn, onnx, fakefw"),
     ("--conformance-devices=tpu", "--conformance-devices: unknown device 'tpu' (did you mean 'gpu'?); allowed: cpu, gpu"),
     ("--conformance-dtypes=float32,float8", "--conformance-dtypes: unknown dtype 'float8'"),
     ("--conformance-precision=loose", "--conformance-precision: unknown precision profile 'loose'; "

@@ -39,7 +39,7 @@ def test_every_dtype_is_reachable(dtype):
     assert find(case_dicts(dtypes=DTYPE_NAMES), lambda d: d["dtypes"] == [dtype], settings=FIND)
 
 
-@pytest.mark.parametrize("form", ["valid", "same", "causal", "int", "per_dim", "pairs"])
+@pytest.mark.parametrize("form", ["valid", "same", "same_lower", "causal", "int", "per_dim", "pairs"])
 def test_every_padding_form_is_reachable(form):
     def is_form(d):
         p = d["padding"]

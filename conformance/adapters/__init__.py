@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import sys
 
 from conformance.adapters.base import Adapter, Observation, Target, Unsupported
-from conformance.spec.frameworks import API_PACKAGES, APIS, EXTRA_ADAPTERS_VARIABLE, FRAMEWORKS, REGISTRY
+from conformance.errors import UsageError
+from conformance.spec.frameworks import (API_PACKAGES, APIS, CPU_ONLY_APIS, EXTRA_ADAPTERS_VARIABLE, FORWARD_ONLY_APIS,
+                                         FRAMEWORKS, KERAS_BACKENDS, REGISTRY, VARIABLES)
 
 __all__ = ["Adapter", "Observation", "Target", "Unsupported", "FRAMEWORKS", "APIS", "API_PACKAGES", "REGISTRY",
-           "EXTRA_ADAPTERS_VARIABLE", "installed", "missing_packages", "load_adapter"]
+           "EXTRA_ADAPTERS_VARIABLE", "VARIABLES", "CPU_ONLY_APIS", "FORWARD_ONLY_APIS", "KERAS_BACKENDS", "installed", "missing_packages", "load_adapter"]
 
 
 def missing_packages(name: str, api: str | None = None) -> list[str]:
@@ -27,5 +31,17 @@ def installed(name: str) -> bool:
 
 
 def load_adapter(name: str) -> Adapter:
-    module, cls, _ = REGISTRY[name]
-    return getattr(importlib.import_module(module), cls)()
+    """The adapter of the framework kind `name`, its variables (`VARIABLES`) applied before the
+    framework is imported. They are read at import, so a process that already imported the
+    framework under other values cannot load this kind: that needs its own process (a worker)."""
+    module, cls, packages = REGISTRY[name]
+    wanted = VARIABLES.get(name, {})
+    differ = {k: v for k, v in wanted.items() if os.environ.get(k) != v}
+    imported = [p for p in packages if p in sys.modules]
+    if differ and imported:
+        raise UsageError(f"{name} needs {', '.join(f'{k}={v}' for k, v in differ.items())} before {imported[0]} is "
+                         f"imported, and this process imported it already; run {name} in a worker process")
+    os.environ.update(wanted)
+    adapter = getattr(importlib.import_module(module), cls)()
+    adapter.name, adapter.apis = name, APIS[name]  # a kind may share its class with another (tensorflow-onednn)
+    return adapter

@@ -36,6 +36,21 @@ class Unsupported(Exception):
     """The API cannot express the case (reason given), or the framework refused it (its own text)."""
 
 
+class CompiledPathError(Exception):
+    """A compiler (torch.compile, XLA) failed, or did not compile, a call that the framework's eager
+    mode computes: a difference of the compiled path, reported as an error, never as a refusal."""
+
+
+def eager_refuses_too(eager_call, refusal: "Unsupported", path: str, framework: str) -> None:
+    """A compiled call refused the case: that stands as a refusal only if the eager call refuses it
+    too; else raise `CompiledPathError` with the compiler's own text."""
+    try:
+        eager_call()
+    except Exception:  # noqa: BLE001 - eager refuses as well: the compiled refusal stands
+        return
+    raise CompiledPathError(f"{path} failed on a case eager {framework} computes: {refusal}") from refusal
+
+
 @dataclass(frozen=True)
 class Target:
     framework: str  # torch | tensorflow | jax
@@ -49,6 +64,17 @@ class Target:
     @property
     def is_layer(self) -> bool:
         return self.api.endswith(".layer")
+
+
+def api_surface(api: str) -> str:
+    """What a user calls, the API name's last word: 'functional', 'layer', 'nn', 'lax'."""
+    return api.rsplit(".", 1)[-1]
+
+
+def api_modifiers(api: str) -> frozenset[str]:
+    """The path an API name promises, the words between its first and last:
+    'torch.compile.channels_last.layer' -> {'compile', 'channels_last'}; 'tf.nn' -> {}."""
+    return frozenset(api.split(".")[1:-1])
 
 
 @dataclass

@@ -47,11 +47,14 @@ from typing import NamedTuple
 import numpy as np
 
 from conformance.spec.case import Case
+from conformance.adapters import keras_backend
 from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first, kernel_last
 
 # Channels-last dimension numbers per spatial rank (lhs, rhs, out).
 _DIMENSION_NUMBERS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"),
                       3: ("NDHWC", "DHWIO", "NDHWC")}
+FLAX_SAME_LOWER_NOTE = ("padding 'SAME_LOWER': not among the strings Flax documents; nn.Conv passes a string it "
+                        "does not handle itself to jax.lax.conv_general_dilated, which documents 'SAME_LOWER'")
 TRANSPOSE_KERNEL_NOTE = ("transpose_kernel=True (kernel flipped, I/O swapped by JAX: the adjoint of "
                          "conv, as the reference; the default False is not the adjoint)")
 
@@ -74,7 +77,7 @@ class _Spec(NamedTuple):
 
 class JaxAdapter(Adapter):
     name = "jax"
-    apis = ("jax.lax", "flax.layer")
+    apis = ("jax.lax", "flax.layer", "keras.jax.layer")
 
     def __init__(self):
         # By default JAX takes 75% of a GPU's memory when it starts. The runner starts up to --jobs
@@ -133,7 +136,7 @@ class JaxAdapter(Adapter):
     def environment(self) -> dict:
         jax = self.jax
         env = {"version": jax.__version__, "jaxlib": _dist_version("jaxlib"),
-               "flax": _dist_version("flax"), "backend": jax.default_backend(),
+               "flax": _dist_version("flax"), "keras": _dist_version("keras"), "backend": jax.default_backend(),
                "device_kinds": [d.device_kind for d in jax.devices()],
                "cpu_device_kind": _device_kind(jax, "cpu"), "gpu": _device_kind(jax, "gpu"),
                "cuda_plugin": _dist_version("jax-cuda12-plugin") or _dist_version("jax-cuda13-plugin"),
@@ -158,6 +161,8 @@ class JaxAdapter(Adapter):
 
     # ---------------------------------------------------------------- semantics
     def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
+        if api in keras_backend.BACKENDS:
+            return keras_backend.native_weight_shape(api, case)
         # Both APIs, both ops: kernel_last of the canonical weight, (A, B, *k) -> (*k, B, A).
         # conv (*k, I/g, O): lax 'HWIO' as our dimension_numbers declare; Flax nn.Conv creates
         #   kernel_size + (in_features // feature_group_count, features).
@@ -172,9 +177,15 @@ class JaxAdapter(Adapter):
         kw = case.padding if isinstance(case.padding, str) else None
         if case.op == "conv":
             # lax and Flax explicit conv padding are (low, high) amounts, as the case's pads.
+            if kw == "same_lower":  # lax's own keyword (conv_general_dilated documents it)
+                return "SAME_LOWER", [] if api == "jax.lax" else [FLAX_SAME_LOWER_NOTE]
             if kw in ("same", "valid") or (kw == "causal" and api == "flax.layer"):
                 return kw.upper(), []
             return tuple(case.pads), []  # lax has no 'causal': its pads, k_eff - 1 at the start
+        if kw == "same_lower":
+            what = "flax.linen.ConvTranspose (which passes it to jax.lax.conv_transpose)" if api == "flax.layer" \
+                else "jax.lax.conv_transpose"
+            raise Unsupported(f"{what} takes padding 'SAME', 'VALID' or explicit pairs; it has no 'SAME_LOWER'")
         if kw in ("same", "valid") and not any(case.output_padding):
             return kw.upper(), []
         # A documented convention conversion, like a layout change: explicit pairs of
@@ -248,6 +259,8 @@ class JaxAdapter(Adapter):
         return self._layer_shapes[key]
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
+        if api in keras_backend.BACKENDS:
+            return keras_backend.run_keras_layer(self, api, case, dtype, device, inputs)
         jax = self.jax
         if api == "flax.layer" and self.nn is None:
             raise Unsupported("flax is not installed")

@@ -5,16 +5,14 @@ Native layouts are channels-last, input (N, *spatial, C). Weights, as documented
   (https://www.tensorflow.org/api_docs/python/tf/nn/convolution).
 - tf.nn.conv{1,2,3}d_transpose filters (*k, O, I)
   (https://www.tensorflow.org/api_docs/python/tf/nn/conv2d_transpose, likewise conv1d_/conv3d_transpose).
-- keras.layers.Conv{1,2,3}D kernel (*k, I/g, O), Conv{1,2,3}DTranspose kernel (*k, O, I),
-  DepthwiseConv{1,2}D kernel (*k, C_in, depth_multiplier): Keras 3 documents no layout on its pages;
-  these are the `kernel_shape` / `depthwise_shape` of keras/src/layers/convolutional/base_conv.py,
-  base_conv_transpose.py and base_depthwise_conv.py (keras 3.15), i.e. the tf.nn layouts. Depthwise
-  output channel c * depth_multiplier + m reads kernel[..., c, m]
-  (https://www.tensorflow.org/api_docs/python/tf/nn/depthwise_conv2d).
+- Keras layers: conformance/adapters/keras_layers.py (their kernel layouts are the tf.nn ones).
 Padding: tf.nn.convolution and tf.nn.conv{1,3}d_transpose take 'VALID'/'SAME' only; tf.nn.conv2d and
 tf.nn.conv2d_transpose also take explicit [[0, 0], [begin, end], ..., [0, 0]] lists, so explicit 2-D
 conv cases go to tf.nn.conv2d. Other explicit cases are passed as lists and TF's own refusal is kept.
 Keras takes 'valid'/'same' (and 'causal' for Conv1D), never explicit amounts.
+Paths (the API name's middle word): `xla` compiles the call, and the training step, with
+tf.function(jit_compile=True); `onednn` is the same call in the tensorflow-onednn worker kind, whose
+process imports TensorFlow with TF_ENABLE_ONEDNN_OPTS=1 (conformance/spec/frameworks.py VARIABLES).
 """
 from __future__ import annotations
 
@@ -23,15 +21,17 @@ import importlib.metadata
 import os
 import sys
 
-import numpy as np
-
 from conformance.spec.case import Case
-from conformance.adapters.base import Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first, kernel_last
+from conformance.adapters import keras_layers, litert
+from conformance.adapters.base import (Adapter, Observation, Unsupported, api_modifiers, api_surface, channels_first, channels_last,
+                                       CompiledPathError, converted, eager_refuses_too, kernel_first,
+                                       kernel_last)
+from conformance.spec.frameworks import APIS
 
 
 class TensorFlowAdapter(Adapter):
     name = "tensorflow"
-    apis = ("tf.nn", "keras.layer")
+    apis = APIS["tensorflow"]
 
     def __init__(self):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # silence TF's import chatter
@@ -81,6 +81,7 @@ class TensorFlowAdapter(Adapter):
         if gpus:
             env.update(gpu=tf.config.experimental.get_device_details(gpus[0]).get("device_name"),
                        defaults=self._settings())
+        env["litert"] = litert.environment()  # the litert.layer target: converter, interpreter
         return env
 
     def _settings(self) -> dict:
@@ -102,25 +103,18 @@ class TensorFlowAdapter(Adapter):
 
     # ---------------------------------------------------------------- semantics
     def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        if _depthwise_layer(api, case):
-            # (*k, C_in, multiplier): https://www.tensorflow.org/api_docs/python/tf/nn/depthwise_conv2d
-            return case.kernel_size + (case.in_channels, case.out_channels // case.in_channels)
+        if api_surface(api) == "layer":
+            return keras_layers.native_weight_shape(case)
         # conv (O, I/g, *k) -> (*k, I/g, O): https://www.tensorflow.org/api_docs/python/tf/nn/convolution
         # transposed (I, O, *k) -> (*k, O, I): https://www.tensorflow.org/api_docs/python/tf/nn/conv2d_transpose
         a, b, *k = case.weight_shape
         return (*k, b, a)
 
     def _to_native_weight(self, api, case, w):
-        if _depthwise_layer(api, case):
-            mult = case.out_channels // case.in_channels
-            return np.ascontiguousarray(np.moveaxis(w.reshape((case.in_channels, mult) + case.kernel_size),
-                                                    (0, 1), (-2, -1)))
-        return kernel_last(w)
+        return keras_layers.to_native_weight(case, w) if api_surface(api) == "layer" else kernel_last(w)
 
     def _from_native_weight(self, api, case, w):
-        if _depthwise_layer(api, case):
-            return np.moveaxis(w, (-2, -1), (0, 1)).reshape(case.weight_shape)
-        return kernel_first(w)
+        return keras_layers.from_native_weight(case, w) if api_surface(api) == "layer" else kernel_first(w)
 
     def _nn_padding(self, case: Case):
         """tf.nn's padding argument: the case's keyword, else explicit [begin, end] pairs (NWC order)."""
@@ -129,24 +123,28 @@ class TensorFlowAdapter(Adapter):
         if case.padding == "causal":
             raise Unsupported("tf.nn has no 'causal' padding (only 'VALID', 'SAME' or explicit pairs, and "
                               "tf.nn.convolution takes no explicit pairs in 1-D); keras Conv1D has it")
+        if case.padding == "same_lower":
+            raise Unsupported("tf.nn has no SAME_LOWER padding: its 'SAME' puts an odd element at the end "
+                              "(only 'VALID', 'SAME' or explicit pairs)")
         return [[0, 0]] + [list(p) for p in case.pads] + [[0, 0]]
 
     def _check_expressible(self, api: str, case: Case):
+        if api_surface(api) == "layer":
+            keras_layers.check_expressible(case)
+            return
         if case.op == "conv_transpose" and case.groups > 1:
-            what = f"tf.nn.conv{case.ndim}d_transpose" if api == "tf.nn" else f"keras Conv{case.ndim}DTranspose"
-            raise Unsupported(f"{what} has no groups argument (filters always cover every channel)")
-        if api == "tf.nn":
-            if case.op == "conv_transpose" and case.padding == "same" and any(case.output_padding):
-                raise Unsupported("tf.nn conv_transpose has no output_padding: it is implied by output_shape, and "
-                                  "with padding='SAME' output_shape is in*stride whatever the output_padding")
-        elif not isinstance(case.padding, str):
-            raise Unsupported("Keras layers take padding 'valid'/'same' (and 'causal' for Conv1D) only, no "
-                              f"explicit amounts; this case needs [begin, end] = {[list(p) for p in case.pads]}")
+            raise Unsupported(f"tf.nn.conv{case.ndim}d_transpose has no groups argument (filters always cover "
+                              "every channel)")
+        if case.op == "conv_transpose" and case.padding == "same" and any(case.output_padding):
+            raise Unsupported("tf.nn conv_transpose has no output_padding: it is implied by output_shape, and "
+                              "with padding='SAME' output_shape is in*stride whatever the output_padding")
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
+        if api == litert.API:  # the Keras layer converted for LiteRT, run in its interpreter
+            return litert.run(self, case, dtype, device, inputs)
         tf = self.tf
         self._check_expressible(api, case)
-        keras = self.keras if api == "keras.layer" else None
+        keras = self.keras if api_surface(api) == "layer" else None
         ndtype = self._dtypes[dtype].as_numpy_dtype  # values are already rounded to the dtype: the cast is exact
         x_nat = channels_last(inputs.input).astype(ndtype)
         w_nat = self._to_native_weight(api, case, inputs.weight).astype(ndtype)
@@ -155,25 +153,19 @@ class TensorFlowAdapter(Adapter):
         obs = Observation(output=None)
         with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
             x, g = tf.constant(x_nat), tf.constant(g_nat)
-            if api == "tf.nn":
-                y, tape, sources = self._nn_forward(case, dtype, x, w_nat, b_nat, obs)
+            if keras is None:
+                forward, weights = self._nn_forward(case, dtype, w_nat, b_nat, obs)
             else:
-                forward = self._layer_forward(keras, case, dtype, x, w_nat, b_nat, obs)
-                if forward is None:
+                built = self._layer_forward(keras, api, case, dtype, x, w_nat, b_nat, obs)
+                if built is None:
                     return obs
-                y, tape, sources = forward
-            obs.output = channels_first(self.to_numpy64(y.numpy()))
-            if tuple(y.shape) != g_nat.shape:  # the output_shape check reports it
-                obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(
-                    f"gradients not compared: the output is {list(obs.output.shape)}, not the case's "
-                    f"{list(case.output_shape)}, so the case's upstream gradient does not apply")
-                return obs
-            try:
-                with self.native():
-                    grads = tape.gradient(y, sources, output_gradients=g)
-            except Exception as exc:  # refused (Unsupported) or failed: the output is still compared
-                obs.grad_input = obs.grad_weight = obs.grad_bias = exc
-                return obs
+                forward, weights = built
+            run = self._xla if "xla" in api_modifiers(api) else self._eager
+            if "xla" in api_modifiers(api):
+                obs.call = _xla_snippet(obs.call)
+            grads = run(forward, x, weights, g, case, obs)
+        if grads is None:
+            return obs
         # tape.gradient gives None for a source the output does not depend on: that check fails alone
         numpy64 = lambda a: self.to_numpy64(a.numpy())  # noqa: E731
         obs.grad_input = converted(grads[0], lambda a: channels_first(numpy64(a)))
@@ -182,8 +174,79 @@ class TensorFlowAdapter(Adapter):
             obs.grad_bias = converted(grads[2], numpy64)
         return obs
 
-    def _nn_forward(self, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
-        """The tf.nn call on `x` under a gradient tape: (output, tape, the sources to differentiate)."""
+    def _eager(self, forward, x, weights, g, case: Case, obs: Observation):
+        """`forward(x)` under a gradient tape, eagerly: fills obs.output; returns the gradients of
+        (x, *weights), or None when `obs` already says why there are none."""
+        tf = self.tf
+        with self.native(), tf.GradientTape() as tape:
+            tape.watch([x, *self._constants(weights)])
+            y = forward(x)
+        obs.output = channels_first(self.to_numpy64(y.numpy()))
+        if not self._gradients_apply(y, g, case, obs):
+            return None
+        try:
+            with self.native():
+                return tape.gradient(y, [x, *weights], output_gradients=g)
+        except Exception as exc:  # refused (Unsupported) or failed: the output is still compared
+            obs.grad_input = obs.grad_weight = obs.grad_bias = exc
+            return None
+
+    def _xla(self, forward, x, weights, g, case: Case, obs: Observation):
+        """As `_eager`, each part compiled by XLA the way users compile: `tf.function(jit_compile=True)`
+        around the inference call, and around the training step (forward and gradients). Where XLA
+        refuses what eager TensorFlow computes, that is an error of the XLA path, not a refusal."""
+        tf = self.tf
+
+        def step(x, g):
+            with tf.GradientTape() as tape:
+                tape.watch([x, *self._constants(weights)])
+                y = forward(x)
+            return tape.gradient(y, [x, *weights], output_gradients=g)
+
+        try:
+            with self.native():
+                y = self._xla_call(self.jit_compiled(forward), x)
+        except Unsupported as exc:
+            eager_refuses_too(lambda: forward(x), exc, "XLA (jit_compile=True)", "TensorFlow")
+            raise
+        obs.output = channels_first(self.to_numpy64(y.numpy()))
+        if not self._gradients_apply(y, g, case, obs):
+            return None
+        try:
+            with self.native():
+                return self._xla_call(self.jit_compiled(step), x, g)
+        except Exception as exc:  # refused (Unsupported) or failed: the output is still compared
+            obs.grad_input = obs.grad_weight = obs.grad_bias = exc
+            return None
+
+    def jit_compiled(self, fn):
+        """`fn` as users compile it with XLA (a step of its own, so that a planted fault can skip it)."""
+        return self.tf.function(fn, jit_compile=True)
+
+    def _xla_call(self, function, *args):
+        """Call a tf.function that must be compiled by XLA: TensorFlow marks such a function
+        `_XlaMustCompile`; one without the mark would run on TF's own kernels under an XLA target's name."""
+        marks = function.get_concrete_function(*args).function_def.attr
+        if "_XlaMustCompile" not in marks or not marks["_XlaMustCompile"].b:
+            raise CompiledPathError("the call is not marked for XLA compilation (jit_compile=True): it would run "
+                                    "on TensorFlow's own kernels")
+        return function(*args)
+
+    def _constants(self, weights) -> list:
+        """The weights a tape must be told to watch: tf.nn's are constants; a Keras layer's are
+        trainable variables, watched by themselves (and Keras variables are not tf.Variables)."""
+        return [w for w in weights if isinstance(w, self.tf.Tensor)]
+
+    def _gradients_apply(self, y, g, case: Case, obs: Observation) -> bool:
+        if tuple(y.shape) == tuple(g.shape):
+            return True
+        obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(  # the output_shape check reports it
+            f"gradients not compared: the output is {list(obs.output.shape)}, not the case's "
+            f"{list(case.output_shape)}, so the case's upstream gradient does not apply")
+        return False
+
+    def _nn_forward(self, case: Case, dtype: str, w_nat, b_nat, obs: Observation):
+        """The tf.nn call: (forward(x), the weights to differentiate)."""
         tf, nd = self.tf, case.ndim
         strides, dilations = list(case.stride), list(case.dilation)
         # data_format given explicitly (it is the default): in eager mode, the gradient of a 3-D
@@ -204,58 +267,32 @@ class TensorFlowAdapter(Adapter):
                           data_format=data_format, dilations=dilations)
         op = getattr(tf.nn, name)
         obs.call = _nn_snippet(case, dtype, f"tf.nn.{name}", kwargs)
-        sources = [x, w] + ([b] if case.bias else [])
-        with self.native(), tf.GradientTape() as tape:
-            tape.watch(sources)
-            y = op(x, w, **kwargs)
-            if case.bias:
-                y = tf.nn.bias_add(y, b)
-        return y, tape, sources
 
-    def _layer_forward(self, keras, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
-        """The Keras layer, built and loaded with the case's weights, called on `x` under a gradient
-        tape: (output, tape, the sources to differentiate); None when its kernel has another shape
-        than the documented one (`obs` then says so)."""
-        tf = self.tf
-        cls, kwargs = self._layer(case, dtype)
-        obs.call = _layer_snippet(case, dtype, cls, kwargs)
+        def forward(x):
+            y = op(x, w, **kwargs)
+            return tf.nn.bias_add(y, b) if case.bias else y
+
+        return forward, [w] + ([b] if case.bias else [])
+
+    def _layer_forward(self, keras, api: str, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
+        """The Keras layer, built and loaded with the case's weights: (its call, its weights to
+        differentiate); None when its kernel has another shape than the documented one (`obs` then
+        says so)."""
+        cls, kwargs = keras_layers.layer_spec(case, dtype)
+        obs.call = keras_layers.snippet(case, dtype, cls, kwargs, backend="tensorflow")
         with self.native():
             layer = getattr(keras.layers, cls)(**kwargs)
             layer.build(tuple(x.shape))
         obs.layer_weight_shape = tuple(layer.kernel.shape)
         obs.param_count = int(layer.count_params())
-        if obs.layer_weight_shape != w_nat.shape:  # the weight_shape check reports the difference
-            obs.output = obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(
-                f"the layer's kernel is {list(obs.layer_weight_shape)}, not the documented "
-                f"{list(w_nat.shape)}: the case's weights cannot be loaded into it")
+        mismatch = keras_layers.kernel_mismatch(obs.layer_weight_shape, w_nat.shape)
+        if mismatch:  # the weight_shape check reports the difference
+            obs.output = obs.grad_input = obs.grad_weight = obs.grad_bias = mismatch
             return None
         layer.kernel.assign(w_nat)
         if case.bias:
             layer.bias.assign(b_nat)
-        sources = [x, layer.kernel] + ([layer.bias] if case.bias else [])
-        with self.native(), tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-        return y, tape, sources
-
-    def _layer(self, case: Case, dtype: str):
-        """The Keras layer class name and its keyword arguments for the case."""
-        nd = case.ndim
-        common = dict(kernel_size=case.kernel_size, strides=case.stride, padding=case.padding,
-                      dilation_rate=case.dilation, use_bias=case.bias, data_format="channels_last", dtype=dtype)
-        if case.op == "conv_transpose":
-            # output_padding=None is Keras' default (Keras infers the size); the case's 0 is that default.
-            op = case.output_padding if any(case.output_padding) else None
-            return f"Conv{nd}DTranspose", dict(filters=case.out_channels, **common, output_padding=op)
-        if _depthwise_layer("keras.layer", case):
-            return f"DepthwiseConv{nd}D", dict(**common, depth_multiplier=case.out_channels // case.in_channels)
-        return f"Conv{nd}D", dict(filters=case.out_channels, **common, groups=case.groups)
-
-
-def _depthwise_layer(api: str, case: Case) -> bool:
-    """Keras has DepthwiseConv1D/2D (not 3D): depthwise keras cases use them, with their own kernel layout."""
-    return api == "keras.layer" and case.op == "conv" and case.is_depthwise and case.ndim in (1, 2)
-
+        return layer, [layer.kernel] + ([layer.bias] if case.bias else [])
 
 def _nn_snippet(case: Case, dtype: str, fn: str, kwargs: dict) -> str:
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
@@ -270,14 +307,16 @@ def _nn_snippet(case: Case, dtype: str, fn: str, kwargs: dict) -> str:
     return "\n".join(lines)
 
 
-def _layer_snippet(case: Case, dtype: str, cls: str, kwargs: dict) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    x_shape = [case.batch, *case.in_spatial, case.in_channels]
-    return "\n".join(["import os; os.environ['KERAS_BACKEND'] = 'tensorflow'",
-                      "import keras, tensorflow as tf",
-                      f"x = tf.random.normal({x_shape}, dtype=tf.{dtype})",
-                      f"layer = keras.layers.{cls}({args})",
-                      "y = layer(x)"])
+def _xla_snippet(call: str) -> str:
+    """The reproducer with its computation of `y` compiled by XLA, as the xla targets run it."""
+    lines = call.splitlines()
+    if "layer = " in call:  # Keras: compile the layer's call
+        return "\n".join(lines + ["import tensorflow as tf",
+                                   "y = tf.function(layer, jit_compile=True)(x)  # compiled by XLA"])
+    first = next(i for i, line in enumerate(lines) if line.startswith("y = "))
+    body = [f"    {line}" for line in lines[first:]]
+    return "\n".join(lines[:first] + ["@tf.function(jit_compile=True)  # compiled by XLA", "def forward(x):",
+                                      *body, "    return y", "y = forward(x)"])
 
 
 def _onednn_enabled() -> bool | None:

@@ -7,15 +7,23 @@ https://pytorch.org/docs/stable/generated/torch.nn.ConvTranspose2d.html), so no 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.metadata
 import re
+import warnings
 
 from conformance.spec.case import Case
-from conformance.adapters.base import Adapter, Observation, Unsupported, converted
+from conformance.spec.frameworks import APIS
+from conformance.adapters.base import (Adapter, Observation, Unsupported, api_modifiers, api_surface, converted,
+                                       eager_refuses_too)
+from conformance.adapters.torch_compile import Compiler
+from conformance.adapters import keras_backend
+from conformance.adapters import torch_onnx
 
 
 class TorchAdapter(Adapter):
     name = "torch"
-    apis = ("torch.functional", "torch.layer")
+    apis = APIS["torch"]
 
     def __init__(self):
         import torch
@@ -43,10 +51,12 @@ class TorchAdapter(Adapter):
         env = {"version": t.__version__, "cuda": t.version.cuda, "threads": t.get_num_threads(),
                "interop_threads": t.get_num_interop_threads(), "cpu_capability": _cpu_capability(t),
                "mkldnn": {"available": t.backends.mkldnn.is_available(), "enabled": bool(t.backends.mkldnn.enabled)},
-               "mkl": t.backends.mkl.is_available(), **_build_facts(t)}
+               "mkl": t.backends.mkl.is_available(), "compile": self.compiler.environment(),
+               "keras": _dist_version("keras"), **_build_facts(t)}
         if t.cuda.is_available():
             env.update(gpu=t.cuda.get_device_name(0), cudnn=t.backends.cudnn.version(),
                        defaults=self._settings())
+        env["onnx"] = torch_onnx.environment(t)  # the torch.onnx.* targets: exporter, opset, onnxruntime
         return env
 
     def _settings(self) -> dict:
@@ -73,6 +83,8 @@ class TorchAdapter(Adapter):
 
     # ---------------------------------------------------------------- semantics
     def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
+        if api in keras_backend.BACKENDS:
+            return keras_backend.native_weight_shape(api, case)
         return case.weight_shape  # PyTorch's layouts are the canonical ones
 
     def _padding(self, case: Case):
@@ -81,6 +93,9 @@ class TorchAdapter(Adapter):
             return case.padding
         if case.op == "conv_transpose" and case.padding == "same":
             raise Unsupported("PyTorch ConvTranspose has no padding='same' (only explicit, symmetric padding)")
+        if case.padding == "same_lower":
+            raise Unsupported("PyTorch has no SAME_LOWER padding: its padding='same' (conv only) puts an odd "
+                              "element at the end, and its explicit padding is symmetric")
         if case.padding == "causal":
             raise Unsupported("PyTorch has no 'causal' padding; its explicit padding is symmetric, "
                               "and causal needs k_eff-1 at the start only")
@@ -91,74 +106,157 @@ class TorchAdapter(Adapter):
         return tuple(b for b, _ in case.pads)
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
+        if api in keras_backend.BACKENDS:
+            return keras_backend.run_keras_layer(self, api, case, dtype, device, inputs)
+        if api in torch_onnx.APIS:  # exported to ONNX, run on ONNX Runtime
+            return torch_onnx.run(self, api, case, dtype, device, inputs, self._padding(case), _snippet)
         t = self.torch
-        dev = "cuda" if device == "gpu" else "cpu"
-        tdtype = self._dtypes[dtype]
-        padding = self._padding(case)
-
-        def tensor(a, grad=True):
-            # from_numpy + one converting copy: a third cheaper than torch.tensor(a, dtype=...), which
-            # counts on small cases (harness overhead, benchmarks/bench_frameworks.py)
-            if a is None:
-                return None
-            return t.from_numpy(a).to(device=dev, dtype=tdtype, copy=True).requires_grad_(grad)
-
+        path = api_modifiers(api)
+        tensor = _tensor_maker(t, "cuda" if device == "gpu" else "cpu", self._dtypes[dtype])
         x = tensor(inputs.input)
-        nd = case.ndim
-        kwargs = dict(stride=case.stride, padding=padding, dilation=case.dilation, groups=case.groups)
-        if case.op == "conv_transpose":
-            kwargs["output_padding"] = case.output_padding
+        if "channels_last" in path:
+            with self.native():  # PyTorch's own refusal of a rank without a channels-last format
+                x = x.detach().to(memory_format=_memory_format(t, case)).requires_grad_(True)
         obs = Observation(output=None)
-        if api == "torch.functional":
-            w, b = tensor(inputs.weight), tensor(inputs.bias)
-            fn = getattr(self.F, f"conv{nd}d" if case.op == "conv" else f"conv_transpose{nd}d")
-            obs.call = _snippet(case, dtype, dev, f"torch.nn.functional.{fn.__name__}", kwargs, layer=False)
-            with self.native():
-                y = fn(x, w, b, **kwargs)
-        else:
-            cls = getattr(t.nn, f"Conv{nd}d" if case.op == "conv" else f"ConvTranspose{nd}d")
-            obs.call = _snippet(case, dtype, dev, f"torch.nn.{cls.__name__}", kwargs, layer=True)
-            with self.native():
-                layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias,
-                            device=dev, dtype=tdtype, **kwargs)
-            obs.layer_weight_shape = tuple(layer.weight.shape)
-            obs.param_count = sum(p.numel() for p in layer.parameters())
-            with t.no_grad():
-                layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts dtype and device
-                if case.bias:
-                    layer.bias.copy_(t.from_numpy(inputs.bias))
-            w, b = layer.weight, layer.bias
-            with self.native():
-                y = layer(x)
-        obs.output = y.detach().to(t.float64).cpu().numpy()
-        try:
-            with self.native():
-                y.backward(tensor(inputs.grad_output, grad=False))
-        except Exception as exc:  # refused (Unsupported) or failed: the output is still compared
-            obs.grad_input = obs.grad_weight = obs.grad_bias = exc
-            return obs
+        call, (w, b) = self._callable(api, case, dtype, device, inputs, tensor, obs)
+        args = (x,) if api_surface(api) == "layer" else (x, w, b)
+        with self._kernels(path):
+            y = self._forward(call, args, path)
+            obs.output = y.detach().to(t.float64).cpu().numpy()
+            try:
+                with self.native():
+                    y.backward(tensor(inputs.grad_output, grad=False))
+            except Exception as exc:  # refused (Unsupported) or failed: the output is still compared
+                obs.grad_input = obs.grad_weight = obs.grad_bias = exc
+                return obs
         # p.grad is None where autograd computed no gradient for p: that check fails, the others count
         to_numpy = lambda g: g.detach().to(t.float64).cpu().numpy()  # noqa: E731
         obs.grad_input, obs.grad_weight, obs.grad_bias = (
             None if p is None else converted(p.grad, to_numpy) for p in (x, w, b))
         return obs
 
+    def _callable(self, api, case: Case, dtype: str, device: str, inputs, tensor, obs: Observation):
+        """(what a user calls: the functional conv or the layer, (its weight, its bias)); fills the
+        snippet, and for a layer the weight shape and parameter count it reports."""
+        t, nd, path = self.torch, case.ndim, api_modifiers(api)
+        dev = "cuda" if device == "gpu" else "cpu"
+        kwargs = dict(stride=case.stride, padding=self._padding(case), dilation=case.dilation, groups=case.groups)
+        if case.op == "conv_transpose":
+            kwargs["output_padding"] = case.output_padding
+        if api_surface(api) == "functional":
+            fn = getattr(self.F, f"conv{nd}d" if case.op == "conv" else f"conv_transpose{nd}d")
+            obs.call = _snippet(case, dtype, dev, f"torch.nn.functional.{fn.__name__}", kwargs, layer=False, path=path)
+            return (lambda x, w, b: fn(x, w, b, **kwargs)), (tensor(inputs.weight), tensor(inputs.bias))
+        cls = getattr(t.nn, f"Conv{nd}d" if case.op == "conv" else f"ConvTranspose{nd}d")
+        obs.call = _snippet(case, dtype, dev, f"torch.nn.{cls.__name__}", kwargs, layer=True, path=path)
+        with self.native():
+            layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias,
+                        device=dev, dtype=self._dtypes[dtype], **kwargs)
+        obs.layer_weight_shape = tuple(layer.weight.shape)
+        obs.param_count = sum(p.numel() for p in layer.parameters())
+        with t.no_grad():
+            layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts dtype and device
+            if case.bias:
+                layer.bias.copy_(t.from_numpy(inputs.bias))
+        if "channels_last" in path:
+            layer.to(memory_format=_memory_format(t, case))  # as users convert a model: the weight too
+        return layer, (layer.weight, layer.bias)
 
-def _snippet(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: bool) -> str:
+    def _forward(self, call, args, path):
+        """`call(*args)`, under torch.compile on a compiled path: a compiled refusal of a case that
+        eager PyTorch computes, or a call that did not run compiled, is an error of that path."""
+        if "compile" not in path:
+            with self.native():
+                return call(*args)
+        compiled = self.compiled(call)
+        self.compiler.watch()
+        try:
+            with self.native():
+                y = compiled(*args)
+        except Unsupported as exc:
+            with self.torch.no_grad():
+                eager_refuses_too(lambda: call(*args), exc, "torch.compile", "PyTorch")
+            raise
+        self.compiler.check_compiled()
+        return y
+
+    @functools.cached_property
+    def compiler(self) -> Compiler:
+        return Compiler(self.torch)
+
+    def compiled(self, call):
+        """`call` under torch.compile (a step of its own, so that a planted fault can skip it)."""
+        return self.compiler.compile(call)
+
+    @contextlib.contextmanager
+    def _kernels(self, path):
+        """PyTorch's oneDNN (mkldnn) CPU kernels off for the `no_mkldnn` path, as a user turns them off."""
+        if "no_mkldnn" not in path:
+            yield
+            return
+        # Entering and leaving flags() sets oneDNN's TF32 switch too, which warns on every CPU build
+        # that it only matters for Intel GPUs: not about the case (native() keeps the call's warnings).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+            with self.torch.backends.mkldnn.flags(enabled=False):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("default")
+                    yield
+
+
+def _tensor_maker(torch, dev: str, dtype):
+    def tensor(a, grad=True):
+        # from_numpy + one converting copy: a third cheaper than torch.tensor(a, dtype=...), which
+        # counts on small cases (harness overhead, benchmarks/bench_frameworks.py)
+        if a is None:
+            return None
+        return torch.from_numpy(a).to(device=dev, dtype=dtype, copy=True).requires_grad_(grad)
+    return tensor
+
+
+def _memory_format(torch, case: Case):
+    """channels_last for 2-D convs (4-D tensors), channels_last_3d for 3-D; 1-D has none, and
+    PyTorch's own refusal of `channels_last` on a 3-D tensor says so."""
+    return torch.channels_last_3d if case.ndim == 3 else torch.channels_last
+
+
+def _snippet(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: bool, path=frozenset()) -> str:
+    """The call as a user writes it on this path: eager, channels_last, under torch.compile, with
+    oneDNN off."""
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     shape = ", ".join(map(str, case.input_shape))
     lines = ["import torch", f"x = torch.randn({shape}, dtype=torch.{dtype}, device={dev!r})"]
+    layout = "torch.channels_last_3d" if case.ndim == 3 else "torch.channels_last"
+    if "channels_last" in path:
+        lines.append(f"x = x.to(memory_format={layout})")
     if layer:
         lines.append(f"layer = {fn}({case.in_channels}, {case.out_channels}, {case.kernel_size!r}, "
                      f"bias={case.bias}, dtype=torch.{dtype}, device={dev!r}, {args})")
-        lines.append("y = layer(x)")
+        if "channels_last" in path:
+            lines.append(f"layer = layer.to(memory_format={layout})")
+        call = "layer"
     else:
         wshape = ", ".join(map(str, case.weight_shape))
         lines.append(f"w = torch.randn({wshape}, dtype=torch.{dtype}, device={dev!r})")
         lines.append(f"b = torch.randn({case.out_channels}, dtype=torch.{dtype}, device={dev!r})"
                      if case.bias else "b = None")
-        lines.append(f"y = {fn}(x, w, b, {args})")
+        lines.append(f"conv = lambda x: {fn}(x, w, b, {args})")
+        call = "conv"
+    if "compile" in path:
+        lines.append(f"{call} = torch.compile({call})")
+    if "no_mkldnn" in path:
+        lines.append(f"with torch.backends.mkldnn.flags(enabled=False):\n    y = {call}(x)")
+    else:
+        lines.append(f"y = {call}(x)")
     return "\n".join(lines)
+
+
+def _dist_version(name: str) -> str | None:
+    """An installed distribution's version, read without importing it (Keras for keras.torch.layer)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _cpu_capability(torch) -> str | None:

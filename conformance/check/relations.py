@@ -135,7 +135,7 @@ def adjoint_case(case: Case) -> Case:
         base["op"] = "conv"
         if any(b < 0 or e < 0 for b, e in case.pads):
             raise Unsupported(f"the adjoint conv would need negative padding {[list(p) for p in case.pads]}")
-    keyword = [case.padding] if case.padding in ("valid", "same") else []
+    keyword = [case.padding] if case.padding in ("valid", "same", "same_lower") else []
     for padding in keyword + [[list(p) for p in case.pads]]:
         try:
             adj = Case.from_dict({**base, "padding": padding})

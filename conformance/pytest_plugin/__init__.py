@@ -32,7 +32,7 @@ from conformance import adapters
 from conformance.errors import ConformanceError
 from conformance.pytest_plugin.collector import ResultsCollector
 from conformance.pytest_plugin.items import CaseFile
-from conformance.pytest_plugin.options import OPT_SHARD, add_options, register_markers, validate_options
+from conformance.pytest_plugin.options import OPT_SHARD, add_options, register_markers, selection_of, validate_options
 from conformance.pytest_plugin.protocol import pytest_runtest_protocol
 from conformance.pytest_plugin.session import SHARED_CACHE_INPUT, session_key
 from conformance.pytest_plugin.sharding import keep_shard
@@ -77,6 +77,10 @@ def pytest_configure_node(node):
     xdist worker's framework workers (JAX's compilation cache), so that a program compiled in one
     xdist worker is loaded by the others rather than compiled again."""
     config = node.config
+    kept = selection_of(config).shared_cache  # --conformance-cache-dir: kept between runs
+    if kept:
+        node.workerinput[SHARED_CACHE_INPUT] = kept
+        return
     if shared_cache_key not in config.stash:
         config.stash[shared_cache_key] = tempfile.mkdtemp(prefix="conformance-shared-cache-")
     node.workerinput[SHARED_CACHE_INPUT] = config.stash[shared_cache_key]

@@ -72,7 +72,7 @@ class ConformanceSession:
         # process runs only the items the xdist controller hands it, so a request ahead may well be
         # another xdist worker's, and computing it here too would waste a core.
         self.lookahead = 0 if hasattr(self.config, "workerinput") else max(LOOKAHEAD, 3 * jobs)
-        shared_cache = getattr(self.config, "workerinput", {}).get(SHARED_CACHE_INPUT)
+        shared_cache = getattr(self.config, "workerinput", {}).get(SHARED_CACHE_INPUT, self.selection.shared_cache)
         self._pool = WorkerPool(frameworks, timeout=self.selection.timeout, jobs=jobs, known=self.known(),
                                 shared_cache=shared_cache, stream=True, capture=not self.selection.verbose)
         # The run's environment, filled in once the workers said what they run on: the known

@@ -73,6 +73,12 @@ class WorkerPool:
         # (the caller's, and the caller removes it), else this pool's scratch folder. Shared, a
         # program compiled by one worker is loaded by the others (pytest_plugin.pytest_configure_node).
         self.shared_cache = shared_cache
+        if shared_cache:
+            try:
+                os.makedirs(shared_cache, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(f"--cache-dir {shared_cache!r} cannot be created ({exc.strerror}); give a "
+                                 "writable folder, or 'none' for a folder of this run's") from None
         self.queues = {name: collections.deque() for name in self.frameworks}  # (seq, Request)
         self.fatal: dict = {}  # framework -> why it cannot start
         self.spawned = collections.Counter()  # framework -> workers started so far (restarts included)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from conformance import adapters
 from conformance import options
 from conformance.errors import UsageError, did_you_mean
-from conformance.run.targets import (check_available, check_possible, frameworks_for, possible_targets, selected,
+from conformance.run.targets import (api_devices, check_available, check_possible, frameworks_for, possible_targets, selected,
                                      skip_selected, target_name)
 from conformance.run.worker import framework_section
 from conformance.spec.case import Case
@@ -36,6 +36,14 @@ class Selection:
     retries: int = options.RETRIES.default  # more attempts, each in a fresh worker, for a unit that crashed or errored
     repeat: int = options.REPEAT.default  # attempts of every unit, each in another worker (conformance/attempts.py)
     verbose: bool = options.VERBOSE.default  # workers write to this terminal, not to files in the pool's scratch folder
+    cache_dir: str | None = None  # the compilers' persistent caches ('none' or None: the run's own folder)
+
+    @property
+    def shared_cache(self) -> str | None:
+        """The folder the workers share their caches in, kept between runs; None: the pool's own."""
+        if not self.cache_dir or self.cache_dir.lower() == "none":
+            return None
+        return os.path.abspath(os.path.expanduser(self.cache_dir))
 
     def validate(self) -> None:
 
@@ -105,7 +113,7 @@ def targets_for(framework: str, info: dict, selection: Selection) -> tuple[list[
         if missing:
             skipped.append({"framework": framework, "target": api, "reason": f"not installed (missing: {', '.join(missing)})"})
             continue
-        for device in devices:
+        for device in [d for d in devices if d in api_devices(api)]:
             profiles = selection.precision or (["defaults"] if device == "cpu" else list(PROFILES))
             if device == "cpu":
                 profiles = profiles[-1:]  # the profiles differ only on GPUs; run the CPU once

@@ -50,8 +50,9 @@ def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_reco
         if on_records:
             on_records(batch)
 
+    environment["cache_dir"] = selection.shared_cache
     with WorkerPool(frameworks, timeout=selection.timeout, stream=True, jobs=jobs, known=known,
-                    capture=not selection.verbose) as pool:
+                    shared_cache=selection.shared_cache, capture=not selection.verbose) as pool:
         attempts = Attempts(pool, selection, known=known, environment=environment)
         try:
             plan, environment["frameworks"], skips = plan_targets(pool.start(), selection)

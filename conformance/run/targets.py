@@ -19,10 +19,15 @@ def target_name(api: str, device: str) -> str:
     return f"{api}@{device}"
 
 
+def api_devices(api: str) -> tuple[str, ...]:
+    """The devices an API exists on (`frameworks.CPU_ONLY_APIS`: oneDNN switches, CPU interpreters)."""
+    return ("cpu",) if api in adapters.CPU_ONLY_APIS else DEVICES
+
+
 def possible_targets(frameworks=None) -> list[str]:
     """Every target name the frameworks (default: all known ones) could have, installed or not."""
     return [target_name(api, device) for fw in frameworks or adapters.FRAMEWORKS
-            for api in adapters.APIS[fw] for device in DEVICES]
+            for api in adapters.APIS[fw] for device in api_devices(api)]
 
 
 def selected(name: str, globs) -> bool:
@@ -58,7 +63,7 @@ def skip_selected(skip: dict, globs) -> bool:
     concerns a target that the globs select: the others are not news to this run."""
     framework, api, device = skip.get("framework"), skip.get("target"), skip.get("device")
     apis = [api] if api else adapters.APIS.get(framework, ())
-    devices = [device] if device else DEVICES
+    devices = [device] if device else api_devices(api) if api else DEVICES
     return any(selected(target_name(a, d), globs) for a in apis for d in devices)
 
 
@@ -75,7 +80,7 @@ def availability(frameworks=None) -> list[tuple[str, str, str]]:
         info = infos.get(fw, {})
         for api in adapters.APIS[fw]:
             missing = adapters.missing_packages(fw, api)
-            for device in DEVICES:
+            for device in api_devices(api):
                 if missing:
                     state = f"not installed (missing: {', '.join(missing)})"
                 elif "fatal" in info:

@@ -2,23 +2,27 @@
 
 The suite is only as good as the faults it catches. Each `Fault` perturbs the case, the inputs or the
 observation around the real adapter's `run`, the way a plausible adapter bug would (a flipped kernel,
-padding on the wrong side, a dropped bias, ...). `tests/test_sensitivity.py` asserts that the default
-library catches every fault on every framework; `python -m conformance.search.faults` prints the table
-(fault x framework -> the checks that caught it). Nothing here imports a framework.
+padding on the wrong side, a dropped bias, ...), or wraps one step of the adapter's own translation
+(`Fault.wraps`: ONNX's attributes, the compile step). `tests/test_sensitivity.py` asserts that the
+default library catches every fault on every target it can show on; `python -m conformance.search.faults`
+prints the table (target x fault -> the checks that caught it). Nothing here imports a framework.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import fnmatch
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from conformance.spec.library import default_known, library_folder
 from conformance.check import padding
-from conformance.adapters import FRAMEWORKS, installed, load_adapter
-from conformance.adapters.base import Adapter, Observation, Target, Unsupported
+from conformance.adapters import FORWARD_ONLY_APIS, FRAMEWORKS, installed, load_adapter, missing_packages
+from conformance.adapters.base import Adapter, Observation, Target, Unsupported, api_modifiers
 from conformance.check.evaluate import evaluate_unit
 from conformance.check.unit import Unit
 from conformance.results.known import load_known
@@ -34,6 +38,21 @@ class Fault:
     description: str
     applies: Callable[[Case, str], bool]  # (case, dtype): can the fault show on this case at all?
     run: Callable  # (inner_run, case, dtype, inputs) -> Observation, inner_run(case, inputs)
+    # The fault shows in gradients only: a forward-only target (ONNX) cannot catch it.
+    backward: bool = False
+    # A fault in an adapter's own translation of the case: the adapter method it wraps for the run
+    # (`wrapper(method) -> method`), e.g. the ONNX adapter's `node_attributes`. An adapter without
+    # that method has no such step, so the fault cannot show on it (`reaches`).
+    wraps: str | None = None
+    wrapper: Callable | None = None
+    # A fault in one path of a framework (`adapters.base.api_modifiers`: "compile", "xla"): only the
+    # targets whose API takes that path can show it.
+    path: str | None = None
+
+    def reaches(self, adapter, api: str | None = None) -> bool:
+        if self.path is not None and api is not None and self.path not in api_modifiers(api):
+            return False
+        return self.wraps is None or hasattr(adapter, self.wraps)
 
 
 class FaultyAdapter(Adapter):
@@ -64,9 +83,16 @@ class FaultyAdapter(Adapter):
     def run(self, api, case, dtype, device, inputs):
         def inner_run(c: Case, i: Inputs) -> Observation:
             return self.inner.run(api, c, dtype, device, i)
-        if not self.fault.applies(case, dtype):  # e.g. no bias to drop: the adapter is right here
-            return inner_run(case, inputs)
-        return self.fault.run(inner_run, case, dtype, inputs)
+        if not self.fault.applies(case, dtype) or not self.fault.reaches(self.inner, api):
+            return inner_run(case, inputs)  # e.g. no bias to drop: the adapter is right here
+        if self.fault.wraps is None:
+            return self.fault.run(inner_run, case, dtype, inputs)
+        name = self.fault.wraps  # the inner adapter's own method, wrapped for this run only
+        setattr(self.inner, name, self.fault.wrapper(getattr(self.inner, name)))
+        try:
+            return self.fault.run(inner_run, case, dtype, inputs)
+        finally:
+            delattr(self.inner, name)
 
 
 # ------------------------------------------------------------------------- helpers
@@ -196,6 +222,37 @@ def _flip(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(w, axis=tuple(range(2, w.ndim))))
 
 
+def _attributes_changed(change):
+    """A wrapper of the ONNX adapter's `node_attributes` that passes its result through `change`."""
+    def wrapper(method):
+        return lambda case: change(method(case))
+    return wrapper
+
+
+def _onnx_pads_swapped(attrs: dict) -> dict:
+    """ONNX `pads` [x1_begin, x2_begin, ..., x1_end, x2_end, ...] read in the other order."""
+    if "pads" not in attrs:
+        return attrs
+    n = len(attrs["pads"]) // 2
+    return {**attrs, "pads": attrs["pads"][n:] + attrs["pads"][:n]}
+
+
+def _onnx_auto_pad_as(given: str, written: str):
+    """ONNX auto_pad `given` written as `written` (SAME_UPPER for SAME_LOWER, or the reverse)."""
+    def change(attrs: dict) -> dict:
+        return {**attrs, "auto_pad": written} if attrs.get("auto_pad") == given else attrs
+    return change
+
+
+def _odd_same(keyword: str):
+    """The case is `keyword` with an odd total in some dim (where the two SAMEs differ), none negative."""
+    return lambda c, dt: c.padding == keyword and not c.symmetric_padding and all(e >= 0 for _, e in c.pads)
+
+
+def _unchanged(run, case, dtype, inputs):
+    return run(case, inputs)
+
+
 def _manual_padding_ok(case: Case) -> bool:
     """Hand-made padding needs a plain call that is right on every framework: no negative crop, and for
     transposed convs no kernel < stride (where 'valid' itself is a known difference in Keras and JAX)."""
@@ -224,11 +281,11 @@ FAULTS = (
     Fault("bias_dropped", "bias not added", lambda c, dt: c.bias, _bias_dropped),
     Fault("bias_twice", "bias added twice", lambda c, dt: c.bias, _bias_twice),
     Fault("bias_gradient_missing", "no gradient returned for the bias (None)", lambda c, dt: c.bias,
-          lambda run, c, dt, i: dataclasses.replace(run(c, i), grad_bias=None)),
+          lambda run, c, dt, i: dataclasses.replace(run(c, i), grad_bias=None), backward=True),
     Fault("bias_dropped_no_gradient", "bias left out of the graph: not added, and no gradient for it (None)",
           lambda c, dt: c.bias, _bias_dropped_no_gradient),
     Fault("backward_raises", "the backward pass raises an exception (not a refusal)",
-          lambda c, dt: True, _backward_raises),
+          lambda c, dt: True, _backward_raises, backward=True),
     Fault("groups_ignored", "groups ignored (groups=1, each group's kernels reused for all channels)",
           lambda c, dt: c.groups > 1, _groups_ignored),
     Fault("output_padding_ignored", "output_padding ignored",
@@ -243,7 +300,23 @@ FAULTS = (
           lambda c, dt: dt == "float32", _rounded_inputs(7)),
     Fault("grad_weight_times_batch", "gradient of the weight scaled by the batch size",
           lambda c, dt: c.batch > 1,
-          lambda run, c, dt, i: _map(run(c, i), "grad_weight", lambda gw: gw * c.batch)),
+          lambda run, c, dt, i: _map(run(c, i), "grad_weight", lambda gw: gw * c.batch), backward=True),
+    # The compilers: a compiled target that silently runs the eager kernels must be an error, never a pass
+    Fault("compile_skipped", "torch.compile not applied: the compiled target runs eager PyTorch",
+          lambda c, dt: True, _unchanged, wraps="compiled", wrapper=lambda method: (lambda call: call), path="compile"),
+    Fault("xla_skipped", "jit_compile=True left out: the XLA target runs TensorFlow's own kernels",
+          lambda c, dt: True, _unchanged, wraps="jit_compiled",
+          wrapper=lambda method: (lambda fn: method.__self__.tf.function(fn)), path="xla"),
+    # ONNX's own translation (conformance/adapters/onnx_adapter.py): its attributes, as built
+    Fault("onnx_pads_swapped", "ONNX pads: the begin and the end halves swapped",
+          lambda c, dt: (not isinstance(c.padding, str) or c.padding == "causal") and not c.symmetric_padding,
+          _unchanged, wraps="node_attributes", wrapper=_attributes_changed(_onnx_pads_swapped)),
+    Fault("onnx_same_upper_as_lower", "ONNX auto_pad SAME_LOWER where the case's 'same' is SAME_UPPER",
+          _odd_same("same"), _unchanged, wraps="node_attributes",
+          wrapper=_attributes_changed(_onnx_auto_pad_as("SAME_UPPER", "SAME_LOWER"))),
+    Fault("onnx_same_lower_as_upper", "ONNX auto_pad SAME_UPPER where the case is 'same_lower'",
+          _odd_same("same_lower"), _unchanged, wraps="node_attributes",
+          wrapper=_attributes_changed(_onnx_auto_pad_as("SAME_LOWER", "SAME_UPPER"))),
 )
 FAULTS_BY_NAME = {f.name: f for f in FAULTS}
 
@@ -269,15 +342,16 @@ def library_pairs(cases, fault: Fault):
 
 
 def find_catch(adapter: Adapter, fault: Fault, cases, *, known=(), relations: bool = False,
-               limit: int = 60) -> Catch:
+               limit: int = 60, apis=None) -> Catch:
     """Walk the library until a case catches the fault (a fail or error that no known difference
-    explains, on any target of the framework), then check the unwrapped adapter on the same case."""
+    explains, on any target of the framework, or of `apis`), then check the unwrapped adapter on
+    the same case."""
     faulty = FaultyAdapter(adapter, fault)
     environment = adapter_run_environment(adapter)  # the known differences' `when:` read the clean adapter's
     tried = 0
     for case, dtype in library_pairs(cases, fault)[:limit]:
         tried += 1
-        for api in adapter.apis:
+        for api in apis or adapter.apis:
             unit = Unit(Target(adapter.name, api, "cpu"), dtype)
 
             def failed(a) -> list[str]:
@@ -299,24 +373,54 @@ def default_library(folder=None):
     return [c for f in case_files([folder]) if f.name not in NOT_DEFAULT_LIBRARY for c in load_file(f)]
 
 
+def not_applicable(fault: Fault, adapter: Adapter, api: str) -> str | None:
+    """Why `fault` cannot show on the target `api` of `adapter`, or None where it can."""
+    if fault.backward and api in FORWARD_ONLY_APIS:
+        return "it shows in gradients only, and this target runs inference only"
+    if not fault.reaches(adapter, api):
+        return f"it lives in a step this target does not take ({fault.path or fault.wraps})"
+    return None
+
+
+def target_catches(adapter: Adapter, api: str, cases, known, relations: bool) -> dict:
+    """fault name -> what caught it on the target `api` (asdict of `Catch`), or {"not_applicable": why}."""
+    out = {}
+    for fault in FAULTS:
+        why = not_applicable(fault, adapter, api)
+        out[fault.name] = ({"not_applicable": why} if why else
+                           dataclasses.asdict(find_catch(adapter, fault, cases, known=known, relations=relations,
+                                                         apis=(api,), limit=TARGET_LIMIT)))
+    return out
+
+
+TARGET_LIMIT = 200  # (case, dtype) pairs per fault and target: channels_last computes no 1-D case, the smallest
+
+
 def main(argv=None) -> int:
-    """Print the table fault x framework -> the checks that caught the fault (relations included)."""
+    """Print the table fault x target -> the checks that caught the fault. Each framework kind is
+    loaded in this process: run a kind whose settings are read at import (tensorflow-onednn, or
+    Keras on another backend: set KERAS_BACKEND) in a process of its own."""
     p = argparse.ArgumentParser(prog="python -m conformance.search.faults", description=main.__doc__)
     p.add_argument("--frameworks", default=",".join(f for f in FRAMEWORKS if installed(f)))
-    p.add_argument("--no-relations", action="store_true", help="oracle checks only (faster)")
+    p.add_argument("--targets", default="", help="globs on target names api@cpu (default: every target)")
+    p.add_argument("--relations", action="store_true", help="also the metamorphic relations (slower)")
+    p.add_argument("--json", help="also write {framework: {api: {fault: catch}}} here")
     args = p.parse_args(argv)
     cases, known = default_library(), load_known(default_known())
-    frameworks = [f for f in args.frameworks.split(",") if f]
-    adapters = {f: load_adapter(f) for f in frameworks}
-    print("| fault | " + " | ".join(frameworks) + " |")
-    print("|---|" + "---|" * len(frameworks))
-    for fault in FAULTS:
-        cells = []
-        for f in frameworks:
-            c = find_catch(adapters[f], fault, cases, known=known, relations=not args.no_relations)
-            cells.append("NOT CAUGHT" if c.case is None else
-                         f"{', '.join(sorted(set(c.checks)))} (`{c.case}` {c.target} {c.dtype})")
-        print(f"| {fault.name}: {fault.description} | " + " | ".join(cells) + " |", flush=True)
+    globs = [g for g in args.targets.split(",") if g]
+    table = {}
+    for framework in [f for f in args.frameworks.split(",") if f]:
+        adapter = load_adapter(framework)
+        apis = [a for a in adapter.apis if not missing_packages(framework, a)
+                and (not globs or any(fnmatch.fnmatchcase(f"{a}@cpu", g) for g in globs))]
+        table[framework] = {api: target_catches(adapter, api, cases, known, args.relations) for api in apis}
+        for api, catches in table[framework].items():
+            for name, c in catches.items():
+                cell = (f"n/a: {c['not_applicable']}" if "not_applicable" in c else "NOT CAUGHT" if c["case"] is None
+                        else f"{', '.join(sorted(set(c['checks'])))} (`{c['case']}` {c['dtype']})")
+                print(f"| {api}@cpu | {name} | {cell} |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=1), encoding="utf-8")
     return 0
 
 

@@ -23,7 +23,7 @@ MAX_SPATIAL = 7  # per spatial dim of the input (4 in 3-D)
 MAX_ELEMENTS = 4096  # the largest input or output tensor, all axes together
 DTYPES = st.sampled_from(DTYPE_NAMES)
 SMALL = st.integers(1, 3)
-PADDING_KINDS = ("valid", "same", "causal", "int", "per_dim", "pairs")
+PADDING_KINDS = ("valid", "same", "same_lower", "causal", "int", "per_dim", "pairs")
 
 
 @st.composite
@@ -31,7 +31,7 @@ def padding_forms(draw, ndim: int, op: str):
     """Every form a case may give: a keyword, one int, one int per dim, or [begin, end] pairs."""
     kinds = [k for k in PADDING_KINDS if k != "causal" or (op == "conv" and ndim == 1)]
     kind = draw(st.sampled_from(kinds))
-    if kind in ("valid", "same", "causal"):
+    if kind in ("valid", "same", "same_lower", "causal"):
         return kind
     if kind == "int":
         return draw(st.integers(0, 2))
@@ -53,10 +53,10 @@ def _min_size(op, padding, pair, k_eff, stride, output_padding) -> int:
     if op == "conv":
         if padding == "valid":
             return k_eff
-        if pair is None:  # 'same' and 'causal' pad to at least one full window
+        if pair is None:  # 'same', 'same_lower' and 'causal' pad to at least one full window
             return 1
         return max(1, k_eff - pair[0] - pair[1])
-    if pair is None:  # 'valid' and 'same' transposed outputs are never empty
+    if pair is None:  # 'valid', 'same' and 'same_lower' transposed outputs are never empty
         return 1
     # stride * (n - 1) + k_eff + output_padding - begin - end >= 1
     short = pair[0] + pair[1] + 1 - k_eff - output_padding

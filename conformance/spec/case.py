@@ -18,7 +18,7 @@ from conformance.spec.dtypes import DTYPE_NAMES
 from conformance.errors import CaseError, did_you_mean
 
 OPS = ("conv", "conv_transpose")
-PADDING_KEYWORDS = ("valid", "same", "causal")
+PADDING_KEYWORDS = ("valid", "same", "same_lower", "causal")
 DATA_KEYS = ("input", "weight", "bias", "grad_output")
 EXPECT_KEYS = ("output", "output_shape", "weight_shape", "param_count")
 
@@ -72,7 +72,7 @@ class _Validator:
 
     def padding(self, value, ndim: int):
         """Normalise to a keyword string or a tuple of (begin, end) pairs, one per spatial dim."""
-        allowed = ("'valid', 'same', 'causal', an integer, one integer per spatial dim, "
+        allowed = ("'valid', 'same', 'same_lower', 'causal', an integer, one integer per spatial dim, "
                    "or one [begin, end] pair per spatial dim")
         if isinstance(value, str):
             if value.lower() not in PADDING_KEYWORDS:
@@ -109,7 +109,9 @@ def resolve_padding(op: str, padding, in_sizes, kernel, stride, dilation, output
 
     For conv_transpose with 'same' and k_eff + output_padding < stride, the end value is negative:
     the full output is shorter than in * stride and is extended with zeros (what the adjoint of the
-    'same' conv gives).
+    'same' conv gives). 'same_lower' is 'same' with the odd element of an odd total at the
+    beginning (ONNX's SAME_LOWER); its negative total extends at the end too, as the adjoint of the
+    'same_lower' conv (whose total is clamped at zero) does.
     """
     if not isinstance(padding, str):
         return tuple(padding)
@@ -120,16 +122,13 @@ def resolve_padding(op: str, padding, in_sizes, kernel, stride, dilation, output
             pads.append((0, 0))
         elif padding == "causal":
             pads.append((k_eff - 1, 0))
-        elif op == "conv":  # same
-            out = -(-n // s)
-            total = max(0, (out - 1) * s + k_eff - n)
-            pads.append((total // 2, total - total // 2))
-        else:  # same, conv_transpose: out = n * s, the odd cropped element at the end
-            total = s * (n - 1) + k_eff + op_pad - n * s
-            if total >= 0:
-                pads.append((total // 2, total - total // 2))
-            else:
+        else:  # same, same_lower: conv out = ceil(n / s), conv_transpose out = n * s
+            total = max(0, (-(-n // s) - 1) * s + k_eff - n) if op == "conv" else s * (n - 1) + k_eff + op_pad - n * s
+            half = total // 2  # the odd element at the end ('same', SAME_UPPER) or the beginning
+            if total < 0:
                 pads.append((0, total))
+            else:
+                pads.append((total - half, half) if padding == "same_lower" else (half, total - half))
     return tuple(pads)
 
 
@@ -143,7 +142,7 @@ class Case:
     out_channels: int
     kernel_size: tuple[int, ...]
     stride: tuple[int, ...]
-    padding: Any  # a keyword ('valid' | 'same' | 'causal') or a tuple of (begin, end) pairs
+    padding: Any  # a keyword ('valid' | 'same' | 'same_lower' | 'causal') or a tuple of (begin, end) pairs
     dilation: tuple[int, ...]
     groups: int
     output_padding: tuple[int, ...]

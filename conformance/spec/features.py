@@ -8,7 +8,7 @@ from __future__ import annotations
 from conformance.spec.case import Case
 
 FEATURES = (
-    "conv", "conv_transpose", "1d", "2d", "3d", "valid", "same", "causal", "explicit_padding",
+    "conv", "conv_transpose", "1d", "2d", "3d", "valid", "same", "same_lower", "causal", "explicit_padding",
     "asymmetric_padding", "same_odd_total", "same_extends_output", "padding_exceeds_kernel", "strided", "unequal_stride", "kernel_lt_stride", "even_kernel",
     "non_square_kernel", "dilated", "grouped", "depthwise", "depth_multiplier", "output_padding", "bias",
     "no_bias", "batch", "non_square_input",
@@ -21,9 +21,10 @@ def case_features(case: Case) -> list[str]:
         f.append(case.padding)
     else:
         f.append("explicit_padding")
-    if case.padding == "same":
-        # the resolved amounts decide: an odd total puts the extra element at the end; a negative end
-        # (transposed, k_eff + output_padding < stride) extends the output with zeros instead
+    if case.padding in ("same", "same_lower"):
+        # the resolved amounts decide: an odd total puts the extra element at the end ('same') or the
+        # beginning ('same_lower'); a negative end (transposed, k_eff + output_padding < stride)
+        # extends the output with zeros instead
         if any(e < 0 for _, e in case.pads):
             f.append("same_extends_output")
         elif not case.symmetric_padding:

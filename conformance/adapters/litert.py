@@ -1,0 +1,177 @@
+"""LiteRT (TensorFlow Lite): the `litert.layer` target, in the tensorflow worker (oneDNN off), forward only.
+
+The layer is keras.layer's: the same Keras 3 layer on the TensorFlow backend, with the same arguments
+(keras_layers.py), built on the case's input shape and loaded with the case's weights through its own
+API (`layer.kernel.assign`). It is wrapped in a functional model with a fixed input
+(`keras.Input(batch_shape=...)`) and converted by `tf.lite.TFLiteConverter.from_keras_model`, with
+the converter's defaults (TFLite builtin ops only, no optimizations): what `convert()` gives a user.
+Why that entry: for a Keras 3 model it exports the inference call through `keras.export.ExportArchive`,
+which tracks Keras 3 variables, so their values are frozen into the model. The other entry,
+`from_concrete_functions` on a `tf.function` around the layer, does not: the converted model reads
+resource variables that nothing initializes (READ_VARIABLE), and LiteRT returns garbage with its
+XNNPACK delegate or fails without it (examples/litert_concrete_function_keras3_variables.py).
+
+The model runs in LiteRT's interpreter from the ai-edge-litert package
+(`ai_edge_litert.interpreter.Interpreter`), with its defaults (the XNNPACK delegate for float32 on
+CPU); where that package is not installed, TensorFlow's own `tf.lite.Interpreter` (deprecated, still
+shipped in TF 2.21). The tensorflow section of the results says which (`environment`).
+
+Dtypes: LiteRT's builtin CPU kernels compute convolutions in float32 (and in quantized integers). A
+float16, bfloat16 or float64 Keras model is refused by the converter, in its own words (the ops would
+need TF Select). The converter's float16 option (`target_spec.supported_types = [tf.float16]`) is
+post-training quantization of a float32 model: it stores the weights in float16, and the CPU kernels
+dequantize them and compute in float32 on float32 inputs. That is no float16 computation, so it is
+not run as one. Devices: CPU (LiteRT's GPU delegate is for mobile GPUs; this package has no CUDA one).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import importlib.util
+import io
+import re
+
+from conformance.adapters import keras_layers
+from conformance.adapters.base import Observation, Unsupported, channels_first, channels_last
+from conformance.spec.case import Case
+
+API = "litert.layer"
+NO_GRADIENTS = "the converted LiteRT model runs inference only: no gradients"
+FLOAT16_OPTION = ("; the converter's float16 option (target_spec.supported_types=[tf.float16]) only stores a "
+                  "float32 model's weights in float16 and computes in float32, so it is no float16 run")
+
+
+def run(adapter, case: Case, dtype: str, device: str, inputs) -> Observation:
+    """The case's Keras layer converted for LiteRT and run in its interpreter; `adapter` is the
+    tensorflow worker's (its `tf`, `keras` and `native()`)."""
+    if device != "cpu":
+        raise Unsupported("LiteRT's Python interpreter runs on the CPU (its GPU delegate is for mobile GPUs)")
+    keras_layers.check_expressible(case)
+    tf, keras = adapter.tf, adapter.keras
+    ndtype = tf.as_dtype(dtype).as_numpy_dtype  # values are already rounded to the dtype: the cast is exact
+    x_nat = channels_last(inputs.input).astype(ndtype)
+    cls, kwargs = keras_layers.layer_spec(case, dtype)
+    obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
+                      grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None,
+                      call=keras_layers.snippet(case, dtype, cls, kwargs, backend="tensorflow") + "\n"
+                      + _call_lines(dtype))
+    with tf.device("/CPU:0"):
+        with adapter.native():
+            layer = getattr(keras.layers, cls)(**kwargs)
+            layer.build(x_nat.shape)
+        obs.layer_weight_shape = tuple(int(d) for d in layer.kernel.shape)
+        obs.param_count = int(layer.count_params())
+        mismatch = keras_layers.kernel_mismatch(obs.layer_weight_shape, keras_layers.native_weight_shape(case))
+        if mismatch is not None:
+            obs.output = mismatch
+            return obs
+        layer.kernel.assign(keras_layers.to_native_weight(case, inputs.weight).astype(ndtype))
+        if case.bias:
+            layer.bias.assign(inputs.bias.astype(ndtype))
+        try:
+            model = convert(adapter, layer, x_nat.shape, dtype)
+            obs.output = channels_first(adapter.to_numpy64(invoke(adapter, model, x_nat)))
+        except Unsupported as exc:  # the layer's own facts still count: its kernel shape and parameter count
+            obs.output = exc
+    return obs
+
+
+def convert(adapter, layer, input_shape, dtype: str) -> bytes:
+    """The LiteRT flatbuffer of `layer` on a fixed input: `TFLiteConverter.from_keras_model` of a
+    functional model around it, with the converter's defaults. Its refusal is `Unsupported` in its
+    own words (`converter_reason`)."""
+    tf, keras = adapter.tf, adapter.keras
+    x = keras.Input(batch_shape=tuple(input_shape), dtype=dtype)
+    model = keras.Model(x, layer(x))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    try:
+        # Keras prints the temporary SavedModel's path and signature to stdout ("Saved artifact at ...")
+        with adapter.native(), contextlib.redirect_stdout(io.StringIO()):
+            return converter.convert()
+    except Unsupported as exc:
+        raise Unsupported(f"{exc}{FLOAT16_OPTION if dtype == 'float16' else ''}") from exc
+    except Exception as exc:
+        if type(exc).__name__ != "ConverterError":  # tensorflow.lite.python.convert_phase.ConverterError
+            raise
+        raise Unsupported(f"TFLiteConverter: {converter_reason(str(exc))}"
+                          f"{FLOAT16_OPTION if dtype == 'float16' else ''}") from exc
+
+
+def invoke(adapter, model: bytes, x):
+    """The model's output on `x` in the LiteRT interpreter. A model the interpreter refuses to prepare
+    (allocate_tensors: a kernel's own checks of its arguments) is `Unsupported` with its text."""
+    with adapter.native():  # keeps tf.lite.Interpreter's deprecation warning for the records
+        interpreter = interpreter_class(adapter.tf)(model_content=model)
+    try:
+        interpreter.allocate_tensors()
+    except RuntimeError as exc:  # "Node number 0 (TRANSPOSE_CONV) failed to prepare."
+        raise Unsupported(f"LiteRT interpreter: {' '.join(str(exc).split())}") from exc
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def interpreter_class(tf):
+    """LiteRT's interpreter; TensorFlow's own where the ai-edge-litert package is not installed."""
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        return tf.lite.Interpreter
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter
+
+
+def converter_reason(text: str) -> str:
+    """The converter's own words, without its MLIR locations (they name temporary functions and the
+    caller's source files). The summary after "failed while converting" when there is one (which ops
+    TFLite lacks, with their types), else its error lines."""
+    summary = re.search(r"failed while converting: '[^']*':\s*(.*?)(?:\n\s*\n|\n<unknown>|$)", text, re.S)
+    if summary:
+        lines = summary.group(1).splitlines()
+    else:
+        lines = [_without_locations(line) for line in text.splitlines() if "error:" in line]
+    words = " ".join(dict.fromkeys(line.strip() for line in lines if line.strip())) or text.strip()
+    return words if len(words) <= 600 else words[:597] + "..."
+
+
+def _without_locations(line: str) -> str:
+    """`line` without its `loc(...)` groups (nested parentheses) and `<unknown>:0:` prefixes."""
+    out, i = [], 0
+    while (j := line.find("loc(", i)) >= 0:
+        out.append(line[i:j])
+        depth, k = 0, j + 3
+        for k in range(j + 3, len(line)):
+            depth += {"(": 1, ")": -1}.get(line[k], 0)
+            if depth == 0:
+                break
+        i = k + 1
+    out.append(line[i:])
+    text = re.sub(r"<unknown>:0:\s*", " ", "".join(out))
+    text = re.sub(r"\b(error|note):\s*:\s*", r"\1: ", text)  # what was around a dropped location
+    return " ".join(text.split())
+
+
+def _call_lines(dtype: str) -> str:
+    return "\n".join([
+        f"inputs = keras.Input(batch_shape=x.shape, dtype={dtype!r})",
+        "model = keras.Model(inputs, layer(inputs))",
+        "import tensorflow as tf",
+        "tflite_model = tf.lite.TFLiteConverter.from_keras_model(model).convert()",
+        "from ai_edge_litert.interpreter import Interpreter",
+        "interpreter = Interpreter(model_content=tflite_model)",
+        "interpreter.allocate_tensors()",
+        "interpreter.set_tensor(interpreter.get_input_details()[0]['index'], keras.ops.convert_to_numpy(x))",
+        "interpreter.invoke()",
+        "y_litert = interpreter.get_tensor(interpreter.get_output_details()[0]['index'])"])
+
+
+def environment() -> dict:
+    """The LiteRT path's facts for the tensorflow section of the results, from package metadata
+    (nothing imported): which interpreter runs the models, and the converter entry."""
+    try:
+        version = importlib.metadata.version("ai-edge-litert") if importlib.util.find_spec("ai_edge_litert") else None
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    interpreter = ("ai_edge_litert.interpreter.Interpreter" if version else
+                   "tf.lite.Interpreter (the ai-edge-litert package is not installed)")
+    return {"interpreter": interpreter, "ai_edge_litert": version, "delegates": "the interpreter's defaults",
+            "converter": "tf.lite.TFLiteConverter.from_keras_model, defaults (TFLITE_BUILTINS, no optimizations)"}

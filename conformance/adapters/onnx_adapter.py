@@ -1,0 +1,258 @@
+"""ONNX: a one-node Conv / ConvTranspose model built from the case, run on ONNX Runtime
+("onnxruntime": its CPU provider, and its CUDA provider as the device 'gpu' where onnxruntime
+reports CUDAExecutionProvider) and on the ONNX reference evaluator ("onnx.reference":
+onnx.reference.ReferenceEvaluator, NumPy, CPU only). Inference only: no gradients.
+
+Layouts, as the operator pages document them, are the canonical ones (docs/semantics.md#layouts),
+so nothing is converted:
+- Conv (https://onnx.ai/onnx/operators/onnx__Conv.html): X (N, C, *spatial), W (M, C/group, *k),
+  B (M,), Y (N, M, *spatial_out);
+- ConvTranspose (https://onnx.ai/onnx/operators/onnx__ConvTranspose.html): X (N, C, *spatial),
+  W (C, M/group, *k), B (M,).
+The weight and bias are initializers, as in an exported model; the input is the graph's input.
+
+The attributes are ONNX's own (`node_attributes`): kernel_shape, strides, dilations, group, and
+- 'valid' -> auto_pad VALID, 'same' -> SAME_UPPER, 'same_lower' -> SAME_LOWER: ONNX's keywords
+  for exactly the case's meanings. Conv: output ceil(in / stride), the odd element of an odd total
+  at the end (SAME_UPPER) or the beginning (SAME_LOWER). ConvTranspose: output in * stride, with
+  the crop of the full output split the same way (the operator's auto_pad text and its pads
+  equations).
+- ConvTranspose 'same' is auto_pad, not output_shape: with output_shape and auto_pad NOTSET the
+  operator's equations take their "Else" branch, pads[start] = total - total/2, which puts the odd
+  crop at the beginning, i.e. SAME_LOWER's split, not the case's 'same'. auto_pad SAME_UPPER says
+  both the size (in * stride) and the split (odd at the end). output_shape is never needed:
+  explicit crops are `pads`, whose output size the operator's first equation gives.
+- explicit [begin, end] pairs, and 'causal' (the case model's [k_eff - 1, 0]), -> pads in ONNX's
+  order [x1_begin, x2_begin, ..., x1_end, x2_end, ...]: zeros added for Conv, elements cropped
+  from the full output for ConvTranspose, as the case's pairs mean. pads is ONNX's own attribute
+  for begin/end amounts, so this is a convention, not emulation.
+- output_padding where the case has one (added at the end of the full output, as in the case).
+
+The opset is the newest that both onnx and onnxruntime load (`_newest_common_opset`), recorded in
+`environment()`.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+
+from conformance.adapters.base import Adapter, Observation, Unsupported
+from conformance.spec.case import Case
+
+AUTO_PAD = {"valid": "VALID", "same": "SAME_UPPER", "same_lower": "SAME_LOWER"}
+ELEMENT_TYPES = {"float16": "FLOAT16", "bfloat16": "BFLOAT16", "float32": "FLOAT", "float64": "DOUBLE"}
+INFERENCE_ONLY = {"onnxruntime": "ONNX Runtime runs inference only; no gradients",
+                  "onnx.reference": "the ONNX reference evaluator runs inference only; no gradients"}
+CPU_PROVIDER, CUDA_PROVIDER = "CPUExecutionProvider", "CUDAExecutionProvider"
+
+
+class OnnxAdapter(Adapter):
+    name = "onnx"
+    apis = ("onnxruntime", "onnx.reference")
+
+    def __init__(self):
+        import onnx
+        from onnx.reference import ReferenceEvaluator
+
+        try:
+            import onnxruntime as ort
+        except ImportError:  # the onnxruntime target is skipped (API_PACKAGES); onnx.reference still runs
+            ort = None
+        if ort is not None:
+            # ORT also logs each refusal to stderr; its text comes back in the exception, kept there
+            ort.set_default_logger_severity(4)
+        self.onnx, self.ort, self.evaluator = onnx, ort, ReferenceEvaluator
+        # the NumPy dtype ONNX maps each element type to (bfloat16: ml_dtypes', an onnx dependency)
+        self._numpy_dtypes = {name: onnx.helper.tensor_dtype_to_np_dtype(getattr(onnx.TensorProto, element))
+                              for name, element in ELEMENT_TYPES.items()}
+        # Refusals per API (`run` sets `refusals` to its API's). ONNX Runtime refuses a model with
+        # these pybind exception classes: no kernel for the type, invalid attributes or graph, a
+        # failed check in a kernel. The reference evaluator is plain NumPy: NotImplementedError is
+        # its refusal, and a NumPy error inside it (a ValueError from a reshape) is a crash on a
+        # valid model, an `error`, not a refusal.
+        self._refusals = {"onnx.reference": (NotImplementedError,)}
+        if ort is not None:
+            from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+            self._refusals["onnxruntime"] = (state.NotImplemented, state.InvalidArgument, state.InvalidGraph,
+                                             state.Fail)
+        self.opset, self.opset_limits = _newest_common_opset(onnx, ort)
+        self._provider_options: dict = {}
+
+    # ---------------------------------------------------------------- environment
+    def version(self) -> str:
+        return self.onnx.__version__
+
+    def devices(self) -> list[str]:
+        gpu = self.ort is not None and CUDA_PROVIDER in self.ort.get_available_providers()
+        return ["cpu", "gpu"] if gpu else ["cpu"]
+
+    def environment(self) -> dict:
+        ort = self.ort
+        return {"version": self.onnx.__version__, "onnx": self.onnx.__version__,
+                "onnxruntime": ort.__version__ if ort else None, "opset": self.opset, **self.opset_limits,
+                "ir_version": self._ir_version(),
+                "providers": ort.get_available_providers() if ort else [],
+                # what a user gets: ORT's default graph optimizations; its threads follow the worker's
+                "graph_optimization_level": "ORT_ENABLE_ALL (the default)" if ort else None,
+                "intra_op_threads": _threads()}
+
+    def _ir_version(self) -> int:
+        return self.onnx.helper.find_min_ir_version_for([self.onnx.helper.make_opsetid("", self.opset)])
+
+    @contextlib.contextmanager
+    def precision(self, device: str, profile: str):
+        # The CUDA provider's use_tf32 (default on) governs its float32 cuDNN convolutions
+        # (https://github.com/microsoft/onnxruntime/pull/19426); 'strict' turns it off.
+        if device != "gpu":
+            yield {}
+            return
+        self._provider_options = {"use_tf32": "0"} if profile == "strict" else {}
+        try:
+            yield {"use_tf32": self._provider_options.get("use_tf32", "provider default (1)")}
+        finally:
+            self._provider_options = {}
+
+    # ---------------------------------------------------------------- semantics
+    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
+        return case.weight_shape  # ONNX's layouts are the canonical ones (module docstring)
+
+    def node_attributes(self, case: Case) -> dict:
+        """The node's ONNX attributes for the case (the module docstring says why each). The planted
+        faults of ONNX's translation wrap this (conformance/search/faults.py)."""
+        attrs = {"kernel_shape": list(case.kernel_size), "strides": list(case.stride),
+                 "dilations": list(case.dilation), "group": case.groups}
+        if case.padding in AUTO_PAD:
+            attrs["auto_pad"] = AUTO_PAD[case.padding]
+        else:  # explicit pairs, or 'causal' resolved to its pairs: [x1_begin, ..., x1_end, ...]
+            attrs["pads"] = [b for b, _ in case.pads] + [e for _, e in case.pads]
+        if case.op == "conv_transpose" and any(case.output_padding):
+            attrs["output_padding"] = list(case.output_padding)
+        return attrs
+
+    def run(self, api, case, dtype, device, inputs) -> Observation:
+        if api == "onnxruntime" and self.ort is None:
+            raise Unsupported("onnxruntime is not installed")
+        if api == "onnx.reference" and device != "cpu":
+            raise Unsupported("the ONNX reference evaluator runs on the CPU only (NumPy)")
+        self.refusals = self._refusals[api]
+        op = "Conv" if case.op == "conv" else "ConvTranspose"
+        attrs = self.node_attributes(case)
+        providers = self._providers(device) if api == "onnxruntime" else None
+        obs = Observation(output=None, call=_snippet(case, dtype, op, attrs, self.opset, api, providers),
+                          notes=[f"ONNX {op} (opset {self.opset}) attributes: {attrs}"])
+        ndt = self._numpy_dtypes[dtype]
+        # Native dtypes and the model, built here, outside native(): our mistakes stay errors.
+        x = inputs.input.astype(ndt)
+        model = self._model(case, dtype, op, attrs, inputs.weight.astype(ndt),
+                            None if inputs.bias is None else inputs.bias.astype(ndt))
+        with self.native():
+            if api == "onnxruntime":
+                y = self._session(model, device, providers).run(None, {"X": x})[0]
+            else:
+                y = self.evaluator(model).run(None, {"X": x})[0]
+        obs.output = self.to_numpy64(y)
+        obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(INFERENCE_ONLY[api])
+        return obs
+
+    def _model(self, case: Case, dtype: str, op: str, attrs: dict, w: np.ndarray, b: np.ndarray | None):
+        """The one-node model: X the graph input, W (and B) initializers, Y of the rank of X and sizes
+        left to the runtime."""
+        onnx = self.onnx
+        helper, numpy_helper = onnx.helper, onnx.numpy_helper
+        element = getattr(onnx.TensorProto, ELEMENT_TYPES[dtype])
+        names = ["X", "W"] + (["B"] if b is not None else [])
+        node = helper.make_node(op, names, ["Y"], **attrs)
+        initializers = [numpy_helper.from_array(w, "W")] + ([numpy_helper.from_array(b, "B")] if b is not None else [])
+        graph = helper.make_graph([node], "conformance_case",
+                                  [helper.make_tensor_value_info("X", element, list(case.input_shape))],
+                                  [helper.make_tensor_value_info("Y", element, [None] * len(case.input_shape))],
+                                  initializer=initializers)
+        # the IR version that goes with the opset, not onnx's newest, which an older runtime may not load
+        model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", self.opset)])
+        onnx.checker.check_model(model)  # structure only; a failure is our bug (an error)
+        return model
+
+    def _providers(self, device: str) -> list:
+        if device == "cpu":
+            return [CPU_PROVIDER]
+        if CUDA_PROVIDER not in self.ort.get_available_providers():
+            raise Unsupported("onnxruntime reports no CUDAExecutionProvider")
+        return [(CUDA_PROVIDER, dict(self._provider_options))]
+
+    def _session(self, model, device: str, providers: list):
+        ort = self.ort
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # fatal only: errors come back as exceptions, with their text
+        options.intra_op_num_threads = _threads()
+        if device == "gpu":
+            # a node the CUDA provider cannot run would otherwise run on the CPU, silently, under
+            # the gpu target's name: refused instead, with ORT's text
+            options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+        return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+
+
+def _threads() -> int:
+    """ONNX Runtime's intra-op threads: the worker's OMP_NUM_THREADS (workers are the parallelism,
+    docs/architecture.md), 0 (ORT's own default, one per core) where it is not set."""
+    try:
+        return max(0, int(os.environ.get("OMP_NUM_THREADS", "0")))
+    except ValueError:
+        return 0
+
+
+def _newest_common_opset(onnx, ort) -> tuple[int, dict]:
+    """The newest default-domain opset that onnx defines and onnxruntime loads: onnx's newest, then
+    lower ones until ORT loads a one-node Conv model of it (ORT refuses opsets newer than it knows).
+    Without onnxruntime, onnx's newest. Returns (opset, the limits found, for the environment)."""
+    newest = onnx.defs.onnx_opset_version()
+    if ort is None:
+        return newest, {"opset_onnx_newest": newest, "opset_onnxruntime_newest": None}
+    helper = onnx.helper
+    for opset in range(newest, 0, -1):
+        node = helper.make_node("Conv", ["X", "W"], ["Y"])
+        graph = helper.make_graph([node], "probe", [
+            helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [1, 1, 1]),
+            helper.make_tensor_value_info("W", onnx.TensorProto.FLOAT, [1, 1, 1])],
+            [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, None)])
+        model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", opset)])
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        try:
+            ort.InferenceSession(model.SerializeToString(), options, providers=[CPU_PROVIDER])
+        except Exception:  # noqa: BLE001 - ORT's refusal of this opset: try the next lower one
+            continue
+        return opset, {"opset_onnx_newest": newest, "opset_onnxruntime_newest": opset}
+    raise RuntimeError(f"onnxruntime {ort.__version__} loads no opset up to onnx's newest ({newest})")
+
+
+def _snippet(case: Case, dtype: str, op: str, attrs: dict, opset: int, api: str, providers) -> str:
+    """A runnable reproducer: random arrays of the case's shapes, the one-node model, the run."""
+    ndt = "ml_dtypes.bfloat16" if dtype == "bfloat16" else f"np.{dtype}"
+    bias = case.bias
+    lines = ["import numpy as np", "import onnx", "from onnx import TensorProto, helper, numpy_helper"]
+    if dtype == "bfloat16":
+        lines.append("import ml_dtypes")
+    lines.append("import onnxruntime as ort" if api == "onnxruntime" else "from onnx.reference import ReferenceEvaluator")
+    lines += ["rng = np.random.default_rng(0)",
+              f"x = rng.standard_normal({case.input_shape}).astype({ndt})",
+              f"w = rng.standard_normal({case.weight_shape}).astype({ndt})"]
+    if bias:
+        lines.append(f"b = rng.standard_normal(({case.out_channels},)).astype({ndt})")
+    args = ", ".join(f"{k}={v!r}" for k, v in attrs.items())
+    names = '["X", "W", "B"]' if bias else '["X", "W"]'
+    inits = ('[numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")]' if bias
+             else '[numpy_helper.from_array(w, "W")]')
+    element = f"TensorProto.{ELEMENT_TYPES[dtype]}"
+    lines += [f'node = helper.make_node("{op}", {names}, ["Y"], {args})',
+              f'graph = helper.make_graph([node], "case", [helper.make_tensor_value_info("X", {element}, x.shape)], '
+              f'[helper.make_tensor_value_info("Y", {element}, [None] * x.ndim)], initializer={inits})',
+              f'model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", {opset})])',
+              "onnx.checker.check_model(model)"]
+    if api == "onnxruntime":
+        lines.append(f"y = ort.InferenceSession(model.SerializeToString(), providers={providers!r}).run(None, {{'X': x}})[0]")
+    else:
+        lines.append("y = ReferenceEvaluator(model).run(None, {'X': x})[0]")
+    return "\n".join(lines)

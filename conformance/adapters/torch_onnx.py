@@ -1,0 +1,183 @@
+"""PyTorch exported to ONNX and run on ONNX Runtime: the `torch.onnx.layer` and
+`torch.onnx.torchscript.layer` targets, forward only.
+
+The layer is the torch.layer target's: torch.nn.Conv{1,2,3}d / ConvTranspose{1,2,3}d built with the
+case's arguments (torch_adapter's padding rule, passed in by its dispatch), the case's weights copied
+into it. `torch.onnx.export` then writes it:
+- `torch.onnx.layer`: with the exporter a user gets by default. Since PyTorch 2.9 that is the
+  torch.export-based ("dynamo") exporter, which needs onnxscript
+  (https://docs.pytorch.org/docs/stable/onnx_export.html);
+- `torch.onnx.torchscript.layer`: with `dynamo=False`, the TorchScript exporter, deprecated since
+  2.9 but still shipped in 2.13 (the environment says so; its warning on every call is not repeated
+  in every record).
+Both run with their defaults (opset, optimization), except `verbose=False`, which only silences the
+dynamo exporter's progress lines. The model bytes go to an `onnxruntime.InferenceSession`: the CPU
+provider on 'cpu'; on 'gpu' the CUDA provider alone, with ONNX Runtime's CPU fallback turned off, so
+a node ONNX Runtime would quietly move to the CPU is a refusal, never a CPU result under a GPU name.
+Its thread pool takes the torch worker's thread count (the workers are the parallelism).
+
+An export that fails is `unsupported` with the exporter's own text, and so is ONNX Runtime's refusal
+of the exported model, when it loads it or runs it (no kernel for the dtype, a type the model's opset
+does not allow, an attribute combination its kernel does not take), as for the onnx kind's
+onnxruntime target; anything else raised is an error. ONNX Runtime runs the model for inference
+only: the gradients are `unsupported`.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import importlib.util
+import inspect
+import io
+import warnings
+
+import numpy as np
+
+from conformance.adapters.base import Observation, Unsupported
+from conformance.spec.case import Case
+
+APIS = ("torch.onnx.layer", "torch.onnx.torchscript.layer")
+NO_GRADIENTS = "the exported ONNX model is run by ONNX Runtime for inference only: no gradients"
+
+
+def run(adapter, api: str, case: Case, dtype: str, device: str, inputs, padding, snippet) -> Observation:
+    """The case on `api` (one of APIS). `padding`: torch_adapter's padding argument for the case;
+    `snippet`: its reproducer of the eager layer, which this path's lines extend."""
+    t = adapter.torch
+    tdtype = getattr(t, dtype)
+    kwargs = dict(stride=case.stride, padding=padding, dilation=case.dilation, groups=case.groups)
+    if case.op == "conv_transpose":
+        kwargs["output_padding"] = case.output_padding
+    cls = getattr(t.nn, f"Conv{case.ndim}d" if case.op == "conv" else f"ConvTranspose{case.ndim}d")
+    obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
+                      grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
+    dynamo = api == "torch.onnx.layer"
+    eager = snippet(case, dtype, "cpu", f"torch.nn.{cls.__name__}", kwargs, layer=True)
+    obs.call = eager + "\n" + _call_lines(dynamo, device)
+    with adapter.native():
+        layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias, dtype=tdtype, **kwargs)
+    obs.layer_weight_shape = tuple(layer.weight.shape)
+    obs.param_count = sum(p.numel() for p in layer.parameters())
+    with t.no_grad():
+        layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts the dtype
+        if case.bias:
+            layer.bias.copy_(t.from_numpy(inputs.bias))
+    layer.eval()  # as users export (the dynamo exporter warns otherwise); a conv computes the same in both modes
+    try:
+        obs.output = _exported_output(adapter, layer, t.from_numpy(inputs.input).to(dtype=tdtype), dtype, device,
+                                      dynamo=dynamo)
+    except Unsupported as exc:  # the layer's own facts still count: its weight shape and parameter count
+        obs.output = exc
+    return obs
+
+
+def _exported_output(adapter, layer, x, dtype: str, device: str, *, dynamo: bool) -> np.ndarray:
+    session = open_session(export(adapter, layer, x, dynamo=dynamo), device, adapter.torch.get_num_threads())
+    if dtype == "bfloat16":  # a bfloat16 model ONNX Runtime accepted (a later opset): NumPy cannot hold its input
+        raise Unsupported("ONNX Runtime accepted the bfloat16 model, but its Python API takes NumPy arrays, "
+                          "and NumPy has no bfloat16")
+    with ort_refusals(device, "refused to run the exported model"):
+        (y,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    return np.asarray(y, dtype=np.float64)
+
+
+def export(adapter, layer, x, *, dynamo: bool) -> bytes:
+    """The serialized ONNX model of `layer` called on `x`: the default exporter, or TorchScript's.
+    The exporters raise RuntimeErrors (torch.onnx.OnnxExporterError, torch.export's errors), which
+    `native()` makes `unsupported` with their own text."""
+    t = adapter.torch
+    with adapter.native(), warnings.catch_warnings():
+        # Warnings every export gives, whatever the case (the environment names the exporter, deprecated
+        # or not): torch.export's pytree code on its own deprecated internals, and the TorchScript exporter
+        # on itself. The records keep the others.
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export")
+        warnings.filterwarnings("ignore", message="The feature will be removed. Please remove usage of this function")
+        if dynamo:  # the default, as a user calls it
+            program = t.onnx.export(layer, (x,), verbose=False)
+            if program is None:  # a PyTorch whose default is the TorchScript exporter
+                raise Unsupported("torch.onnx.export's default here is the TorchScript exporter, not torch.export's")
+            return program.model_proto.SerializeToString()
+        buffer = io.BytesIO()
+        t.onnx.export(layer, (x,), buffer, dynamo=False)
+        return buffer.getvalue()
+
+
+def open_session(model: bytes, device: str, threads: int):
+    """An onnxruntime.InferenceSession on the device's provider; ONNX Runtime's refusals are `Unsupported`."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 4  # refusals come back in the exceptions; its log would repeat them on stderr
+    providers = ["CPUExecutionProvider"]
+    if device == "gpu":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise Unsupported(f"this onnxruntime has no CUDAExecutionProvider (it has {ort.get_available_providers()})")
+        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+        providers = ["CUDAExecutionProvider"]
+    with ort_refusals(device, "refused the exported model"):
+        session = ort.InferenceSession(model, options, providers=providers)
+    if session.get_providers()[0] != providers[0]:
+        raise Unsupported(f"onnxruntime did not take {providers[0]}: it runs on {session.get_providers()}")
+    return session
+
+
+@contextlib.contextmanager
+def ort_refusals(device: str, what: str):
+    """ONNX Runtime's refusals as `Unsupported` with its own text: the exception classes the onnx
+    kind's onnxruntime target counts as refusals (onnx_adapter.py: no kernel for a type, an attribute
+    combination a kernel does not take, an invalid graph, a failed kernel check), and on 'gpu' a node
+    the CUDA provider cannot take now that the CPU fallback is off."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    refusals = (state.NotImplemented, state.InvalidArgument, state.InvalidGraph, state.Fail)
+    if device == "gpu":
+        refusals += (state.EPFail,)
+    try:
+        yield
+    except refusals as exc:
+        raise Unsupported(f"onnxruntime {what}: {type(exc).__name__}: {str(exc).strip()}") from exc
+
+
+def _call_lines(dynamo: bool, device: str) -> str:
+    provider = "CUDAExecutionProvider" if device == "gpu" else "CPUExecutionProvider"
+    if dynamo:
+        lines = ["layer.eval()",
+                 "model = torch.onnx.export(layer, (x,)).model_proto.SerializeToString()  # the default exporter"]
+    else:
+        lines = ["layer.eval()", "import io", "buffer = io.BytesIO()",
+                 "torch.onnx.export(layer, (x,), buffer, dynamo=False)  # the TorchScript exporter",
+                 "model = buffer.getvalue()"]
+    return "\n".join(lines + [
+        "import onnxruntime as ort",
+        f"session = ort.InferenceSession(model, providers=[{provider!r}])",
+        "y_onnx = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]"])
+
+
+def environment(torch) -> dict | None:
+    """The ONNX path's facts for the torch section of the results, without importing onnx,
+    onnxscript or onnxruntime (package metadata only); None when onnxruntime is not installed."""
+    versions = {p: _version(p) for p in ("onnx", "onnxscript", "onnxruntime")}
+    if versions["onnxruntime"] is None:
+        return None
+    from torch.onnx import _constants
+
+    default = inspect.signature(torch.onnx.export).parameters.get("dynamo")
+    dynamo = default is not None and default.default is True
+    return {**versions, "opset": getattr(_constants, "ONNX_DEFAULT_OPSET", None),
+            "exporters": {"torch.onnx.layer": "torch.onnx.export's default: "
+                                              + ("torch.export (dynamo=True)" if dynamo else "TorchScript"),
+                          "torch.onnx.torchscript.layer": "torch.onnx.export(dynamo=False): TorchScript, "
+                                                          "deprecated since 2.9"},
+            "providers": {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider, no CPU fallback"},
+            "intra_op_num_threads": torch.get_num_threads()}
+
+
+def _version(package: str) -> str | None:
+    if importlib.util.find_spec(package) is None:
+        return None
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
