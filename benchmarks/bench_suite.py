@@ -12,8 +12,9 @@ Each run is a fresh subprocess, float32 and float64, every installed framework, 
 The scaling ratio is wall(one worker, one core) / wall(two workers, two cores). "One core" is the
 run's CPU affinity (inherited by its processes): a single worker left free on two cores already
 keeps ~1.4 of them busy (the frameworks' own threads: BLAS, XLA's compiler), so `--jobs 1` alone
-is not a one-core baseline; its time is reported too. JAX compiles with a cold cache (JAX_COMPILATION_CACHE_DIR
-is removed from the runs' environment), as on a fresh CI machine.
+is not a one-core baseline; its time is reported too. JAX compiles with a cold cache (the runs get
+CONFORMANCE_CACHE_DIR=none, and JAX_COMPILATION_CACHE_DIR is removed), as on a fresh CI machine. The
+targets are the eager ones of the three frameworks (`EAGER`); benchmarks/bench_targets.py times the rest.
 
 A shared virtual machine's speed drifts (here by up to 40% within an hour), which moves a ratio of
 two runs taken minutes apart. `--repeat N` runs each scaling pair N times, alternating one worker
@@ -43,6 +44,9 @@ import time
 from pathlib import Path
 
 QUICK_CASES = ["cases/conv1d.yaml", "cases/seeds.yaml"]
+# The eager targets of the three frameworks, which these benchmarks have always measured; the other
+# paths are timed by benchmarks/bench_targets.py
+EAGER = "torch.functional@*,torch.layer@*,tf.nn@*,keras.layer@*,jax.lax@*,flax.layer@*"
 FULL_CASES = ["cases"]
 FLOOR_ITEMS = 22812  # the conformance items of a full float32+float64 run on this machine's three frameworks
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -139,6 +143,7 @@ def _one_core() -> None:
 def timed_run(name: str, command: list[str], log_dir: Path, one_core: bool = False) -> dict:
     env = dict(os.environ)
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    env["CONFORMANCE_CACHE_DIR"] = "none"  # the compilers' caches: a fresh folder of the run's own
     log = log_dir / f"{name}.log"
     print(f"  running {name}: {' '.join(command)}", file=sys.stderr, flush=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -175,10 +180,12 @@ def measure(quick: bool, modes=MODES, out_dir: Path = Path("reports/benchmarks")
 
     def cli(name, jobs, one_core):
         return timed_run(name, [py, "-m", "conformance", "run", "--cases", *cases, "--dtypes", "float32,float64",
+                                "--targets", EAGER,
                                 "--jobs", str(jobs), "--json", str(out_dir / f"{name.replace('_', '-')}.json"),
                                 "--html", "", "--no-progress"], out_dir, one_core)
 
-    common = [py, "-m", "pytest", *cases, "-q", "-p", "no:cacheprovider", "--conformance-dtypes", "float32,float64"]
+    common = [py, "-m", "pytest", *cases, "-q", "-p", "no:cacheprovider", "--conformance-dtypes", "float32,float64",
+              "--conformance-targets", EAGER]
     scaling_pairs = {  # each takes the round's suffix, so that every run keeps its own log
         "cli": (lambda r: cli(f"cli_1core{r}", 1, True), lambda r: cli(f"cli_jobs2{r}", 2, False)),
         "pytest": (lambda r: timed_run(f"pytest_1core{r}", common + ["--conformance-jobs", "1"], out_dir, True),

@@ -22,9 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.bench_suite import EAGER
+
 # name -> --targets globs. `eager` is what the suite ran before the compiled and exported paths.
 GROUPS = {
-    "eager": "torch.functional@*,torch.layer@*,tf.nn@*,keras.layer@*,jax.lax@*,flax.layer@*",
+    "eager": EAGER,
     "compiled": "torch.compile*,tf.xla*,keras.xla*",
     "all": "*",
 }
@@ -41,7 +43,7 @@ def run_group(name: str, globs: str, cases, cache: str, out: Path) -> dict:
     after = os.times()
     wall = time.perf_counter() - start
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    summary = [line for line in proc.stdout.splitlines() if line.startswith("results:")]
+    summary = [line for line in proc.stdout.splitlines() if line.split(" ", 1)[0].isdigit() and " results:" in line]
     return {"group": name, "targets": globs, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
             "exit_code": proc.returncode, "summary": summary[-1] if summary else proc.stdout[-400:],
             "load_average_after": os.getloadavg()}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from conformance import adapters, options
 from conformance.errors import ConformanceError, UsageError, did_you_mean
+from conformance.report.porting import porting_view
 from conformance.report.text import describe_skip, unexpected_lines, varied_lines
 from conformance.results.diff import diff, format_text, gate_lines
 from conformance.results.finish import finish_run
@@ -32,7 +33,7 @@ from conformance.spec.features import case_features
 from conformance.spec.library import known_path
 from conformance.spec.loader import parse_bytes
 from conformance.spec.schema import case_file_schema
-from conformance.spec.select import case_table, load_selected_cases
+from conformance.spec.select import case_table, load_selected_cases, select_ids
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +80,12 @@ def add_results_commands(sub) -> None:
 
     mx = sub.add_parser("matrix", help="print the support matrix (case features x targets) of a results file as Markdown")
     mx.add_argument("results")
+
+    sh = sub.add_parser("show", help="the porting view of a case: every target side by side, its status per dtype, "
+                                     "the framework's reason where it refuses, and the native call")
+    sh.add_argument("case_id", metavar="CASE_ID", help="an id as printed (brackets included), or a glob")
+    sh.add_argument("--results", default=options.JSON.default, metavar="PATH",
+                    help="the results file to read (default: %(default)s, what `conformance run` writes)")
 
 
 def main(argv=None) -> int:
@@ -265,6 +272,17 @@ def cmd_matrix(args) -> int:
     return 0
 
 
+def cmd_show(args) -> int:
+    run = _read_results(args.results)
+    ids = sorted({r.case for r in run.results})
+    chosen = sorted(select_ids(ids, [args.case_id]))
+    if not chosen:
+        raise UsageError(f"no case {args.case_id!r} in {args.results}{did_you_mean(args.case_id, ids)}; "
+                         f"it holds {len(ids)} cases (`conformance list` names them)")
+    print("\n\n".join(porting_view(run.results, case_id) for case_id in chosen))
+    return 0
+
+
 def cmd_schema(args) -> int:
     print(json.dumps(case_file_schema(), indent=2))
     return 0
@@ -346,7 +364,7 @@ def _explore(name: str, args, dtypes, known, database, environment: dict):
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "diff": cmd_diff, "merge": cmd_merge, "report": cmd_report,
-            "matrix": cmd_matrix, "schema": cmd_schema,
+            "matrix": cmd_matrix, "show": cmd_show, "schema": cmd_schema,
             "explore": cmd_explore}
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 from conformance.check.compare import compare, detail
 from conformance.report.html import render, write_report
 from conformance.report.model import build_model
-from conformance.report.values import base_id, filter_token, id_features, target_label
+from conformance.report.values import base_id, filter_token, format_ratio, id_features, target_label
 from conformance.results.records import Result, RunResults
 
 EVIL = "conv2d <script>alert(1)</script>"
@@ -223,7 +223,7 @@ def test_detail_data_for_a_failing_record(page):
     tf = [d for d in data["discrepancies"] if d["target"] == "tf.nn@cpu"]
     assert len(tf) == 1
     d = tf[0]
-    assert d["call"].startswith("tf.nn.conv2d(")
+    assert data["calls"][d["call"]].startswith("tf.nn.conv2d(")  # calls are shared by the unit's checks
     assert d["worst_index"] == [0, 1, 6, 7]
     assert d["detail"]["window_origin"] == [4, 5]
     # two each side of [6, 7], clipped at the last column (8)
@@ -406,8 +406,17 @@ def test_unsupported_records_are_grouped():
     table = p.text_by_id["unsupported-table"]
     assert table.count(reason) == 2  # the reason once per group, not once per record
     layer = [line.strip() for line in table[table.index("torch.layer@cpu"):].splitlines() if line.strip()]
-    assert layer == ["torch.layer@cpu", "2", reason, "2 casesconv2d[stride=2]conv2d[stride=3]"]  # target, count, reason, cases
-    assert json.loads(p.text_by_id["report-data"])["discrepancies"][0]["status"] == "fail"
+    assert layer == ["torch.layer@cpu", "2", reason, "2 cases"]  # target, count, reason, the cases' count
+    data = json.loads(p.text_by_id["report-data"])
+    assert data["discrepancies"][0]["status"] == "fail"
+    # the page lists a group's cases from the case view: its records of the group's target and reason
+    view = data["case_view"]
+    (ul,) = [a for a in p.find("ul", **{"class": "group-cases"}) if a["data-reason"] != "0"][-1:]
+    assert view["messages"][int(ul["data-reason"])] == reason
+    listed = sorted(c for c, recs in view["cases"].items()
+                    if any(view["targets"][x[1]] == "torch.layer@cpu" and view["statuses"][x[2]] == "unsupported"
+                           and view["messages"][x[3]] == reason for x in recs if len(x) > 3))
+    assert listed == ["conv2d[stride=2]", "conv2d[stride=3]"]
 
 
 def test_case_view_puts_one_case_on_every_target_side_by_side():
@@ -417,12 +426,16 @@ def test_case_view_puts_one_case_on_every_target_side_by_side():
     assert len({t for _, t in want}) == 4 and len({s for s, _ in want.values()}) == 4  # a difference to show
     p = Page(render(build_model(sample(), baseline())))
     view = json.loads(p.text_by_id["report-data"], parse_constant=_no_constants)["case_view"]
+    full = [x + [0, ""][len(x) - 3:] for x in view["cases"][case]]  # left out: message 0 (""), no ratio
+    assert view["messages"][0] == ""
     got = {(view["rows"][ri], view["targets"][ti]): (view["statuses"][si], view["messages"][mi])
-           for ri, ti, si, mi, _ in view["cases"][case]}
+           for ri, ti, si, mi, _ in full}
     assert got == want
     assert set(view["cases"]) == {r.case for r in sample().results}
-    ratios = {view["targets"][ti]: ratio for _, ti, _, _, ratio in view["cases"][case]}
-    assert ratios["torch.functional@cpu"] == "0.03" and ratios["torch.layer@cpu"] == ""
+    ratios = {(view["rows"][ri], view["targets"][ti]): ratio for ri, ti, _, _, ratio in full}
+    expected = {(f"{r.check} {r.dtype}", target_label(r)): "" if r.status == "pass" else format_ratio(r.error_ratio)
+                for r in sample().results if r.case == case}
+    assert ratios == expected and any(expected.values())  # a record that did not pass keeps its ratio
     assert p.by_id("case-view-body")[0] == "div" and p.by_id("case-pick")[0] == "input"
 
 

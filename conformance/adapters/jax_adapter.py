@@ -327,11 +327,10 @@ def _use_compilation_cache(jax) -> str:
     the same program, the same numbers, loaded instead of compiled. Compiling is most of a JAX
     case's time (`python -m benchmarks --only jax`).
 
-    A cache the user configured (JAX_COMPILATION_CACHE_DIR, as .ci/run sets) is used as it is, and
-    then also spans runs. Otherwise the cache is a temporary folder shared by the run's workers (the
-    pool's, or all pytest-xdist workers' pools: `WorkerPool.shared_cache`), so that a program one
-    worker compiled is loaded by the others; it is removed with the pool's scratch folder (or by the
-    xdist controller), even if a worker was killed. An entry JAX cannot read (one that another
+    A cache the user configured (JAX_COMPILATION_CACHE_DIR) is used as it is. Otherwise the cache is
+    in the folder shared by the run's workers (`WorkerPool.shared_cache`: `--cache-dir`, kept between
+    runs, or with `--cache-dir none` a folder of the run's, removed even if a worker was killed), so
+    that a program one worker compiled is loaded by the others, and by the next run. An entry JAX cannot read (one that another
     process is still writing) is a miss: JAX compiles the program itself (tried with a truncated
     entry: same records, one compilation). Where there is no pool (benchmarks, tests), the cache is
     a private temporary folder removed when this process exits. Entries are cached whatever their
@@ -344,7 +343,7 @@ def _use_compilation_cache(jax) -> str:
         if shared:
             folder = os.path.join(shared, "jax-compilation-cache")
             os.makedirs(folder, exist_ok=True)
-            where = "a temporary folder shared by the run's workers"  # not its path: the same in every run
+            where = "the run's cache folder (--cache-dir)"  # not its path: the same in every run
         else:
             folder = tempfile.mkdtemp(prefix="conformance-jax-cache-")
             atexit.register(shutil.rmtree, folder, ignore_errors=True)

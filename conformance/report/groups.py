@@ -24,6 +24,9 @@ class UnsupportedGroup:
     cases: list[str]  # distinct case ids, sorted
     dtypes: list[str]
     checks: list[str]
+    # The reason's index in the case view's messages: the page lists the group's cases from the case
+    # view's records (target, 'unsupported', this reason) rather than the page carrying them twice.
+    reason_index: int = 0
 
     @property
     def search_text(self) -> str:
@@ -31,15 +34,17 @@ class UnsupportedGroup:
         return " ".join([self.framework, self.target, "unsupported", self.reason]).lower()
 
 
-def unsupported_groups(records: list[Result]) -> list[UnsupportedGroup]:
-    """One group per (target, reason) of the `unsupported` records: by target, the largest first."""
+def unsupported_groups(records: list[Result], view: "CaseView") -> list[UnsupportedGroup]:
+    """One group per (target, reason) of the `unsupported` records: by target, the largest first.
+    `view`: the case view of the same records, whose messages the groups' reasons index."""
     members: dict[tuple[str, str], list[Result]] = {}
     for r in records:
         if r.status == "unsupported":
             members.setdefault((target_label(r), r.message or ""), []).append(r)
+    index = {m: i for i, m in enumerate(view.messages)}
     groups = [UnsupportedGroup(target=target, framework=rs[0].framework, reason=reason, count=len(rs),
                                cases=sorted({r.case for r in rs}), dtypes=sorted({r.dtype for r in rs}),
-                               checks=_check_sorted({r.check for r in rs}))
+                               checks=_check_sorted({r.check for r in rs}), reason_index=index[reason])
               for (target, reason), rs in members.items()]
     return sorted(groups, key=lambda g: (g.target, -g.count, g.reason))
 
@@ -54,8 +59,10 @@ class CaseView:
     """Every record of every case, indexed so that each record is a few small numbers.
 
     `cases[case_id]` is a list of `[row, target, status, message, ratio]`: indexes into `rows`
-    ('check dtype' labels, checks in CHECK_ORDER), `targets`, `statuses` and `messages`, and the
-    record's error ratio as read (empty when it has none). The script draws one case's table on demand.
+    ('check dtype' labels, checks in CHECK_ORDER), `targets`, `statuses` and `messages`, and the error
+    ratio of a record that did not pass, as read. What is left out reads as the default: message 0
+    (always ""), no ratio; a pass keeps no ratio (a whole-library report is otherwise megabytes of
+    them). The script draws one case's table on demand.
     """
 
     targets: list[str]
@@ -76,11 +83,14 @@ def case_view(records: list[Result], targets: list[str]) -> CaseView:
     row_index = {cd: i for i, cd in enumerate(rows)}
     target_index = {t: i for i, t in enumerate(targets)}
     status_index = {s: i for i, s in enumerate(STATUS_ORDER)}
-    messages: dict[str, int] = {}
+    messages: dict[str, int] = {"": 0}
     cases: dict[str, list[list]] = {}
     for r in sorted(records, key=lambda r: key_text(r.key)):
-        message = messages.setdefault(r.message or "", len(messages))
-        cases.setdefault(r.case, []).append([row_index[(r.check, r.dtype)], target_index[target_label(r)],
-                                             status_index[r.status], message, format_ratio(r.error_ratio)])
+        record = [row_index[(r.check, r.dtype)], target_index[target_label(r)], status_index[r.status],
+                  messages.setdefault(r.message or "", len(messages)),
+                  "" if r.status == "pass" else format_ratio(r.error_ratio)]
+        while len(record) > 3 and not record[-1]:  # the defaults: message 0, no ratio
+            record.pop()
+        cases.setdefault(r.case, []).append(record)
     return CaseView(targets=list(targets), rows=[f"{c} {d}" for c, d in rows], messages=list(messages),
                     cases=cases)

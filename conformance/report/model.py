@@ -8,6 +8,8 @@ model gives the JSON the report's script reads (`ReportModel.script_data`). Its 
 """
 from __future__ import annotations
 
+import json
+
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -151,9 +153,34 @@ class ReportModel:
 
     def script_data(self) -> dict:
         """The JSON the page's script reads: the detail of every discrepancy row, by index; the tags of
-        the grouped unsupported records' cases; every case's records side by side."""
-        return {"discrepancies": [d.to_dict() for d in self.discrepancies], "statuses": list(STATUS_ORDER),
+        the grouped unsupported records' cases; every case's records side by side. A row's `call` and
+        `known` are indexes into `calls` and `known`: the checks of one unit share its call, and the
+        records of one known difference its entry, which would otherwise repeat hundreds of times."""
+        calls, known = _Interned(), _Interned()
+        rows = []
+        for d in self.discrepancies:
+            row = d.to_dict()
+            row["call"], row["known"] = calls.index(row["call"]), known.index(row["known"])
+            rows.append(row)
+        return {"discrepancies": rows, "calls": calls.items, "known": known.items, "statuses": list(STATUS_ORDER),
                 "case_tags": self.case_tags, "case_view": self.case_view.to_dict()}
+
+
+class _Interned:
+    """Distinct values in the order first seen; `index(None)` and `index("")` stay as they are."""
+
+    def __init__(self):
+        self.items: list = []
+        self._at: dict[str, int] = {}
+
+    def index(self, value):
+        if not value:
+            return value
+        key = json.dumps(value, sort_keys=True, default=str)
+        if key not in self._at:
+            self._at[key] = len(self.items)
+            self.items.append(value)
+        return self._at[key]
 
 
 def build_model(results: RunResults, baseline: RunResults | None = None, *,
@@ -172,7 +199,8 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
     targets = sorted({target_label(r) for r in records})
     tag_map = case_tags(results.cases, tags)
     discrepancies = discrepancy_rows(records, baseline, tag_map)
-    groups = unsupported_groups(records)
+    view = case_view(records, targets)
+    groups = unsupported_groups(records, view)
     section = None
     if baseline is not None:
         section = baseline_section(baseline, results, {x.key: x.index for x in discrepancies},
@@ -187,7 +215,7 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
                      for s in results.stale_known],
         targets=targets, frameworks=sorted({r.framework for r in records}),
         support_tables=support_tables(records, targets, tag_map), discrepancies=discrepancies,
-        unsupported=groups, case_view=case_view(records, targets), baseline=section,
+        unsupported=groups, case_view=view, baseline=section,
         case_tags={c: tag_map[c] for g in groups for c in g.cases if tag_map.get(c)},
     )
 

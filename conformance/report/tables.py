@@ -60,6 +60,7 @@ class SupportRow:
     kind: str  # 'case' | 'feature'
     cells: list[SupportCell]
     counts: Counts  # over the whole row
+    filter: str = ""  # the row's part of its cells' filter text (the column adds the target's)
 
 
 @dataclass
@@ -68,6 +69,11 @@ class SupportTable:
     row_header: str
     columns: list[str]  # target labels
     rows: list[SupportRow]
+
+    @property
+    def column_filters(self) -> list[str]:
+        """Each column's part of its cells' filter text."""
+        return [column_filter(c) for c in self.columns]
 
 
 def case_tags(cases: Mapping[str, dict], tags: Mapping[str, Iterable[str]] | None) -> dict[str, list[str]]:
@@ -125,9 +131,14 @@ def support_table(title: str, row_header: str, kind: str, columns: list[str],
         for r in groups[label]:
             cells[target_label(r)].add(r.status)
             total.add(r.status)
-        rows.append(SupportRow(label, kind, [SupportCell(cells[c], f"{filters[label]} {filter_token(c, 'target')}")
-                                             for c in columns], total))
+        rows.append(SupportRow(label, kind, [SupportCell(cells[c], f"{filters[label]} {column_filter(c)}")
+                                             for c in columns], total, filters[label]))
     return SupportTable(title, row_header, columns, rows)
+
+
+def column_filter(target: str) -> str:
+    """The column's part of its cells' filter text."""
+    return filter_token(target, "target")
 
 
 # ------------------------------------------------------------------------------------------ environment

@@ -89,9 +89,31 @@
   var gTable = document.getElementById("unsupported-table");
   var groupsShown = document.getElementById("groups-shown");
   var CASE_TAGS = DATA.case_tags || {};
+  /* A group's cases come from the case view (DATA.case_view): every case with an unsupported record of
+     the group's target and reason, listed once, sorted (conformance/report/groups.py). */
+  /* A discrepancy's call and known-difference entry are indexes into tables (conformance/report/model.py). */
+  (DATA.discrepancies || []).forEach(function (d) {
+    if (typeof d.call === "number") d.call = DATA.calls[d.call];
+    if (typeof d.known === "number") d.known = DATA.known[d.known];
+  });
+  var CV = DATA.case_view;
+  function unsupportedCases() {
+    var un = CV.statuses.indexOf("unsupported"), byKey = {};
+    Object.keys(CV.cases).forEach(function (c) {
+      CV.cases[c].forEach(function (x) {
+        if (x[2] !== un) return;
+        var k = x[1] + "," + (x[3] || 0);
+        (byKey[k] = byKey[k] || {})[c] = true;
+      });
+    });
+    return byKey;
+  }
+  var UNSUPPORTED = gTable ? unsupportedCases() : {};
   var groups = gTable ? Array.prototype.slice.call(gTable.tBodies[0].rows).map(function (tr) {
-    var lis = Array.prototype.slice.call(tr.querySelectorAll("ul.group-cases li"));
-    return { tr: tr, lis: lis, cases: lis.map(function (li) { return li.textContent; }), n: tr.querySelector("summary .n") };
+    var ul = tr.querySelector("ul.group-cases");
+    var cases = Object.keys(UNSUPPORTED[CV.targets.indexOf(tr.dataset.target) + "," + ul.dataset.reason] || {}).sort();
+    var lis = cases.map(function (c) { var li = el("li", { text: c }); ul.appendChild(li); return li; });
+    return { tr: tr, lis: lis, cases: cases, n: tr.querySelector("summary .n") };
   }) : [];
   function baseOf(id) { var m = /^([^\[]*)\[(.*)\]$/.exec(id); return m && m[1] ? m[1] : id; }
   function caseMatches(c, toks, search) {
@@ -147,9 +169,18 @@
       fText.value = ""; fStatus.value = ""; fFramework.value = ""; applyFilter();
     });
   }
-  Array.prototype.forEach.call(document.querySelectorAll("a.cell-link"), function (a) {
-    a.addEventListener("click", function () {
-      fText.value = a.dataset.filter; fStatus.value = ""; fFramework.value = ""; applyFilter();
+  /* A coloured cell of the support matrix lists its records: its row says which case or feature, its
+     column which target (data-filter on both, so that no cell repeats them). */
+  Array.prototype.forEach.call(document.querySelectorAll("table.matrix"), function (mx) {
+    var heads = mx.tHead.rows[0].cells;
+    mx.addEventListener("click", function (e) {
+      var td = e.target.closest("td.cell");
+      if (!td || !td.dataset.worst || td.dataset.worst === "pass") return;
+      var col = heads[td.cellIndex];
+      if (!col || !col.dataset.filter || !fText) return;
+      fText.value = td.parentNode.dataset.filter + " " + col.dataset.filter;
+      fStatus.value = ""; fFramework.value = ""; applyFilter();
+      document.getElementById("discrepancies").scrollIntoView();
     });
   });
 
@@ -186,7 +217,6 @@
   /* ------------------------------------------------------------------ one case, every target */
   /* DATA.case_view: every record as [row, target, status, message, ratio], indexes into its lists
      (conformance/report/groups.py); a row whose targets disagree is marked. */
-  var CV = DATA.case_view;
   var caseBody = document.getElementById("case-view-body");
   var casePick = document.getElementById("case-pick");
   function caseTable(id) {
@@ -208,7 +238,7 @@
       cols.forEach(function (ci) {
         var x = at[ri + "," + ci];
         if (!x) { tr.appendChild(el("td", { cls: "cell empty", title: "no record", text: "\u00b7" })); return; }
-        var st = CV.statuses[x[2]], msg = CV.messages[x[3]];
+        var st = CV.statuses[x[2]], msg = CV.messages[x[3] || 0];
         seen[st] = true;
         tr.appendChild(el("td", { cls: "cell st-" + st, "data-status": st, text: st,
                                   title: st + (x[4] ? ", error/bound " + x[4] : "") + (msg ? ": " + msg : "") }));
