@@ -95,4 +95,4 @@ def test_a_program_one_worker_compiled_is_loaded_by_the_next(tmp_path, monkeypat
     assert first["requests"] == 1 and first["hits"] == 0  # compiled, and written to the shared folder
     assert second["requests"] == 1 and second["hits"] == 1  # loaded, not compiled
     assert list((tmp_path / "jax-compilation-cache").iterdir())
-    assert first["where"] == "a temporary folder shared by the run's workers"
+    assert first["where"] == "the run's cache folder (--cache-dir)"
