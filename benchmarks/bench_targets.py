@@ -27,7 +27,9 @@ from benchmarks.bench_suite import EAGER
 # name -> --targets globs. `eager` is what the suite ran before the compiled and exported paths.
 GROUPS = {
     "eager": EAGER,
-    "compiled": "torch.compile*,tf.xla*,keras.xla*",
+    # the eager targets and the compiled and kernel-switch paths of the same frameworks: no exporter,
+    # converter or other runtime
+    "compiled": EAGER + ",torch.compile*,torch.channels_last*,torch.no_mkldnn*,tf.xla*,keras.xla*,tf.onednn*,keras.onednn*",
     "all": "*",
 }
 

@@ -10,7 +10,7 @@ Padding: tf.nn.convolution and tf.nn.conv{1,3}d_transpose take 'VALID'/'SAME' on
 tf.nn.conv2d_transpose also take explicit [[0, 0], [begin, end], ..., [0, 0]] lists, so explicit 2-D
 conv cases go to tf.nn.conv2d. Other explicit cases are passed as lists and TF's own refusal is kept.
 Keras takes 'valid'/'same' (and 'causal' for Conv1D), never explicit amounts.
-Paths (the API name's middle word): `xla` compiles the call, and the training step, with
+Paths (the API name's middle word): `xla` compiles the training step (forward and gradients) with
 tf.function(jit_compile=True); `onednn` is the same call in the tensorflow-onednn worker kind, whose
 process imports TensorFlow with TF_ENABLE_ONEDNN_OPTS=1 (conformance/spec/frameworks.py VARIABLES).
 """
@@ -192,32 +192,38 @@ class TensorFlowAdapter(Adapter):
             return None
 
     def _xla(self, forward, x, weights, g, case: Case, obs: Observation):
-        """As `_eager`, each part compiled by XLA the way users compile: `tf.function(jit_compile=True)`
-        around the inference call, and around the training step (forward and gradients). Where XLA
-        refuses what eager TensorFlow computes, that is an error of the XLA path, not a refusal."""
+        """As `_eager`, compiled by XLA the way users train: `tf.function(jit_compile=True)` around
+        the training step, forward and gradients, whose output is the one compared. Only where the
+        step fails is the inference call compiled alone, so that its output is still compared. Where
+        XLA refuses what eager TensorFlow computes, that is an error of the XLA path, not a refusal."""
         tf = self.tf
 
         def step(x, g):
             with tf.GradientTape() as tape:
                 tape.watch([x, *self._constants(weights)])
                 y = forward(x)
-            return tape.gradient(y, [x, *weights], output_gradients=g)
+            if tuple(y.shape) != tuple(g.shape):  # static: the case's upstream gradient does not fit
+                return y, None
+            return y, tape.gradient(y, [x, *weights], output_gradients=g)
 
         try:
             with self.native():
-                y = self._xla_call(self.jit_compiled(forward), x)
+                y, grads = self._xla_call(self.jit_compiled(step), x, g)
+        except Exception as failed:  # refused (Unsupported) or failed: the forward alone, then
+            y = self._xla_forward(forward, x)
+            obs.output = channels_first(self.to_numpy64(y.numpy()))
+            obs.grad_input = obs.grad_weight = obs.grad_bias = failed
+            return None
+        obs.output = channels_first(self.to_numpy64(y.numpy()))
+        return grads if self._gradients_apply(y, g, case, obs) else None
+
+    def _xla_forward(self, forward, x):
+        try:
+            with self.native():
+                return self._xla_call(self.jit_compiled(forward), x)
         except Unsupported as exc:
             eager_refuses_too(lambda: forward(x), exc, "XLA (jit_compile=True)", "TensorFlow")
             raise
-        obs.output = channels_first(self.to_numpy64(y.numpy()))
-        if not self._gradients_apply(y, g, case, obs):
-            return None
-        try:
-            with self.native():
-                return self._xla_call(self.jit_compiled(step), x, g)
-        except Exception as exc:  # refused (Unsupported) or failed: the output is still compared
-            obs.grad_input = obs.grad_weight = obs.grad_bias = exc
-            return None
 
     def jit_compiled(self, fn):
         """`fn` as users compile it with XLA (a step of its own, so that a planted fault can skip it)."""
