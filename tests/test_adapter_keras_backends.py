@@ -123,7 +123,7 @@ REFUSED = {
                              dilation=2), "ValueError:"),
 }
 # Keras's own output size for a transposed conv whose kernel is smaller than its stride: in * stride
-# (known difference keras-backends-transposed-valid-inferred-output-padding).
+# (known difference keras-transposed-valid-inferred-output-padding).
 KERNEL_LT_STRIDE = dict(op="conv_transpose", input_shape=[1, 2, 5], out_channels=3, kernel_size=1, stride=2)
 
 
