@@ -240,8 +240,10 @@ def cmd_list(args) -> int:
     print(f"{len(cases)} cases")
     Selection(frameworks=args.frameworks).validate()
     print("targets (select with --targets GLOB, e.g. 'torch.*', '*@cpu'):")
-    for name, fw, state in availability(args.frameworks or adapters.FRAMEWORKS):
-        print(f"  {name:24} {fw:11} {state}")
+    rows = availability(args.frameworks or adapters.FRAMEWORKS)
+    width = [max((len(row[i]) for row in rows), default=0) for i in (0, 1)]
+    for name, fw, state in rows:
+        print(f"  {name:{width[0]}} {fw:{width[1]}} {state}")
     return 0
 
 
