@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from conformance.files import default_cache_dir
+from conformance.spec.frameworks import REGISTRY
 from conformance.spec.library import default_cases, default_known
 
 PYTEST_PREFIX = "--conformance-"
@@ -85,8 +86,8 @@ def add_to_pytest(group, options) -> None:
 
 # ------------------------------------------------------------------------- what runs
 FRAMEWORKS = Option(("--frameworks",), metavar="LIST", parse=comma_list,
-                    help="comma-separated: torch,tensorflow,jax (default: every installed one; a requested "
-                         "framework that is not installed is an error)")
+                    help=f"comma-separated worker kinds: {','.join(REGISTRY)} (default: every installed one; a "
+                         "requested one that is not installed is an error; --targets picks APIs)")
 DEVICES = Option(("--devices",), metavar="LIST", parse=comma_list,
                  help="cpu,gpu (default: cpu, plus gpu where present)")
 DTYPES = Option(("--dtypes",), metavar="LIST", parse=comma_list,
@@ -122,8 +123,8 @@ JOBS = Option(("--jobs", "-j"), parse=int, metavar="N",
               pytest_help="(case, framework) requests run at once by this pytest process (default: 1 under "
                           "pytest-xdist, where each xdist worker has its own, else the number of CPU cores)")
 CACHE_DIR = Option(("--cache-dir",), default=default_cache_dir, metavar="FOLDER",
-                   help="the compilers' persistent caches (Inductor's, XLA's for JAX), shared by the run's workers and "
-                        "kept between runs; keep it in CI to compile only what changed, e.g. after a framework "
+                   help="the compilers' persistent caches (Inductor's, XLA's for JAX) and the exported and converted "
+                        "models (torch.onnx, LiteRT), shared by the run's workers and kept between runs; keep it in CI to compile only what changed, e.g. after a framework "
                         "upgrade; 'none': a folder of this run's, removed at its end (default: $CONFORMANCE_CACHE_DIR, "
                         "else %(default)s)")
 RETRIES = Option(("--retries",), parse=int, default=2, metavar="N",

@@ -117,6 +117,10 @@ def test_explicit_pads_in_1d_are_refused_by_tf_with_its_own_text(adapter):
     results = run(adapter, "tf.nn", c)
     assert set(statuses(results).values()) == {"unsupported"}
     assert results[0].message.startswith("TypeError:") and "padding" in results[0].message
+    # under tf.function the refusal is the same words, without the traced frames (our file paths)
+    compiled = run(adapter, "tf.xla.nn", c)
+    assert set(statuses(compiled).values()) == {"unsupported"}
+    assert compiled[0].message == results[0].message, compiled[0].message
 
 
 @pytest.mark.parametrize("api, expected", [("tf.nn", "unsupported"), ("keras.layer", "pass")])

@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module imports only from its own layer or lower ones, lazily or not:
 
-    errors, files -> spec -> options -> results -> adapters -> check -> run -> search, report
+    errors, files -> spec -> options -> results -> adapters -> check -> run -> search, report, repro
         -> cli, pytest_plugin
 
 Adapters know nothing of processes, results, checks or reports; spec imports no other subpackage;
@@ -27,7 +27,7 @@ LAYERS = (
     ("adapters",),
     ("check",),
     ("run",),
-    ("search", "report"),
+    ("search", "report", "repro"),
     ("cli", "pytest_plugin", "__main__"),
 )
 RANK = {group: rank for rank, groups in enumerate(LAYERS) for group in groups}

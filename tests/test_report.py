@@ -1,6 +1,8 @@
 """The HTML report: self-contained, escaped, structured, deterministic; its data model."""
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import random
 from collections import Counter
@@ -142,7 +144,7 @@ def test_self_contained(page, html):
     assert 'src="http' not in html and "href=\"http" not in html.split("<script type=\"application/json\"")[0]
     assert "@import" not in html and "url(" not in html
     scripts = page.find("script")
-    assert len(scripts) == 2 and not any("src" in s for s in scripts)
+    assert len(scripts) == 3 and not any("src" in s for s in scripts)  # data, packed calls, code
     assert len(page.find("style")) == 1
     assert "innerHTML" not in html
 
@@ -152,8 +154,8 @@ def test_malicious_case_id_stays_text(page, html):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "<b>not bold</b>" not in html
     assert "&lt;b&gt;not bold&lt;/b&gt;" in html
-    # the parser sees exactly our two script elements, and the id as text of a table cell
-    assert len(page.find("script")) == 2
+    # the parser sees exactly our three script elements, and the id as text of a table cell
+    assert len(page.find("script")) == 3
     rows = page.find("tr", data_case=EVIL)
     assert len(rows) == 1 and rows[0]["data-status"] == "fail"
     assert EVIL in page.text_by_id["support-matrix"]
@@ -218,12 +220,27 @@ def test_structure(page):
     assert page.by_id("detail")[0] == "aside"
 
 
+def _unpacked_calls(page) -> dict:
+    """The packed native calls (#report-calls) as the page's script reads them: base64, then gzip, then JSON."""
+    return json.loads(gzip.decompress(base64.b64decode(page.text_by_id["report-calls"])))
+
+
+def test_packed_calls_hold_every_units_call(page):
+    calls = _unpacked_calls(page)
+    want = {(r.case, target_label(r), r.dtype): r.call for r in sample().results if r.call}
+    got = {(c, t, d): code for c, by_target in calls.items() for t, by_dtype in by_target.items()
+           for d, code in by_dtype.items()}
+    assert got == want and want
+
+
 def test_detail_data_for_a_failing_record(page):
     data = json.loads(page.text_by_id["report-data"], parse_constant=_no_constants)
     tf = [d for d in data["discrepancies"] if d["target"] == "tf.nn@cpu"]
     assert len(tf) == 1
     d = tf[0]
-    assert data["calls"][d["call"]].startswith("tf.nn.conv2d(")  # calls are shared by the unit's checks
+    calls = _unpacked_calls(page)
+    assert calls[d["case"]][d["target"]][d["dtype"]].startswith("tf.nn.conv2d(")
+    assert "call" not in d  # the calls travel packed, once per unit
     assert d["worst_index"] == [0, 1, 6, 7]
     assert d["detail"]["window_origin"] == [4, 5]
     # two each side of [6, 7], clipped at the last column (8)
@@ -467,3 +484,17 @@ def test_many_unsupported_records_make_a_small_report():
     links = sum(CELL_LINK_BYTES + len(c.filter) for c in cells)
     bound = passing + len(groups) * GROUP_ROW_BYTES + sum(len(x) for x in reasons) * 5 + group_cases + links
     assert unsupported <= bound, (unsupported, passing, bound)
+
+
+def test_discrepancies_carry_their_repro_command():
+    results = sample()
+    results.environment["seed"] = 7
+    results.cases = {"conv1d_causal": {"origin": "/home/me/my_cases.yaml:12"},
+                     "conv2d[stride=2,padding=same]": {"origin": "cases/conv2d.yaml:40"}}
+    rows = {(d.case, d.target): d.repro for d in build_model(results).discrepancies}
+    assert rows[("conv2d[stride=2,padding=same]", "jax.lax@gpu")] == (
+        "conformance repro 'conv2d[stride=2,padding=same]' --target jax.lax@gpu --dtype float32 --seed 7")
+    # a case from another file names it; the strict profile is asked for
+    strict = [r for (case, target), r in rows.items() if case == "conv1d_causal" and "jax.lax" in target]
+    assert strict == ["conformance repro conv1d_causal --target jax.lax@cpu --dtype float32 --precision strict "
+                      "--seed 7 --cases /home/me/my_cases.yaml"]

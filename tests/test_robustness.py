@@ -215,7 +215,7 @@ def test_report_escapes_case_descriptions_and_partial_text(tmp_path):
     html = write_report(run, tmp_path / "r.html").read_text()
     assert "alert(3)</script>" not in html  # neither as markup nor ending the JSON script block
     assert "&lt;/script&gt;&lt;script&gt;alert(3)&lt;/script&gt;" in html
-    assert html.count("<script") == 2  # our JSON block and our script, nothing injected
+    assert html.count("<script") == 3  # our JSON block, the packed calls and our script, nothing injected
 
 
 # ------------------------------------------------------------------------- determinism

@@ -97,6 +97,9 @@ class Observation:
     param_count: int | None = None
     call: str = ""  # the native call, as code a user can paste (the reproducer)
     notes: list[str] = field(default_factory=list)  # e.g. which jax transpose_kernel setting was used
+    # The function of `grads` that wrote `call` (adapters/snippet.py `attach`): `conformance repro`
+    # calls it with grads=True for its script's body.
+    repro: Any = None
 
 
 class Adapter:
@@ -185,9 +188,27 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _first_lines(text: str, limit: int = 600) -> str:
-    text = _ANSI.sub("", text)  # Keras colours its error messages for terminals
+    text = _without_traced_frames(_ANSI.sub("", text))  # Keras colours its error messages for terminals
     text = " ".join(line.strip() for line in text.strip().splitlines()[:6] if line.strip())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _without_traced_frames(text: str) -> str:
+    """The framework's own words of an error raised in code that tf.function traced. TensorFlow puts
+    the traced frames first ('in user code:', then each frame's `File "<path>", line N, in f` and its
+    source line), then the error's type and text: the frames name our files on this machine, so a
+    message would differ between installations and say nothing about the case."""
+    if not text.startswith("in user code:"):
+        return text
+    kept, source_line_next = [], False
+    for line in text.splitlines()[1:]:
+        if line.strip().startswith('File "'):
+            source_line_next = True
+        elif source_line_next:
+            source_line_next = False
+        else:
+            kept.append(line)
+    return re.sub(r"^\w+: ", "", "\n".join(kept).strip(), count=1)  # the type, which the caller names
 
 
 def channels_last(a: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import importlib.metadata
 import math
 import os
@@ -47,12 +48,12 @@ from typing import NamedTuple
 import numpy as np
 
 from conformance.spec.case import Case
-from conformance.adapters import keras_backend
+from conformance.adapters import jax_snippet, keras_backend
+from conformance.adapters.snippet import attach
 from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first, kernel_last
 
 # Channels-last dimension numbers per spatial rank (lhs, rhs, out).
-_DIMENSION_NUMBERS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"),
-                      3: ("NDHWC", "DHWIO", "NDHWC")}
+_DIMENSION_NUMBERS = jax_snippet.DIMENSION_NUMBERS
 FLAX_SAME_LOWER_NOTE = ("padding 'SAME_LOWER': not among the strings Flax documents; nn.Conv passes a string it "
                         "does not handle itself to jax.lax.conv_general_dilated, which documents 'SAME_LOWER'")
 TRANSPOSE_KERNEL_NOTE = ("transpose_kernel=True (kernel flipped, I/O swapped by JAX: the adjoint of "
@@ -277,7 +278,8 @@ class JaxAdapter(Adapter):
                      case.dilation, case.groups, case.bias, dtype)
         if case.op == "conv_transpose":
             notes.insert(0, TRANSPOSE_KERNEL_NOTE)
-        obs = Observation(output=None, notes=notes, call=_snippet(spec, case, self._settings()))
+        obs = Observation(output=None, notes=notes)
+        attach(obs, functools.partial(jax_snippet.write, spec, case, self._settings(), device))
 
         # Native layout and dtype, converted here, outside native(): our mistakes stay errors.
         jdt = self._dtypes[dtype]
@@ -368,44 +370,3 @@ def _device_kind(jax, platform: str) -> str | None:
     except RuntimeError:  # "Unknown backend: 'gpu' requested, but no platforms ... are present"
         return None
     return str(devices[0].device_kind) if devices else None
-
-
-def _snippet(spec: _Spec, case: Case, settings: dict) -> str:
-    """A runnable reproducer: random arrays of the native shapes, then the native call."""
-    dt = f"jnp.{spec.dtype}"
-    x_shape = (case.batch,) + case.in_spatial + (case.in_channels,)
-    w_shape = case.weight_shape[2:] + (case.weight_shape[1], case.weight_shape[0])
-    dn = _DIMENSION_NUMBERS[spec.ndim]
-    layout = dn[1] if spec.api == "jax.lax" else "(*k, I/g, O)" if spec.op == "conv" else "(*k, O, I)"
-    lines = ["import jax", "import jax.numpy as jnp", "import numpy as np"]
-    if spec.api == "flax.layer":
-        lines.insert(0, "import flax.linen as nn")
-    if spec.dtype == "float64":
-        lines.append('jax.config.update("jax_enable_x64", True)')
-    if settings.get("jax_default_matmul_precision"):
-        lines.append(f'jax.config.update("jax_default_matmul_precision", '
-                     f'{settings["jax_default_matmul_precision"]!r})')
-    lines += ["rng = np.random.default_rng(0)",
-              f"x = jnp.asarray(rng.standard_normal({x_shape}), {dt})  # channels-last",
-              f"w = jnp.asarray(rng.standard_normal({w_shape}), {dt})  # {layout}"]
-    if spec.bias:
-        lines.append(f"b = jnp.asarray(rng.standard_normal({spec.features}), {dt})")
-    padding = spec.padding if isinstance(spec.padding, str) else [tuple(p) for p in spec.padding]
-    if spec.api == "jax.lax":
-        if spec.op == "conv":
-            call = (f"jax.lax.conv_general_dilated(x, w, {spec.stride}, {padding!r}, rhs_dilation={spec.dilation}, "
-                    f"dimension_numbers={dn}, feature_group_count={spec.groups})")
-        else:
-            call = (f"jax.lax.conv_transpose(x, w, {spec.stride}, {padding!r}, rhs_dilation={spec.dilation}, "
-                    f"dimension_numbers={dn}, transpose_kernel=True)")
-        lines.append(f"y = {call}" + (f" + b.reshape({(1,) * (spec.ndim + 1) + (-1,)})" if spec.bias else ""))
-        return "\n".join(lines)
-    cls = "Conv" if spec.op == "conv" else "ConvTranspose"
-    extra = f"feature_group_count={spec.groups}" if spec.op == "conv" else "transpose_kernel=True"
-    lines.append(f"layer = nn.{cls}(features={spec.features}, kernel_size={spec.kernel_size}, strides={spec.stride}, "
-                 f"padding={padding!r}, kernel_dilation={spec.dilation}, {extra}, use_bias={spec.bias}, "
-                 f"dtype={dt}, param_dtype={dt})")
-    params = '{"kernel": w, "bias": b}' if spec.bias else '{"kernel": w}'
-    lines.append(f"params = {params}  # the shapes layer.init(jax.random.key(0), x) creates")
-    lines.append('y = layer.apply({"params": params}, x)')
-    return "\n".join(lines)

@@ -24,14 +24,16 @@ the backends' conv ops read. float64 on JAX needs x64, enabled for the call as i
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 
 import numpy as np
 
-from conformance.adapters import keras_layers
+from conformance.adapters import keras_layers, keras_snippet
 from conformance.adapters.base import (SCRATCH_VARIABLE, Adapter, Observation, Unsupported, channels_first,
                                        channels_last, converted)
+from conformance.adapters.snippet import attach
 from conformance.spec.case import Case
 from conformance.spec.inputs import Inputs
 
@@ -81,8 +83,8 @@ def run_keras_layer(adapter: Adapter, api: str, case: Case, dtype: str, device: 
         # JAX program compiled per kernel shape, several times the cost of the case's own program;
         # zeros is the cheapest start, and no computation under test reads it.
         kwargs["depthwise_initializer" if cls.startswith("Depthwise") else "kernel_initializer"] = "zeros"
-    obs = Observation(output=None, call=keras_layers.snippet(case, dtype, cls, kwargs, backend=backend,
-                                                             device=DEVICES[device]))
+    obs = Observation(output=None)
+    attach(obs, functools.partial(keras_snippet.write, case, dtype, cls, kwargs, backend=backend, device=device))
     x64 = _x64(adapter.jax) if backend == "jax" and dtype == "float64" else contextlib.nullcontext()
     with keras.device(DEVICES[device]), x64:
         with adapter.native():

@@ -82,22 +82,3 @@ def kernel_mismatch(layer_shape: tuple, documented: tuple) -> Unsupported | None
         return None
     return Unsupported(f"the layer's kernel is {list(layer_shape)}, not the documented {list(documented)}: "
                        "the case's weights cannot be loaded into it")
-
-
-def snippet(case: Case, dtype: str, cls: str, kwargs: dict, *, backend: str, device: str = "cpu") -> str:
-    """A runnable reproducer: a random channels-last input, the layer on `backend` under
-    `keras.device(device)`, its output."""
-    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    x_shape = [case.batch, *case.in_spatial, case.in_channels]
-    lines = [f"import os; os.environ['KERAS_BACKEND'] = {backend!r}  # read once, at the first import of keras",
-             "import keras"]
-    if backend == "jax" and dtype == "float64":
-        lines += ["import jax", "jax.config.update('jax_enable_x64', True)  # JAX computes float64 only with x64"]
-    kernel = "(*k, C_in, depth_multiplier)" if depthwise_layer(case) else \
-        "(*k, O, I)" if case.op == "conv_transpose" else "(*k, I/groups, O)"
-    lines += [f"with keras.device({device!r}):",
-              f"    x = keras.random.normal({x_shape}, dtype={dtype!r})  # channels-last",
-              f"    layer = keras.layers.{cls}({args})",
-              f"    layer.build(x.shape)  # kernel {list(native_weight_shape(case))} {kernel}: layer.kernel.assign(w)",
-              "    y = layer(x)"]
-    return "\n".join(lines)

@@ -11,6 +11,9 @@ which tracks Keras 3 variables, so their values are frozen into the model. The o
 resource variables that nothing initializes (READ_VARIABLE), and LiteRT returns garbage with its
 XNNPACK delegate or fails without it (examples/litert_concrete_function_keras3_variables.py).
 
+The converted models are kept in the run's cache folder, keyed by everything they are made of
+(conformance/adapters/artifacts.py); the interpreter runs them in every run.
+
 The model runs in LiteRT's interpreter from the ai-edge-litert package
 (`ai_edge_litert.interpreter.Interpreter`), with its defaults (the XNNPACK delegate for float32 on
 CPU); where that package is not installed, TensorFlow's own `tf.lite.Interpreter` (deprecated, still
@@ -26,17 +29,19 @@ not run as one. Devices: CPU (LiteRT's GPU delegate is for mobile GPUs; this pac
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import importlib.util
 import io
 import re
 
-from conformance.adapters import keras_layers
+from conformance.adapters import artifacts, keras_layers, keras_snippet
 from conformance.adapters.base import Observation, Unsupported, channels_first, channels_last
 from conformance.spec.case import Case
 
 API = "litert.layer"
 NO_GRADIENTS = "the converted LiteRT model runs inference only: no gradients"
+CONVERTER = "tf.lite.TFLiteConverter.from_keras_model, defaults (TFLITE_BUILTINS, no optimizations)"
 FLOAT16_OPTION = ("; the converter's float16 option (target_spec.supported_types=[tf.float16]) only stores a "
                   "float32 model's weights in float16 and computes in float32, so it is no float16 run")
 
@@ -52,9 +57,12 @@ def run(adapter, case: Case, dtype: str, device: str, inputs) -> Observation:
     x_nat = channels_last(inputs.input).astype(ndtype)
     cls, kwargs = keras_layers.layer_spec(case, dtype)
     obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
-                      grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None,
-                      call=keras_layers.snippet(case, dtype, cls, kwargs, backend="tensorflow") + "\n"
-                      + _call_lines(dtype))
+                      grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
+
+    def write(grads=False):  # the Keras layer holding the case's weights, then its conversion (forward only)
+        layer = keras_snippet.write(case, dtype, cls, kwargs, backend="tensorflow", grads=grads, forward=False)
+        return _call_lines(layer, dtype, repro=grads)
+    obs.call, obs.repro = write().text(), write
     with tf.device("/CPU:0"):
         with adapter.native():
             layer = getattr(keras.layers, cls)(**kwargs)
@@ -69,11 +77,23 @@ def run(adapter, case: Case, dtype: str, device: str, inputs) -> Observation:
         if case.bias:
             layer.bias.assign(inputs.bias.astype(ndtype))
         try:
-            model = convert(adapter, layer, x_nat.shape, dtype)
+            model = artifacts.made(adapter, "litert", _convert_key(layer, x_nat.shape, dtype),
+                                   lambda: convert(adapter, layer, x_nat.shape, dtype))
             obs.output = channels_first(adapter.to_numpy64(invoke(adapter, model, x_nat)))
         except Unsupported as exc:  # the layer's own facts still count: its kernel shape and parameter count
             obs.output = exc
     return obs
+
+
+def _convert_key(layer, input_shape, dtype: str) -> dict:
+    """What the converted model is a function of (conformance/adapters/artifacts.py): the packages
+    that write it, the layer's class and configuration (without its name, which numbers layers in
+    the order a worker builds them), its weights' bytes, the input's shape and dtype."""
+    config = {k: v for k, v in layer.get_config().items() if k != "name"}
+    return {"versions": {p: _version(p) for p in ("tensorflow", "tensorflow-cpu", "keras")},
+            "converter": CONVERTER, "class": type(layer).__name__, "config": config,
+            "weights": [[w.path.rsplit("/", 1)[-1], artifacts.digest(w.numpy())] for w in layer.weights],
+            "input": [list(input_shape), dtype]}
 
 
 def convert(adapter, layer, input_shape, dtype: str) -> bytes:
@@ -150,18 +170,37 @@ def _without_locations(line: str) -> str:
     return " ".join(text.split())
 
 
-def _call_lines(dtype: str) -> str:
-    return "\n".join([
-        f"inputs = keras.Input(batch_shape=x.shape, dtype={dtype!r})",
-        "model = keras.Model(inputs, layer(inputs))",
-        "import tensorflow as tf",
-        "tflite_model = tf.lite.TFLiteConverter.from_keras_model(model).convert()",
-        "from ai_edge_litert.interpreter import Interpreter",
-        "interpreter = Interpreter(model_content=tflite_model)",
-        "interpreter.allocate_tensors()",
-        "interpreter.set_tensor(interpreter.get_input_details()[0]['index'], keras.ops.convert_to_numpy(x))",
-        "interpreter.invoke()",
-        "y_litert = interpreter.get_tensor(interpreter.get_output_details()[0]['index'])"])
+def _call_lines(layer, dtype: str, *, repro: bool = False):
+    """`layer` (keras_snippet.write's Snippet of the layer holding the case's weights) with the
+    conversion and the interpreter as `run` makes them, on the CPU; in a repro, a refusal of either
+    is the output's value (the layer's facts still count)."""
+    lines = [f"inputs = keras.Input(batch_shape=tuple(xt.shape), dtype={dtype!r})",
+             "model = keras.Model(inputs, layer(inputs))",
+             "with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the SavedModel it writes",
+             "    tflite_model = tf.lite.TFLiteConverter.from_keras_model(model).convert()",
+             "try:", "    from ai_edge_litert.interpreter import Interpreter",
+             "except ImportError:  # TensorFlow's own, where ai-edge-litert is not installed",
+             "    Interpreter = tf.lite.Interpreter",
+             "interpreter = Interpreter(model_content=tflite_model)",
+             "interpreter.allocate_tensors()",
+             "interpreter.set_tensor(interpreter.get_input_details()[0]['index'], xt.numpy())",
+             "interpreter.invoke()",
+             "y = interpreter.get_tensor(interpreter.get_output_details()[0]['index'])"]
+    if repro:
+        lines = ["try:", *("    " + line for line in lines), "except Exception as exc:", "    y = exc"]
+    layer.imports.append("import contextlib, io")
+    layer.call = ["with tf.device('/CPU:0'):", *("    " + line for line in layer.call + lines)]
+    layer.results = ["out['output'] = y if isinstance(y, BaseException) else "
+                     "np.moveaxis(np.asarray(y, dtype=np.float64), -1, 1)"]
+    return layer
+
+
+@functools.cache
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def environment() -> dict:
@@ -174,4 +213,4 @@ def environment() -> dict:
     interpreter = ("ai_edge_litert.interpreter.Interpreter" if version else
                    "tf.lite.Interpreter (the ai-edge-litert package is not installed)")
     return {"interpreter": interpreter, "ai_edge_litert": version, "delegates": "the interpreter's defaults",
-            "converter": "tf.lite.TFLiteConverter.from_keras_model, defaults (TFLITE_BUILTINS, no optimizations)"}
+            "converter": CONVERTER, "converted_models_kept": artifacts.location()}

@@ -34,11 +34,14 @@ The opset is the newest that both onnx and onnxruntime load (`_newest_common_ops
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import numpy as np
 
+from conformance.adapters import onnx_snippet
 from conformance.adapters.base import Adapter, Observation, Unsupported
+from conformance.adapters.snippet import attach
 from conformance.spec.case import Case
 
 AUTO_PAD = {"valid": "VALID", "same": "SAME_UPPER", "same_lower": "SAME_LOWER"}
@@ -141,8 +144,9 @@ class OnnxAdapter(Adapter):
         op = "Conv" if case.op == "conv" else "ConvTranspose"
         attrs = self.node_attributes(case)
         providers = self._providers(device) if api == "onnxruntime" else None
-        obs = Observation(output=None, call=_snippet(case, dtype, op, attrs, self.opset, api, providers),
-                          notes=[f"ONNX {op} (opset {self.opset}) attributes: {attrs}"])
+        obs = Observation(output=None, notes=[f"ONNX {op} (opset {self.opset}) attributes: {attrs}"])
+        attach(obs, functools.partial(onnx_snippet.write, case, dtype, op, attrs, self.opset, api, providers,
+                                      ELEMENT_TYPES[dtype]))
         ndt = self._numpy_dtypes[dtype]
         # Native dtypes and the model, built here, outside native(): our mistakes stay errors.
         x = inputs.input.astype(ndt)
@@ -226,33 +230,3 @@ def _newest_common_opset(onnx, ort) -> tuple[int, dict]:
             continue
         return opset, {"opset_onnx_newest": newest, "opset_onnxruntime_newest": opset}
     raise RuntimeError(f"onnxruntime {ort.__version__} loads no opset up to onnx's newest ({newest})")
-
-
-def _snippet(case: Case, dtype: str, op: str, attrs: dict, opset: int, api: str, providers) -> str:
-    """A runnable reproducer: random arrays of the case's shapes, the one-node model, the run."""
-    ndt = "ml_dtypes.bfloat16" if dtype == "bfloat16" else f"np.{dtype}"
-    bias = case.bias
-    lines = ["import numpy as np", "import onnx", "from onnx import TensorProto, helper, numpy_helper"]
-    if dtype == "bfloat16":
-        lines.append("import ml_dtypes")
-    lines.append("import onnxruntime as ort" if api == "onnxruntime" else "from onnx.reference import ReferenceEvaluator")
-    lines += ["rng = np.random.default_rng(0)",
-              f"x = rng.standard_normal({case.input_shape}).astype({ndt})",
-              f"w = rng.standard_normal({case.weight_shape}).astype({ndt})"]
-    if bias:
-        lines.append(f"b = rng.standard_normal(({case.out_channels},)).astype({ndt})")
-    args = ", ".join(f"{k}={v!r}" for k, v in attrs.items())
-    names = '["X", "W", "B"]' if bias else '["X", "W"]'
-    inits = ('[numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")]' if bias
-             else '[numpy_helper.from_array(w, "W")]')
-    element = f"TensorProto.{ELEMENT_TYPES[dtype]}"
-    lines += [f'node = helper.make_node("{op}", {names}, ["Y"], {args})',
-              f'graph = helper.make_graph([node], "case", [helper.make_tensor_value_info("X", {element}, x.shape)], '
-              f'[helper.make_tensor_value_info("Y", {element}, [None] * x.ndim)], initializer={inits})',
-              f'model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", {opset})])',
-              "onnx.checker.check_model(model)"]
-    if api == "onnxruntime":
-        lines.append(f"y = ort.InferenceSession(model.SerializeToString(), providers={providers!r}).run(None, {{'X': x}})[0]")
-    else:
-        lines.append("y = ReferenceEvaluator(model).run(None, {'X': x})[0]")
-    return "\n".join(lines)

@@ -17,12 +17,14 @@ process imports TensorFlow with TF_ENABLE_ONEDNN_OPTS=1 (conformance/spec/framew
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import os
 import sys
 
 from conformance.spec.case import Case
-from conformance.adapters import keras_layers, litert
+from conformance.adapters import keras_layers, keras_snippet, litert, tf_snippet
+from conformance.adapters.snippet import Snippet, attach
 from conformance.adapters.base import (Adapter, Observation, Unsupported, api_modifiers, api_surface, channels_first, channels_last,
                                        CompiledPathError, converted, eager_refuses_too, kernel_first,
                                        kernel_last)
@@ -161,8 +163,7 @@ class TensorFlowAdapter(Adapter):
                     return obs
                 forward, weights = built
             run = self._xla if "xla" in api_modifiers(api) else self._eager
-            if "xla" in api_modifiers(api):
-                obs.call = _xla_snippet(obs.call)
+            _xla_snippet(obs, device, xla="xla" in api_modifiers(api))
             grads = run(forward, x, weights, g, case, obs)
         if grads is None:
             return obs
@@ -272,7 +273,7 @@ class TensorFlowAdapter(Adapter):
             kwargs = dict(output_shape=out_shape, strides=strides, padding=padding,
                           data_format=data_format, dilations=dilations)
         op = getattr(tf.nn, name)
-        obs.call = _nn_snippet(case, dtype, f"tf.nn.{name}", kwargs)
+        attach(obs, functools.partial(_nn_snippet, case, dtype, f"tf.nn.{name}", kwargs))
 
         def forward(x):
             y = op(x, w, **kwargs)
@@ -285,7 +286,7 @@ class TensorFlowAdapter(Adapter):
         differentiate); None when its kernel has another shape than the documented one (`obs` then
         says so)."""
         cls, kwargs = keras_layers.layer_spec(case, dtype)
-        obs.call = keras_layers.snippet(case, dtype, cls, kwargs, backend="tensorflow")
+        attach(obs, functools.partial(keras_snippet.write, case, dtype, cls, kwargs, backend="tensorflow"))
         with self.native():
             layer = getattr(keras.layers, cls)(**kwargs)
             layer.build(tuple(x.shape))
@@ -300,29 +301,16 @@ class TensorFlowAdapter(Adapter):
             layer.bias.assign(b_nat)
         return layer, [layer.kernel] + ([layer.bias] if case.bias else [])
 
-def _nn_snippet(case: Case, dtype: str, fn: str, kwargs: dict) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    x_shape = [case.batch, *case.in_spatial, case.in_channels]
-    a, b, *k = case.weight_shape
-    lines = ["import tensorflow as tf",
-             f"x = tf.random.normal({x_shape}, dtype=tf.{dtype})",
-             f"w = tf.random.normal({[*k, b, a]}, dtype=tf.{dtype})",
-             f"y = {fn}(x, w, {args})"]
-    if case.bias:
-        lines.append(f"y = tf.nn.bias_add(y, tf.random.normal([{case.out_channels}], dtype=tf.{dtype}))")
-    return "\n".join(lines)
+def _nn_snippet(case: Case, dtype: str, fn: str, kwargs: dict, *, device: str = "cpu", xla: bool = False,
+                grads: bool = False) -> Snippet:
+    """tf.nn's call over the suite-layout arrays (conformance/adapters/tf_snippet.py)."""
+    return tf_snippet.nn_write(case, dtype, fn, kwargs, device=device, xla=xla, grads=grads)
 
 
-def _xla_snippet(call: str) -> str:
-    """The reproducer with its computation of `y` compiled by XLA, as the xla targets run it."""
-    lines = call.splitlines()
-    if "layer = " in call:  # Keras: compile the layer's call
-        return "\n".join(lines + ["import tensorflow as tf",
-                                   "y = tf.function(layer, jit_compile=True)(x)  # compiled by XLA"])
-    first = next(i for i, line in enumerate(lines) if line.startswith("y = "))
-    body = [f"    {line}" for line in lines[first:]]
-    return "\n".join(lines[:first] + ["@tf.function(jit_compile=True)  # compiled by XLA", "def forward(x):",
-                                      *body, "    return y", "y = forward(x)"])
+def _xla_snippet(obs: Observation, device: str, *, xla: bool) -> None:
+    """The reproducer on the unit's device, with its forward (and in a repro, the training step)
+    compiled by XLA on the xla targets, as `run` runs them."""
+    attach(obs, functools.partial(obs.repro, device=device, xla=xla))
 
 
 def _onednn_enabled() -> bool | None:

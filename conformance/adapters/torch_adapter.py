@@ -18,7 +18,8 @@ from conformance.adapters.base import (Adapter, Observation, Unsupported, api_mo
                                        eager_refuses_too)
 from conformance.adapters.torch_compile import Compiler
 from conformance.adapters import keras_backend
-from conformance.adapters import torch_onnx
+from conformance.adapters import torch_onnx, torch_snippet
+from conformance.adapters.snippet import Snippet, attach
 
 
 class TorchAdapter(Adapter):
@@ -145,10 +146,12 @@ class TorchAdapter(Adapter):
             kwargs["output_padding"] = case.output_padding
         if api_surface(api) == "functional":
             fn = getattr(self.F, f"conv{nd}d" if case.op == "conv" else f"conv_transpose{nd}d")
-            obs.call = _snippet(case, dtype, dev, f"torch.nn.functional.{fn.__name__}", kwargs, layer=False, path=path)
+            attach(obs, functools.partial(_snippet, case, dtype, dev, f"torch.nn.functional.{fn.__name__}", kwargs,
+                                          layer=False, path=path))
             return (lambda x, w, b: fn(x, w, b, **kwargs)), (tensor(inputs.weight), tensor(inputs.bias))
         cls = getattr(t.nn, f"Conv{nd}d" if case.op == "conv" else f"ConvTranspose{nd}d")
-        obs.call = _snippet(case, dtype, dev, f"torch.nn.{cls.__name__}", kwargs, layer=True, path=path)
+        attach(obs, functools.partial(_snippet, case, dtype, dev, f"torch.nn.{cls.__name__}", kwargs, layer=True,
+                                      path=path))
         with self.native():
             layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias,
                         device=dev, dtype=self._dtypes[dtype], **kwargs)
@@ -220,35 +223,11 @@ def _memory_format(torch, case: Case):
     return torch.channels_last_3d if case.ndim == 3 else torch.channels_last
 
 
-def _snippet(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: bool, path=frozenset()) -> str:
-    """The call as a user writes it on this path: eager, channels_last, under torch.compile, with
-    oneDNN off."""
-    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    shape = ", ".join(map(str, case.input_shape))
-    lines = ["import torch", f"x = torch.randn({shape}, dtype=torch.{dtype}, device={dev!r})"]
-    layout = "torch.channels_last_3d" if case.ndim == 3 else "torch.channels_last"
-    if "channels_last" in path:
-        lines.append(f"x = x.to(memory_format={layout})")
-    if layer:
-        lines.append(f"layer = {fn}({case.in_channels}, {case.out_channels}, {case.kernel_size!r}, "
-                     f"bias={case.bias}, dtype=torch.{dtype}, device={dev!r}, {args})")
-        if "channels_last" in path:
-            lines.append(f"layer = layer.to(memory_format={layout})")
-        call = "layer"
-    else:
-        wshape = ", ".join(map(str, case.weight_shape))
-        lines.append(f"w = torch.randn({wshape}, dtype=torch.{dtype}, device={dev!r})")
-        lines.append(f"b = torch.randn({case.out_channels}, dtype=torch.{dtype}, device={dev!r})"
-                     if case.bias else "b = None")
-        lines.append(f"conv = lambda x: {fn}(x, w, b, {args})")
-        call = "conv"
-    if "compile" in path:
-        lines.append(f"{call} = torch.compile({call})")
-    if "no_mkldnn" in path:
-        lines.append(f"with torch.backends.mkldnn.flags(enabled=False):\n    y = {call}(x)")
-    else:
-        lines.append(f"y = {call}(x)")
-    return "\n".join(lines)
+def _snippet(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: bool, path=frozenset(),
+             grads: bool = False, forward: bool = True) -> Snippet:
+    """The call as a user writes it on this path (eager, channels_last, under torch.compile, with
+    oneDNN off), over the suite-layout arrays: conformance/adapters/torch_snippet.py."""
+    return torch_snippet.write(case, dtype, dev, fn, kwargs, layer=layer, path=path, grads=grads, forward=forward)
 
 
 def _dist_version(name: str) -> str | None:

@@ -14,7 +14,9 @@ Both run with their defaults (opset, optimization), except `verbose=False`, whic
 dynamo exporter's progress lines. The model bytes go to an `onnxruntime.InferenceSession`: the CPU
 provider on 'cpu'; on 'gpu' the CUDA provider alone, with ONNX Runtime's CPU fallback turned off, so
 a node ONNX Runtime would quietly move to the CPU is a refusal, never a CPU result under a GPU name.
-Its thread pool takes the torch worker's thread count (the workers are the parallelism).
+Its thread pool takes the torch worker's thread count (the workers are the parallelism). The
+exported models are kept in the run's cache folder, keyed by everything they are made of
+(conformance/adapters/artifacts.py): ONNX Runtime runs them in every run.
 
 An export that fails is `unsupported` with the exporter's own text, and so is ONNX Runtime's refusal
 of the exported model, when it loads it or runs it (no kernel for the dtype, a type the model's opset
@@ -25,6 +27,7 @@ only: the gradients are `unsupported`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import importlib.util
 import inspect
@@ -33,6 +36,7 @@ import warnings
 
 import numpy as np
 
+from conformance.adapters import artifacts
 from conformance.adapters.base import Observation, Unsupported
 from conformance.spec.case import Case
 
@@ -52,8 +56,10 @@ def run(adapter, api: str, case: Case, dtype: str, device: str, inputs, padding,
     obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
                       grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
     dynamo = api == "torch.onnx.layer"
-    eager = snippet(case, dtype, "cpu", f"torch.nn.{cls.__name__}", kwargs, layer=True)
-    obs.call = eager + "\n" + _call_lines(dynamo, device)
+    def write(grads=False):  # the eager layer's lines, then the export's (forward only: no gradients)
+        eager = snippet(case, dtype, "cpu", f"torch.nn.{cls.__name__}", kwargs, layer=True, grads=grads, forward=False)
+        return _call_lines(eager, dynamo, device, repro=grads)
+    obs.call, obs.repro = write().text(), write
     with adapter.native():
         layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias, dtype=tdtype, **kwargs)
     obs.layer_weight_shape = tuple(layer.weight.shape)
@@ -72,13 +78,31 @@ def run(adapter, api: str, case: Case, dtype: str, device: str, inputs, padding,
 
 
 def _exported_output(adapter, layer, x, dtype: str, device: str, *, dynamo: bool) -> np.ndarray:
-    session = open_session(export(adapter, layer, x, dynamo=dynamo), device, adapter.torch.get_num_threads())
+    model = artifacts.made(adapter, "torch.onnx", _export_key(adapter.torch, layer, x, dynamo),
+                           lambda: export(adapter, layer, x, dynamo=dynamo))
+    session = open_session(model, device, adapter.torch.get_num_threads())
     if dtype == "bfloat16":  # a bfloat16 model ONNX Runtime accepted (a later opset): NumPy cannot hold its input
         raise Unsupported("ONNX Runtime accepted the bfloat16 model, but its Python API takes NumPy arrays, "
                           "and NumPy has no bfloat16")
     with ort_refusals(device, "refused to run the exported model"):
         (y,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     return np.asarray(y, dtype=np.float64)
+
+
+def _export_key(torch, layer, x, dynamo: bool) -> dict:
+    """What the exported model is a function of (conformance/adapters/artifacts.py): the packages
+    that write it, the exporter, the layer (its repr names its class and every argument that is not
+    a default) and its parameters' bytes, the input's shape and dtype."""
+    return {"versions": {p: _version(p) for p in ("torch", "onnx", "onnxscript")}, "dynamo": dynamo,
+            "layer": repr(layer), "training": layer.training,
+            "parameters": {name: [str(p.dtype), list(p.shape), _bytes_digest(torch, p)]
+                           for name, p in layer.named_parameters()},
+            "input": [list(x.shape), str(x.dtype)]}
+
+
+def _bytes_digest(torch, tensor) -> str:
+    # viewed as bytes: NumPy has no bfloat16
+    return artifacts.digest(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
 
 
 def export(adapter, layer, x, *, dynamo: bool) -> bytes:
@@ -140,19 +164,28 @@ def ort_refusals(device: str, what: str):
         raise Unsupported(f"onnxruntime {what}: {type(exc).__name__}: {str(exc).strip()}") from exc
 
 
-def _call_lines(dynamo: bool, device: str) -> str:
+def _call_lines(eager, dynamo: bool, device: str, *, repro: bool = False):
+    """`eager` (torch_snippet.write's Snippet of the layer, weights loaded) with the export and the
+    ONNX Runtime session as `run` makes them; in a repro, a refusal of either is the output's value."""
     provider = "CUDAExecutionProvider" if device == "gpu" else "CPUExecutionProvider"
     if dynamo:
-        lines = ["layer.eval()",
-                 "model = torch.onnx.export(layer, (x,)).model_proto.SerializeToString()  # the default exporter"]
+        lines = ["model = torch.onnx.export(layer, (xt,), verbose=False).model_proto.SerializeToString()  "
+                 "# the default exporter"]
     else:
-        lines = ["layer.eval()", "import io", "buffer = io.BytesIO()",
-                 "torch.onnx.export(layer, (x,), buffer, dynamo=False)  # the TorchScript exporter",
+        lines = ["import io", "buffer = io.BytesIO()",
+                 "torch.onnx.export(layer, (xt,), buffer, dynamo=False)  # the TorchScript exporter",
                  "model = buffer.getvalue()"]
-    return "\n".join(lines + [
-        "import onnxruntime as ort",
-        f"session = ort.InferenceSession(model, providers=[{provider!r}])",
-        "y_onnx = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]"])
+    lines += ["import onnxruntime as ort", "options = ort.SessionOptions()",
+              "options.intra_op_num_threads = torch.get_num_threads()"]
+    if device == "gpu":
+        lines.append("options.add_session_config_entry('session.disable_cpu_ep_fallback', '1')")
+    lines += [f"session = ort.InferenceSession(model, options, providers=[{provider!r}])",
+              "y = session.run(None, {session.get_inputs()[0].name: xt.numpy()})[0]"]
+    eager.call += ["layer.eval()"] + (["try:", *("    " + line for line in lines),
+                                       "except Exception as exc:  # the layer's own facts still count",
+                                       "    y = exc"] if repro else lines)
+    eager.results = ["out['output'] = y if isinstance(y, BaseException) else np.asarray(y, dtype=np.float64)"]
+    return eager
 
 
 def environment(torch) -> dict | None:
@@ -171,9 +204,11 @@ def environment(torch) -> dict | None:
                           "torch.onnx.torchscript.layer": "torch.onnx.export(dynamo=False): TorchScript, "
                                                           "deprecated since 2.9"},
             "providers": {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider, no CPU fallback"},
-            "intra_op_num_threads": torch.get_num_threads()}
+            "intra_op_num_threads": torch.get_num_threads(),
+            "exported_models_kept": artifacts.location()}
 
 
+@functools.cache
 def _version(package: str) -> str | None:
     if importlib.util.find_spec(package) is None:
         return None

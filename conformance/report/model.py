@@ -8,8 +8,9 @@ model gives the JSON the report's script reads (`ReportModel.script_data`). Its 
 """
 from __future__ import annotations
 
+import base64
+import gzip
 import json
-
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -20,7 +21,8 @@ from conformance.report.tables import (EnvItem, SummaryGroup, SupportTable, case
                                        summary_groups, support_tables)
 from conformance.report.values import (SEVERITY, STATUS_ORDER, Counts, as_text, base_id, format_ratio, json_safe,
                                        key_text, ratio_value, target_label)
-from conformance.results.records import Result, RunResults
+from conformance.repro import command_line
+from conformance.results.records import ORACLE_CHECKS, Result, RunResults
 
 
 @dataclass
@@ -51,6 +53,7 @@ class DiscrepancyRow:
     baseline_status: str | None = None  # the status of the same key in the baseline, when one is given
     tags: list[str] = field(default_factory=list)
     story: dict = field(default_factory=dict)  # attempts, stderr, rerun, varies (conformance/run/attempts.py)
+    repro: str = ""  # the `conformance repro` command that writes the unit's standalone script
 
     @property
     def base(self) -> str:
@@ -88,9 +91,9 @@ class DiscrepancyRow:
             "precision": self.precision, "dtype": self.dtype, "check": self.check, "status": self.status,
             "message": self.message, "error_ratio": self.error_ratio, "ratio_text": self.ratio_text,
             "max_abs_error": self.max_abs_error, "worst_index": self.worst_index,
-            "expected": self.expected, "got": self.got, "arithmetic": self.arithmetic, "call": self.call,
+            "expected": self.expected, "got": self.got, "arithmetic": self.arithmetic,
             "detail": self.detail, "known": self.known, "baseline_status": self.baseline_status,
-            "story": self.story,
+            "story": self.story, "repro": self.repro,
         })
 
 
@@ -107,9 +110,19 @@ def _discrepancy_order(r: Result) -> tuple:
     return (-SEVERITY.get(r.status, 0), -ratio, key_text(r.key))
 
 
+def _repro_command(r: Result, seed: int, origins: Mapping[str, str]) -> str:
+    """`conformance repro` of the record's unit; `--cases` names the case's file where it is not
+    in the library (its origin, as the results file records it, is outside cases/)."""
+    origin = (origins.get(r.case) or "").rsplit(":", 1)[0]
+    cases = [origin] if origin and not origin.startswith("cases/") else None
+    return command_line(r.case, f"{r.api}@{r.device}", r.dtype, profile=r.precision, seed=seed, cases=cases)
+
+
 def discrepancy_rows(records: list[Result], baseline: RunResults | None,
-                     tag_map: Mapping[str, list[str]]) -> list[DiscrepancyRow]:
-    """Every record that is neither a pass nor unsupported, the most severe and the largest ratio first."""
+                     tag_map: Mapping[str, list[str]], *, seed: int = 0,
+                     origins: Mapping[str, str] | None = None) -> list[DiscrepancyRow]:
+    """Every record that is neither a pass nor unsupported, the most severe and the largest ratio first.
+    `seed` and `origins` (case id -> its file:line) make each row's `conformance repro` command."""
     base_status = {r.key: r.status for r in baseline.results} if baseline is not None else {}
     rows = []
     for r in sorted((r for r in records if r.status not in ("pass", "unsupported")), key=_discrepancy_order):
@@ -121,6 +134,7 @@ def discrepancy_rows(records: list[Result], baseline: RunResults | None,
             expected=r.expected, got=r.got, arithmetic=r.arithmetic, call=r.call, detail=r.detail,
             known=r.known, baseline_status=base_status.get(r.key) if baseline is not None else None,
             tags=tag_map.get(r.case, []), story=_story(r),
+            repro="" if r.check not in ORACLE_CHECKS else _repro_command(r, seed, origins or {}),
         ))
     return rows
 
@@ -141,6 +155,7 @@ class ReportModel:
     discrepancies: list[DiscrepancyRow]
     unsupported: list[UnsupportedGroup]
     case_view: CaseView
+    calls: str = ""  # packed_calls()
     baseline: BaselineSection | None = None
     statuses: tuple[str, ...] = STATUS_ORDER
     partial: str | None = None  # why the run is incomplete (interrupted), shown above the verdict
@@ -153,17 +168,31 @@ class ReportModel:
 
     def script_data(self) -> dict:
         """The JSON the page's script reads: the detail of every discrepancy row, by index; the tags of
-        the grouped unsupported records' cases; every case's records side by side. A row's `call` and
-        `known` are indexes into `calls` and `known`: the checks of one unit share its call, and the
-        records of one known difference its entry, which would otherwise repeat hundreds of times."""
-        calls, known = _Interned(), _Interned()
+        the grouped unsupported records' cases; every case's records side by side. A row's `known` is
+        an index into `known`: the records of one known difference share its entry, which would
+        otherwise repeat hundreds of times. The native calls travel packed (`packed_calls`)."""
+        known = _Interned()
         rows = []
         for d in self.discrepancies:
             row = d.to_dict()
-            row["call"], row["known"] = calls.index(row["call"]), known.index(row["known"])
+            row["known"] = known.index(row["known"])
             rows.append(row)
-        return {"discrepancies": rows, "calls": calls.items, "known": known.items, "statuses": list(STATUS_ORDER),
+        return {"discrepancies": rows, "known": known.items, "statuses": list(STATUS_ORDER),
                 "case_tags": self.case_tags, "case_view": self.case_view.to_dict()}
+
+
+def packed_calls(records: list[Result]) -> str:
+    """Every unit's native call, {case: {target label: {dtype: call}}}, as JSON compressed with gzip
+    and encoded in base64, for the porting view and the discrepancies' detail. A whole-library report
+    holds about ten thousand calls, megabytes of text that differ in a few arguments: gzip makes them
+    a few hundred kilobytes, which the page's script unpacks (DecompressionStream) when a case or a
+    detail is first shown. The same records always give the same text (no time stamp in the header)."""
+    calls: dict = {}
+    for r in records:
+        if r.call:
+            calls.setdefault(r.case, {}).setdefault(target_label(r), {})[r.dtype] = r.call
+    packed = gzip.compress(json.dumps(calls, sort_keys=True).encode(), compresslevel=9, mtime=0)
+    return base64.b64encode(packed).decode("ascii")
 
 
 class _Interned:
@@ -198,7 +227,10 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
         counts.add(r.status)
     targets = sorted({target_label(r) for r in records})
     tag_map = case_tags(results.cases, tags)
-    discrepancies = discrepancy_rows(records, baseline, tag_map)
+    origins = {case: str((facts or {}).get("origin", "")) for case, facts in (results.cases or {}).items()
+               if isinstance(facts, dict)}
+    discrepancies = discrepancy_rows(records, baseline, tag_map, seed=int(results.environment.get("seed") or 0),
+                                     origins=origins)
     view = case_view(records, targets)
     groups = unsupported_groups(records, view)
     section = None
@@ -215,7 +247,7 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
                      for s in results.stale_known],
         targets=targets, frameworks=sorted({r.framework for r in records}),
         support_tables=support_tables(records, targets, tag_map), discrepancies=discrepancies,
-        unsupported=groups, case_view=view, baseline=section,
+        unsupported=groups, case_view=view, calls=packed_calls(records), baseline=section,
         case_tags={c: tag_map[c] for g in groups for c in g.cases if tag_map.get(c)},
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from conformance.repro import command_line
 from conformance.report.values import CHECK_ORDER, SEVERITY, target_label, worst_status
 from conformance.results.records import Result
 
@@ -32,6 +33,9 @@ def porting_view(records: list[Result], case_id: str) -> str:
         call = next((r.call for r in by_target[target] if r.call), "")
         if call:
             lines += [f"--- {target}: the native call", call, ""]
+    lines.append("A standalone script that reproduces one target's records exactly (the case's own data, the "
+                 "oracle's values, the comparison):")
+    lines.append(f"    {command_line(case_id, 'API@DEVICE', 'DTYPE')} --check")
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ class Request:
     seed: int
     relations: bool = False  # the worker also checks the metamorphic relations of each unit
     newer_than: int = 0  # only a worker whose number is higher may run it (a retry: not the one that failed)
+    repro: bool = False  # `conformance repro`: the first record of each unit carries its reproducer's material
 
 
 @dataclass(frozen=True)

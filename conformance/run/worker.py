@@ -23,6 +23,7 @@ import numpy
 from conformance.adapters import load_adapter
 from conformance.adapters.base import SCRATCH_VARIABLE, SHARED_CACHE_VARIABLE
 from conformance.check.evaluate import Reference, evaluate_unit
+from conformance.check.reproduce import repro_records
 from conformance.run.hostinfo import host_facts, process_variables
 from conformance.run.messages import STOP
 from conformance.spec.case import Case
@@ -99,6 +100,10 @@ def _serve(conn, adapter, known, environment: dict) -> None:
             for unit in request.units:
                 if ref is None or ref.dtype != unit.dtype:  # the oracle once per dtype, shared by the targets
                     ref = Reference(case, unit.dtype, request.seed)
+                if request.repro:  # conformance/check/reproduce.py
+                    conn.send(("records", request.request_id, repro_records(adapter, unit, case, seed=request.seed,
+                                                                            ref=ref)))
+                    continue
                 # relations in the worker too: a framework crash in a relation costs only this unit
                 records = evaluate_unit(adapter, unit, case, seed=request.seed, ref=ref, relations=request.relations,
                                         known=known, environment=environment, mark=False)

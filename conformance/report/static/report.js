@@ -91,9 +91,8 @@
   var CASE_TAGS = DATA.case_tags || {};
   /* A group's cases come from the case view (DATA.case_view): every case with an unsupported record of
      the group's target and reason, listed once, sorted (conformance/report/groups.py). */
-  /* A discrepancy's call and known-difference entry are indexes into tables (conformance/report/model.py). */
+  /* A discrepancy's known-difference entry is an index into a table (conformance/report/model.py). */
   (DATA.discrepancies || []).forEach(function (d) {
-    if (typeof d.call === "number") d.call = DATA.calls[d.call];
     if (typeof d.known === "number") d.known = DATA.known[d.known];
   });
   var CV = DATA.case_view;
@@ -248,11 +247,75 @@
     });
     return el("table", { cls: "case-grid" }, [el("caption", { text: id }), el("thead", {}, [head]), tb]);
   }
+  /* The native calls, {case: {target: {dtype: call}}}, packed with gzip in base64 (#report-calls,
+     conformance/report/model.py packed_calls): unpacked once, when a case or a detail first needs them. */
+  var callsLoaded = null;
+  function nativeCalls() {
+    if (callsLoaded) return callsLoaded;
+    var block = document.getElementById("report-calls");
+    var text = block ? block.textContent.trim() : "";
+    if (!text) callsLoaded = Promise.resolve({});
+    else if (typeof DecompressionStream === "undefined" || typeof Response === "undefined")
+      callsLoaded = Promise.reject(new Error("this browser cannot unpack them (no DecompressionStream)"));
+    else {
+      var bin = atob(text), bytes = new Uint8Array(bin.length);
+      for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+      callsLoaded = new Response(stream).text().then(JSON.parse);
+    }
+    return callsLoaded;
+  }
+  function callBox(code) {
+    var pre = el("pre", {}, [el("code", { text: code })]);
+    var copy = el("button", { type: "button", text: "copy" });
+    copy.addEventListener("click", function () {
+      var done = function () { copy.textContent = "copied"; };
+      if (navigator.clipboard) navigator.clipboard.writeText(code).then(done, function () { selectText(pre); });
+      else selectText(pre);
+    });
+    return el("div", { cls: "d-call" }, [pre, copy]);
+  }
+  /* Fills `box` with what nativeCalls() gives for the case (fn(calls of the case) -> nodes), or says why not. */
+  function withCalls(box, caseId, fn) {
+    nativeCalls().then(function (all) {
+      (fn(all[caseId] || {}) || []).forEach(function (n) { box.appendChild(n); });
+    }, function (err) {
+      box.appendChild(el("p", { cls: "hint", text: "Native calls not shown: " + err.message +
+        ". `conformance show CASE_ID --results RESULTS.json` prints them." }));
+    });
+  }
+  var RANK = { pass: 0, unsupported: 1, known: 2, crashed: 3, error: 4, flaky: 5, fail: 6 };  /* report/values.py SEVERITY */
+  /* The porting view: per target, the worst status over the case's dtypes and checks, why (a failure's or
+     a refusal's message, a known difference's id), and the call that computes it (report/porting.py). */
+  function portingTable(id) {
+    var box = el("div", { cls: "porting" }), recs = CV.cases[id] || [], worst = {};
+    recs.forEach(function (x) {
+      var w = worst[x[1]];
+      if (!w || RANK[CV.statuses[x[2]]] > RANK[CV.statuses[w[2]]]) worst[x[1]] = x;
+    });
+    withCalls(box, id, function (calls) {
+      var tb = el("tbody");
+      Object.keys(worst).map(Number).sort(function (a, b) { return a - b; }).forEach(function (ti) {
+        var x = worst[ti], st = CV.statuses[x[2]], target = CV.targets[ti], byDtype = calls[target] || {};
+        var dtypes = Object.keys(byDtype).sort(), shown = byDtype.float32 ? "float32" : dtypes[0];
+        var call = shown ? el("details", {}, [el("summary", { text: "the call" + (dtypes.length > 1 ? " (" + shown + ")" : "") }),
+                                               callBox(byDtype[shown])]) : el("span", { cls: "hint", text: "none recorded" });
+        tb.appendChild(el("tr", {}, [el("th", { scope: "row", text: target }),
+          el("td", {}, [el("span", { cls: "pill st-" + st, text: st })]),
+          el("td", { cls: "why", text: st === "pass" ? "" : CV.messages[x[3] || 0] }), el("td", {}, [call])]));
+      });
+      return [el("table", { cls: "porting-table" }, [el("caption", { text: "Porting " + id + ": what computes it on each target" }),
+        el("thead", {}, [el("tr", {}, ["target", "worst status", "why", "native call"].map(function (h) {
+          return el("th", { scope: "col", text: h }); }))]), tb])];
+    });
+    return box;
+  }
   function showCase(id, fromHash) {
     var t = caseTable(id);
     if (!t || !caseBody) return;
     caseBody.textContent = "";
     caseBody.appendChild(t);
+    caseBody.appendChild(portingTable(id));
     if (casePick) casePick.value = id;
     if (!fromHash && history.replaceState) history.replaceState(null, "", "#case=" + encodeURIComponent(id));
     if (caseBody.scrollIntoView) caseBody.scrollIntoView({ block: "start" });
@@ -436,17 +499,19 @@
     var grid = caseTable(row.case);
     if (grid) { body.appendChild(el("h3", { text: "This case on every target" })); body.appendChild(grid); }
     story(row.story || {});
-    if (row.call) {
-      var pre = el("pre", {}, [el("code", { text: row.call })]);
-      var copy = el("button", { type: "button", text: "copy" });
-      copy.addEventListener("click", function () {
-        var done = function () { copy.textContent = "copied"; };
-        if (navigator.clipboard) navigator.clipboard.writeText(row.call).then(done, function () { selectText(pre); });
-        else selectText(pre);
-      });
-      body.appendChild(el("h3", { text: "Native call (reproducer)" }));
-      body.appendChild(el("div", { cls: "d-call" }, [pre, copy]));
+    if (row.repro) {
+      body.appendChild(el("h3", { text: "Reproduce exactly" }));
+      body.appendChild(callBox(row.repro + " --check"));
+      body.appendChild(el("p", { cls: "hint", text: "writes a standalone script: the case's own inputs, the oracle's " +
+        "expected values and bounds, this target's native call and the comparison; --check runs it and says " +
+        "whether it gives this record" }));
     }
+    var callAt = el("div");
+    body.appendChild(callAt);
+    withCalls(callAt, row.case, function (calls) {
+      var code = (calls[row.target] || {})[row.dtype];
+      return code ? [el("h3", { text: "Native call" }), callBox(code)] : [];
+    });
     var d = row.detail;
     if (d) {
       var w = windows(d, row);

@@ -1,0 +1,104 @@
+"""The export and conversion paths' artifacts kept between runs: the ONNX models `torch.onnx.export`
+writes and the flatbuffers the TFLite converter writes, in the run's cache folder (`--cache-dir`).
+
+Why: these paths cost most of a warm run otherwise. The default PyTorch exporter rebuilds its
+operator registry from onnxscript on every call (two thirds of its 0.4-0.9 s a case), and the
+TFLite converter takes about 0.1 s a case; nothing else in the run is that slow once the compilers'
+caches are warm. The runtimes (ONNX Runtime, the LiteRT interpreter) still load and run the model in
+every run: only the translation is reused.
+
+An artifact is a function of what its key holds, so a hit is the artifact the exporter or converter
+would write again: the versions of every package that makes it, the exporter or converter and its
+options, the layer's class and arguments, the bytes of its parameters, the input's shape and dtype.
+A planted fault that changes the case or its data changes the key. The tool's refusal (`Unsupported`,
+its own text) is kept as well, and so are the warnings the making gave, which the unit's records
+carry either way: a hit gives the records a miss gives.
+
+Entries are written whole (a temporary file, then a rename), so a worker never reads another's
+half-written entry. Without the run's cache folder (no worker pool: benchmarks, tests) nothing is
+kept. `--cache-dir none` gives a run a folder of its own, so every artifact is made afresh.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from typing import Callable
+
+from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Unsupported
+
+FOLDER = "artifacts"
+
+
+def location() -> str | None:
+    """For the environment: where artifacts are kept in this process (None: they are not)."""
+    return "the run's cache folder (--cache-dir)" if os.environ.get(SHARED_CACHE_VARIABLE) else None
+
+
+def digest(*arrays) -> str:
+    """A short digest of arrays' dtypes, shapes and bytes, for a key."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is not None:
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def made(adapter: Adapter, kind: str, key: dict, make: Callable[[], bytes]) -> bytes:
+    """`make()`'s bytes, from the cache when an entry of `kind` has this `key`. A refusal
+    (`Unsupported`) is raised again with its text; the warnings `make()` gave in the adapter's
+    `native()` blocks are given again to the adapter."""
+    shared = os.environ.get(SHARED_CACHE_VARIABLE)
+    if not shared:
+        return make()
+    name = hashlib.sha256(json.dumps({"kind": kind, **key}, sort_keys=True, default=str).encode()).hexdigest()
+    path = os.path.join(shared, FOLDER, kind, name)
+    entry = _read(path)
+    if entry is None:
+        entry = _make(adapter, make)
+        _write(path, entry)
+    meta, data = entry
+    _give_warnings(adapter, meta["warnings"])
+    if "refusal" in meta:
+        raise Unsupported(meta["refusal"])
+    return data
+
+
+def _make(adapter: Adapter, make) -> tuple[dict, bytes]:
+    earlier = adapter.take_warnings()
+    try:
+        data, meta = make(), {}
+    except Unsupported as exc:
+        data, meta = b"", {"refusal": str(exc)}
+    meta["warnings"] = adapter.take_warnings()
+    _give_warnings(adapter, earlier)
+    return meta, data
+
+
+def _give_warnings(adapter: Adapter, texts: list[str]) -> None:
+    seen = adapter.__dict__.setdefault("_warnings", [])
+    seen.extend(t for t in texts if t not in seen)
+
+
+def _read(path: str) -> tuple[dict, bytes] | None:
+    try:
+        with open(path, "rb") as f:
+            header = f.readline()
+            return json.loads(header), f.read()
+    except (OSError, ValueError):  # absent, or unreadable: made again
+        return None
+
+
+def _write(path: str, entry: tuple[dict, bytes]) -> None:
+    meta, data = entry
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(json.dumps(meta).encode() + b"\n")
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:  # a full or read-only disk costs the next run the time, not this one its result
+        pass

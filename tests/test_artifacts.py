@@ -1,0 +1,91 @@
+"""The export and conversion artifacts kept between runs (conformance/adapters/artifacts.py): a hit
+gives what a miss gives (bytes, refusal, warnings); another key, no folder or a damaged entry makes
+the artifact again."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from conformance.adapters import artifacts
+from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Unsupported
+
+
+class Maker:
+    """A stand-in exporter: counts its calls, warns inside the adapter's native() as a framework does."""
+
+    def __init__(self, adapter, result=b"model", refusal=None):
+        self.adapter, self.result, self.refusal, self.calls = adapter, result, refusal, 0
+
+    def __call__(self):
+        self.calls += 1
+        with self.adapter.native():
+            warnings.warn("exporter says so", UserWarning)
+            if self.refusal:
+                raise ValueError(self.refusal)
+        return self.result
+
+
+@pytest.fixture
+def shared(tmp_path, monkeypatch):
+    monkeypatch.setenv(SHARED_CACHE_VARIABLE, str(tmp_path))
+    return tmp_path
+
+
+def test_a_hit_gives_the_bytes_and_the_warnings_without_making(shared):
+    first, second = Adapter(), Adapter()
+    make = Maker(first)
+    assert artifacts.made(first, "onnx", {"layer": "Conv2d(1, 2)"}, make) == b"model"
+    assert first.take_warnings() == ["UserWarning: exporter says so"]
+    again = Maker(second, result=b"other")
+    assert artifacts.made(second, "onnx", {"layer": "Conv2d(1, 2)"}, again) == b"model"
+    assert again.calls == 0 and second.take_warnings() == ["UserWarning: exporter says so"]
+
+
+def test_a_refusal_is_kept_with_its_text(shared):
+    adapter = Adapter()
+    makers = [Maker(adapter, refusal="no such op"), Maker(adapter, refusal="never asked")]
+    for make in makers:
+        with pytest.raises(Unsupported, match="^ValueError: no such op$"):
+            artifacts.made(adapter, "litert", {"k": 1}, make)
+        assert adapter.take_warnings() == ["UserWarning: exporter says so"]
+    assert [m.calls for m in makers] == [1, 0]
+
+
+def test_the_key_decides(shared):
+    adapter = Adapter()
+    a, b = Maker(adapter, b"a"), Maker(adapter, b"b")
+    one, other = np.zeros(3), np.ones(3)
+    assert artifacts.digest(one) != artifacts.digest(other) != artifacts.digest(other.astype(np.float32))
+    assert artifacts.made(adapter, "onnx", {"parameters": artifacts.digest(one)}, a) == b"a"
+    assert artifacts.made(adapter, "onnx", {"parameters": artifacts.digest(other)}, b) == b"b"
+    assert artifacts.made(adapter, "litert", {"parameters": artifacts.digest(one)}, b) == b"b"  # kinds apart
+    assert (a.calls, b.calls) == (1, 2)
+
+
+def test_warnings_before_the_making_stay_first_and_once(shared):
+    adapter = Adapter()
+    with adapter.native():
+        warnings.warn("exporter says so", UserWarning)
+        warnings.warn("the layer said this first", UserWarning)
+    assert artifacts.made(adapter, "onnx", {"k": 2}, Maker(adapter)) == b"model"
+    assert adapter.take_warnings() == ["UserWarning: exporter says so", "UserWarning: the layer said this first"]
+
+
+def test_without_the_runs_folder_nothing_is_kept(monkeypatch):
+    monkeypatch.delenv(SHARED_CACHE_VARIABLE, raising=False)
+    adapter = Adapter()
+    make = Maker(adapter)
+    for _ in range(2):
+        assert artifacts.made(adapter, "onnx", {"k": 3}, make) == b"model"
+    assert make.calls == 2 and artifacts.location() is None
+
+
+def test_a_damaged_entry_is_made_again(shared):
+    adapter = Adapter()
+    make = Maker(adapter)
+    artifacts.made(adapter, "onnx", {"k": 4}, make)
+    (entry,) = (shared / "artifacts" / "onnx").iterdir()
+    entry.write_bytes(b"not json\n")
+    assert artifacts.made(adapter, "onnx", {"k": 4}, make) == b"model" and make.calls == 2
