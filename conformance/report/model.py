@@ -77,13 +77,6 @@ class DiscrepancyRow:
     def severity(self) -> int:
         return SEVERITY.get(self.status, len(SEVERITY))
 
-    @property
-    def search_text(self) -> str:
-        """What the text filter matches against (lower case)."""
-        known = (self.known or {}).get("id", "")
-        return " ".join([self.case, self.framework, self.target, self.precision, self.dtype, self.check,
-                         self.status, self.message, str(known)]).lower()
-
     def to_dict(self) -> dict:
         """What the detail view's script reads (JSON-safe)."""
         return json_safe({

@@ -79,9 +79,15 @@
         if ((tr.dataset.tags || "").split(" ").indexOf(t.value) < 0) return false;
       } else if (t.field) {
         if ((tr.dataset[t.field] || "").replace(/"/g, "'") !== t.value) return false;
-      } else if (tr.dataset.search.indexOf(t.value.toLowerCase()) < 0) return false;
+      } else if (searchText(tr).indexOf(t.value.toLowerCase()) < 0) return false;
     }
     return true;
+  }
+  /* A discrepancy row's words for the text filter: its cells' text (case, target, dtype, check, status,
+     the message with a known difference's id) and its framework; the page holds each once. */
+  function searchText(tr) {
+    if (tr._search === undefined) tr._search = (tr.textContent + " " + tr.dataset.framework).toLowerCase();
+    return tr._search;
   }
   /* The unsupported groups: a group's row fields (target, framework, dtypes, checks) must match; the
      case-level tokens (case:, base:, tag:, bare text) must all match one of its cases, and only the
