@@ -39,8 +39,8 @@ from conformance.spec.select import case_table, load_selected_cases, select_ids
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="conformance", description=(
-        "Check that convolution and transposed convolution mean the same thing in PyTorch, TensorFlow/Keras "
-        "and JAX/Flax, against a NumPy float64 oracle."))
+        "Check that convolution and transposed convolution mean the same thing in PyTorch, TensorFlow/Keras, "
+        "JAX/Flax, ONNX and LiteRT, eager, compiled, exported and converted, against a NumPy float64 oracle."))
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     options.add_to_argparse(sub.add_parser(
         "run", help="run the suite and write JSON results and the HTML report", description=(
