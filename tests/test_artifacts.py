@@ -36,10 +36,10 @@ def shared(tmp_path, monkeypatch):
 def test_a_hit_gives_the_bytes_and_the_warnings_without_making(shared):
     first, second = Adapter(), Adapter()
     make = Maker(first)
-    assert artifacts.made(first, "onnx", {"layer": "Conv2d(1, 2)"}, make) == b"model"
+    assert artifacts.made(first, "onnx", lambda: {"layer": "Conv2d(1, 2)"}, make) == b"model"
     assert first.take_warnings() == ["UserWarning: exporter says so"]
     again = Maker(second, result=b"other")
-    assert artifacts.made(second, "onnx", {"layer": "Conv2d(1, 2)"}, again) == b"model"
+    assert artifacts.made(second, "onnx", lambda: {"layer": "Conv2d(1, 2)"}, again) == b"model"
     assert again.calls == 0 and second.take_warnings() == ["UserWarning: exporter says so"]
 
 
@@ -48,7 +48,7 @@ def test_a_refusal_is_kept_with_its_text(shared):
     makers = [Maker(adapter, refusal="no such op"), Maker(adapter, refusal="never asked")]
     for make in makers:
         with pytest.raises(Unsupported, match="^ValueError: no such op$"):
-            artifacts.made(adapter, "litert", {"k": 1}, make)
+            artifacts.made(adapter, "litert", lambda: {"k": 1}, make)
         assert adapter.take_warnings() == ["UserWarning: exporter says so"]
     assert [m.calls for m in makers] == [1, 0]
 
@@ -58,9 +58,9 @@ def test_the_key_decides(shared):
     a, b = Maker(adapter, b"a"), Maker(adapter, b"b")
     one, other = np.zeros(3), np.ones(3)
     assert artifacts.digest(one) != artifacts.digest(other) != artifacts.digest(other.astype(np.float32))
-    assert artifacts.made(adapter, "onnx", {"parameters": artifacts.digest(one)}, a) == b"a"
-    assert artifacts.made(adapter, "onnx", {"parameters": artifacts.digest(other)}, b) == b"b"
-    assert artifacts.made(adapter, "litert", {"parameters": artifacts.digest(one)}, b) == b"b"  # kinds apart
+    assert artifacts.made(adapter, "onnx", lambda: {"parameters": artifacts.digest(one)}, a) == b"a"
+    assert artifacts.made(adapter, "onnx", lambda: {"parameters": artifacts.digest(other)}, b) == b"b"
+    assert artifacts.made(adapter, "litert", lambda: {"parameters": artifacts.digest(one)}, b) == b"b"  # kinds apart
     assert (a.calls, b.calls) == (1, 2)
 
 
@@ -69,7 +69,7 @@ def test_warnings_before_the_making_stay_first_and_once(shared):
     with adapter.native():
         warnings.warn("exporter says so", UserWarning)
         warnings.warn("the layer said this first", UserWarning)
-    assert artifacts.made(adapter, "onnx", {"k": 2}, Maker(adapter)) == b"model"
+    assert artifacts.made(adapter, "onnx", lambda: {"k": 2}, Maker(adapter)) == b"model"
     assert adapter.take_warnings() == ["UserWarning: exporter says so", "UserWarning: the layer said this first"]
 
 
@@ -78,14 +78,14 @@ def test_without_the_runs_folder_nothing_is_kept(monkeypatch):
     adapter = Adapter()
     make = Maker(adapter)
     for _ in range(2):
-        assert artifacts.made(adapter, "onnx", {"k": 3}, make) == b"model"
+        assert artifacts.made(adapter, "onnx", lambda: pytest.fail("the key is computed"), make) == b"model"
     assert make.calls == 2 and artifacts.location() is None
 
 
 def test_a_damaged_entry_is_made_again(shared):
     adapter = Adapter()
     make = Maker(adapter)
-    artifacts.made(adapter, "onnx", {"k": 4}, make)
+    artifacts.made(adapter, "onnx", lambda: {"k": 4}, make)
     (entry,) = (shared / "artifacts" / "onnx").iterdir()
     entry.write_bytes(b"not json\n")
-    assert artifacts.made(adapter, "onnx", {"k": 4}, make) == b"model" and make.calls == 2
+    assert artifacts.made(adapter, "onnx", lambda: {"k": 4}, make) == b"model" and make.calls == 2

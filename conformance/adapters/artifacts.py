@@ -46,14 +46,15 @@ def digest(*arrays) -> str:
     return h.hexdigest()
 
 
-def made(adapter: Adapter, kind: str, key: dict, make: Callable[[], bytes]) -> bytes:
-    """`make()`'s bytes, from the cache when an entry of `kind` has this `key`. A refusal
+def made(adapter: Adapter, kind: str, key: Callable[[], dict], make: Callable[[], bytes]) -> bytes:
+    """`make()`'s bytes, from the cache when an entry of `kind` has the key `key()` (computed only
+    where artifacts are kept: it reads every parameter's bytes). A refusal
     (`Unsupported`) is raised again with its text; the warnings `make()` gave in the adapter's
     `native()` blocks are given again to the adapter."""
     shared = os.environ.get(SHARED_CACHE_VARIABLE)
     if not shared:
         return make()
-    name = hashlib.sha256(json.dumps({"kind": kind, **key}, sort_keys=True, default=str).encode()).hexdigest()
+    name = hashlib.sha256(json.dumps({"kind": kind, **key()}, sort_keys=True, default=str).encode()).hexdigest()
     path = os.path.join(shared, FOLDER, kind, name)
     entry = _read(path)
     if entry is None:

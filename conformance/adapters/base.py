@@ -12,6 +12,8 @@ cannot express the case. It never emulates silently.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.metadata
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -170,6 +172,16 @@ class Adapter:
     @staticmethod
     def to_numpy64(array) -> np.ndarray:
         return np.asarray(array, dtype=np.float64)
+
+
+@functools.cache
+def dist_version(name: str) -> str | None:
+    """An installed distribution's version, read from its metadata without importing it (None: not
+    installed)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def converted(value, convert):

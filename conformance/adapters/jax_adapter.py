@@ -38,7 +38,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import importlib.metadata
 import math
 import os
 import shutil
@@ -50,7 +49,7 @@ import numpy as np
 from conformance.spec.case import Case
 from conformance.adapters import jax_snippet, keras_backend
 from conformance.adapters.snippet import attach
-from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported, channels_first, channels_last, converted, kernel_first, kernel_last
+from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported, channels_first, channels_last, converted, dist_version, kernel_first, kernel_last
 
 # Channels-last dimension numbers per spatial rank (lhs, rhs, out).
 _DIMENSION_NUMBERS = jax_snippet.DIMENSION_NUMBERS
@@ -136,11 +135,11 @@ class JaxAdapter(Adapter):
 
     def environment(self) -> dict:
         jax = self.jax
-        env = {"version": jax.__version__, "jaxlib": _dist_version("jaxlib"),
-               "flax": _dist_version("flax"), "keras": _dist_version("keras"), "backend": jax.default_backend(),
+        env = {"version": jax.__version__, "jaxlib": dist_version("jaxlib"),
+               "flax": dist_version("flax"), "keras": dist_version("keras"), "backend": jax.default_backend(),
                "device_kinds": [d.device_kind for d in jax.devices()],
                "cpu_device_kind": _device_kind(jax, "cpu"), "gpu": _device_kind(jax, "gpu"),
-               "cuda_plugin": _dist_version("jax-cuda12-plugin") or _dist_version("jax-cuda13-plugin"),
+               "cuda_plugin": dist_version("jax-cuda12-plugin") or dist_version("jax-cuda13-plugin"),
                "xla_flags": os.environ.get("XLA_FLAGS"),
                "compilation_cache": {"dir": self.compilation_cache,
                                      "min_compile_time_secs": jax.config.jax_persistent_cache_min_compile_time_secs}}
@@ -354,13 +353,6 @@ def _use_compilation_cache(jax) -> str:
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return where
-
-
-def _dist_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _device_kind(jax, platform: str) -> str | None:

@@ -29,14 +29,13 @@ not run as one. Devices: CPU (LiteRT's GPU delegate is for mobile GPUs; this pac
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib.metadata
 import importlib.util
 import io
 import re
 
 from conformance.adapters import artifacts, keras_layers, keras_snippet
-from conformance.adapters.base import Observation, Unsupported, channels_first, channels_last
+from conformance.adapters.base import Observation, Unsupported, channels_first, channels_last, dist_version
 from conformance.spec.case import Case
 
 API = "litert.layer"
@@ -77,7 +76,7 @@ def run(adapter, case: Case, dtype: str, device: str, inputs) -> Observation:
         if case.bias:
             layer.bias.assign(inputs.bias.astype(ndtype))
         try:
-            model = artifacts.made(adapter, "litert", _convert_key(layer, x_nat.shape, dtype),
+            model = artifacts.made(adapter, "litert", lambda: _convert_key(layer, x_nat.shape, dtype),
                                    lambda: convert(adapter, layer, x_nat.shape, dtype))
             obs.output = channels_first(adapter.to_numpy64(invoke(adapter, model, x_nat)))
         except Unsupported as exc:  # the layer's own facts still count: its kernel shape and parameter count
@@ -90,7 +89,7 @@ def _convert_key(layer, input_shape, dtype: str) -> dict:
     that write it, the layer's class and configuration (without its name, which numbers layers in
     the order a worker builds them), its weights' bytes, the input's shape and dtype."""
     config = {k: v for k, v in layer.get_config().items() if k != "name"}
-    return {"versions": {p: _version(p) for p in ("tensorflow", "tensorflow-cpu", "keras")},
+    return {"versions": {p: dist_version(p) for p in ("tensorflow", "tensorflow-cpu", "keras")},
             "converter": CONVERTER, "class": type(layer).__name__, "config": config,
             "weights": [[w.path.rsplit("/", 1)[-1], artifacts.digest(w.numpy())] for w in layer.weights],
             "input": [list(input_shape), dtype]}
@@ -193,14 +192,6 @@ def _call_lines(layer, dtype: str, *, repro: bool = False):
     layer.results = ["out['output'] = y if isinstance(y, BaseException) else "
                      "np.moveaxis(np.asarray(y, dtype=np.float64), -1, 1)"]
     return layer
-
-
-@functools.cache
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def environment() -> dict:

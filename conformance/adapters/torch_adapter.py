@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.metadata
 import re
 import warnings
 
 from conformance.spec.case import Case
 from conformance.spec.frameworks import APIS
-from conformance.adapters.base import (Adapter, Observation, Unsupported, api_modifiers, api_surface, converted,
+from conformance.adapters.base import (Adapter, Observation, dist_version, Unsupported, api_modifiers, api_surface, converted,
                                        eager_refuses_too)
 from conformance.adapters.torch_compile import Compiler
 from conformance.adapters import keras_backend
@@ -53,7 +52,7 @@ class TorchAdapter(Adapter):
                "interop_threads": t.get_num_interop_threads(), "cpu_capability": _cpu_capability(t),
                "mkldnn": {"available": t.backends.mkldnn.is_available(), "enabled": bool(t.backends.mkldnn.enabled)},
                "mkl": t.backends.mkl.is_available(), "compile": self.compiler.environment(),
-               "keras": _dist_version("keras"), **_build_facts(t)}
+               "keras": dist_version("keras"), **_build_facts(t)}
         if t.cuda.is_available():
             env.update(gpu=t.cuda.get_device_name(0), cudnn=t.backends.cudnn.version(),
                        defaults=self._settings())
@@ -228,14 +227,6 @@ def _snippet(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: 
     """The call as a user writes it on this path (eager, channels_last, under torch.compile, with
     oneDNN off), over the suite-layout arrays: conformance/adapters/torch_snippet.py."""
     return torch_snippet.write(case, dtype, dev, fn, kwargs, layer=layer, path=path, grads=grads, forward=forward)
-
-
-def _dist_version(name: str) -> str | None:
-    """An installed distribution's version, read without importing it (Keras for keras.torch.layer)."""
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _cpu_capability(torch) -> str | None:

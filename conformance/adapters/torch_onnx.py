@@ -27,9 +27,6 @@ only: the gradients are `unsupported`.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.metadata
-import importlib.util
 import inspect
 import io
 import warnings
@@ -37,7 +34,7 @@ import warnings
 import numpy as np
 
 from conformance.adapters import artifacts
-from conformance.adapters.base import Observation, Unsupported
+from conformance.adapters.base import Observation, Unsupported, dist_version
 from conformance.spec.case import Case
 
 APIS = ("torch.onnx.layer", "torch.onnx.torchscript.layer")
@@ -78,7 +75,7 @@ def run(adapter, api: str, case: Case, dtype: str, device: str, inputs, padding,
 
 
 def _exported_output(adapter, layer, x, dtype: str, device: str, *, dynamo: bool) -> np.ndarray:
-    model = artifacts.made(adapter, "torch.onnx", _export_key(adapter.torch, layer, x, dynamo),
+    model = artifacts.made(adapter, "torch.onnx", lambda: _export_key(adapter.torch, layer, x, dynamo),
                            lambda: export(adapter, layer, x, dynamo=dynamo))
     session = open_session(model, device, adapter.torch.get_num_threads())
     if dtype == "bfloat16":  # a bfloat16 model ONNX Runtime accepted (a later opset): NumPy cannot hold its input
@@ -93,7 +90,7 @@ def _export_key(torch, layer, x, dynamo: bool) -> dict:
     """What the exported model is a function of (conformance/adapters/artifacts.py): the packages
     that write it, the exporter, the layer (its repr names its class and every argument that is not
     a default) and its parameters' bytes, the input's shape and dtype."""
-    return {"versions": {p: _version(p) for p in ("torch", "onnx", "onnxscript")}, "dynamo": dynamo,
+    return {"versions": {p: dist_version(p) for p in ("torch", "onnx", "onnxscript")}, "dynamo": dynamo,
             "layer": repr(layer), "training": layer.training,
             "parameters": {name: [str(p.dtype), list(p.shape), _bytes_digest(torch, p)]
                            for name, p in layer.named_parameters()},
@@ -191,7 +188,7 @@ def _call_lines(eager, dynamo: bool, device: str, *, repro: bool = False):
 def environment(torch) -> dict | None:
     """The ONNX path's facts for the torch section of the results, without importing onnx,
     onnxscript or onnxruntime (package metadata only); None when onnxruntime is not installed."""
-    versions = {p: _version(p) for p in ("onnx", "onnxscript", "onnxruntime")}
+    versions = {p: dist_version(p) for p in ("onnx", "onnxscript", "onnxruntime")}
     if versions["onnxruntime"] is None:
         return None
     from torch.onnx import _constants
@@ -206,13 +203,3 @@ def environment(torch) -> dict | None:
             "providers": {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider, no CPU fallback"},
             "intra_op_num_threads": torch.get_num_threads(),
             "exported_models_kept": artifacts.location()}
-
-
-@functools.cache
-def _version(package: str) -> str | None:
-    if importlib.util.find_spec(package) is None:
-        return None
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None

@@ -170,7 +170,7 @@ class ReportModel:
             row = d.to_dict()
             row["known"] = known.index(row["known"])
             rows.append(row)
-        return {"discrepancies": rows, "known": known.items, "statuses": list(STATUS_ORDER),
+        return {"discrepancies": rows, "known": known.items, "statuses": list(STATUS_ORDER), "severity": SEVERITY,
                 "case_tags": self.case_tags, "case_view": self.case_view.to_dict()}
 
 

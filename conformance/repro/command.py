@@ -14,7 +14,7 @@ from conformance.repro.script import default_path, script_text
 from conformance.repro.unit import UnitFailed, run_unit
 from conformance.repro.verify import check_script
 from conformance.results.known import load_known
-from conformance.run.selection import PROFILES
+from conformance.run.selection import PROFILES, Selection
 from conformance.run.targets import possible_targets
 from conformance.spec.case import Case
 from conformance.spec.dtypes import DTYPE_NAMES
@@ -68,7 +68,7 @@ def cmd_repro(args) -> int:
         raise UsageError(f"--target {target.name} needs {', '.join(missing)}, which is not installed here; "
                          f"`conformance list` says which targets this machine has")
     path = known_path(args.known)
-    cache = None if not args.cache_dir or args.cache_dir.lower() == "none" else str(Path(args.cache_dir).expanduser())
+    cache = Selection(cache_dir=args.cache_dir).shared_cache  # the run's rule: 'none' is a folder of its own
     try:
         run = run_unit(case, target, dtype, profile, seed=args.seed, known=load_known(path) if path else [],
                        timeout=args.timeout, cache_dir=cache)

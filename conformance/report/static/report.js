@@ -290,14 +290,13 @@
         ". `conformance show CASE_ID --results RESULTS.json` prints them." }));
     });
   }
-  var RANK = { pass: 0, unsupported: 1, known: 2, crashed: 3, error: 4, flaky: 5, fail: 6 };  /* report/values.py SEVERITY */
   /* The porting view: per target, the worst status over the case's dtypes and checks, why (a failure's or
      a refusal's message, a known difference's id), and the call that computes it (report/porting.py). */
   function portingTable(id) {
     var box = el("div", { cls: "porting" }), recs = CV.cases[id] || [], worst = {};
     recs.forEach(function (x) {
       var w = worst[x[1]];
-      if (!w || RANK[CV.statuses[x[2]]] > RANK[CV.statuses[w[2]]]) worst[x[1]] = x;
+      if (!w || DATA.severity[CV.statuses[x[2]]] > DATA.severity[CV.statuses[w[2]]]) worst[x[1]] = x;
     });
     withCalls(box, id, function (calls) {
       var tb = el("tbody");
