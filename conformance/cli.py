@@ -17,7 +17,7 @@ from conformance.errors import ConformanceError, UsageError, did_you_mean
 from conformance.report.porting import porting_view
 from conformance.repro import command as repro
 from conformance.report.text import describe_skip, unexpected_lines, varied_lines
-from conformance.results.diff import diff, format_text, gate_lines
+from conformance.results.diff import FAILED_TO_START, diff, format_text, gate_lines
 from conformance.results.finish import finish_run
 from conformance.results.known import load_known
 from conformance.results.merge import merge
@@ -200,6 +200,7 @@ def _start_failures(run, requested, d) -> list[str]:
     --frameworks, and one merely detected too (its packages are installed, so a failed import is a
     broken install, e.g. an upgrade, not a choice). One the baseline had is already a lost line."""
     lost = {x.skip.get("framework") for x in d.lost if not ({"target", "device"} & set(x.skip))} if d else set()
+    lost_targets = {x.skip.get("target") for x in d.lost if "target" in x.skip} if d else set()
     lines = []
     for name, section in (run.environment.get("frameworks") or {}).items():
         if not isinstance(section, dict) or not section.get("error") or name in lost:
@@ -207,6 +208,11 @@ def _start_failures(run, requested, d) -> list[str]:
         why = ("it was requested with --frameworks" if name in requested else
                "it is installed, so it was selected; to run without it, name the others with --frameworks")
         lines.append(f"conformance: error: {name} failed to start: {section['error']} ({why})")
+    for skip in run.skipped:  # a target whose own installed package fails to import (Adapter.start_errors)
+        target, reason = skip.get("target"), str(skip.get("reason", ""))
+        if target and reason.startswith(FAILED_TO_START) and target not in lost_targets:
+            lines.append(f"conformance: error: {target} failed to start: {reason[len(FAILED_TO_START):]} (its package "
+                         "is installed, so it was selected; to run without it, leave it out with --targets)")
     return lines
 
 

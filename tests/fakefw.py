@@ -21,6 +21,7 @@ import numpy as np
 
 from conformance.check import oracle
 from conformance.adapters.base import SCRATCH_VARIABLE, SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported
+from conformance.adapters.refusal import Refusal
 
 SPEC = {"fakefw": {"module": "fakefw", "class": "FakeAdapter", "apis": ["fakefw.functional", "fakefw.layer"]}}
 
@@ -54,6 +55,7 @@ class FakeVersion(str):
 class FakeAdapter(Adapter):
     name = "fakefw"
     apis = ("fakefw.functional", "fakefw.layer")
+    refusals = (Refusal("RuntimeError", r"^fakefw refuses", "tests/fakefw.py FakeAdapter.run"),)
 
     def __init__(self):
         # Keeps a file in the worker pool's scratch folder, as JAX keeps its compilation cache there.
@@ -122,6 +124,11 @@ class FakeAdapter(Adapter):
             raise Unsupported("fakefw cannot do this (asked by the case's tags)")
         if "fake_raise" in tags:
             raise KeyError("a bug in the adapter")
+        with self.native():  # as a framework's call: its declared refusal is `unsupported`, the rest `error`
+            if "fake_framework_refuses" in tags:
+                raise RuntimeError("fakefw refuses this configuration (a documented limit)")
+            if "fake_internal_assert" in tags:
+                raise RuntimeError("INTERNAL ASSERT FAILED at fakefw/kernel.cc:42, please report a bug")
         x, w, b, g = inputs
         tf32_on = self.profile == "defaults" or "fake_tf32_ignores_strict" in tags
         if "fake_tf32" in tags and device == "gpu" and tf32_on and dtype == "float32":

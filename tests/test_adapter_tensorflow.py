@@ -270,3 +270,29 @@ def test_a_backward_that_raises_keeps_the_output_compared(adapter, api, monkeypa
     for check, what in (("grad_input", "input"), ("grad_weight", "weight"), ("grad_bias", "bias")):
         assert (got[check].status, got[check].message) == (
             "error", f"computing the gradient for the {what} raised ZeroDivisionError: planted in the backward pass")
+
+
+@pytest.mark.parametrize("api", ["keras.layer", "litert.layer"])
+def test_a_layer_built_with_a_misspelt_keyword_is_an_error(adapter, api, monkeypatch):
+    """Our own mistake in building the layer (a keyword Keras renamed or we misspelt) raises inside the
+    framework's constructor; it is no refusal of the case, so its records are `error`, not `unsupported`."""
+    from conformance.adapters import keras_layers
+
+    real = keras_layers.layer_spec
+
+    def misspelt(c, dtype):
+        cls, kwargs = real(c, dtype)
+        kwargs["dilaton_rate"] = kwargs.pop("dilation_rate")
+        return cls, kwargs
+
+    monkeypatch.setattr(keras_layers, "layer_spec", misspelt)
+    got = run(adapter, api, case("misspelt", op="conv", input_shape=[1, 2, 6, 6], out_channels=2, kernel_size=3))
+    assert {r.status for r in got} == {"error"}, [(r.check, r.status, r.message) for r in got]
+    assert all("dilaton_rate" in r.message for r in got)
+
+
+def test_keras_own_refusal_is_still_unsupported(adapter):
+    got = run(adapter, "keras.layer", case("strided-dilated", op="conv", input_shape=[1, 2, 9, 9], out_channels=2,
+                                            kernel_size=3, stride=2, dilation=2))
+    assert {r.status for r in got} == {"unsupported"}
+    assert all("`strides > 1` not supported in conjunction with `dilation_rate > 1`" in r.message for r in got)

@@ -71,3 +71,26 @@ def test_a_backward_that_raises_keeps_the_output_compared(adapter, api, monkeypa
     for check, what in (("grad_input", "input"), ("grad_weight", "weight"), ("grad_bias", "bias")):
         assert got[check] == ("error", f"computing the gradient for the {what} raised "
                                        "ZeroDivisionError: planted in the backward pass"), check
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_internal_assert_on_a_valid_case_is_an_error_not_a_refusal(adapter, api, monkeypatch):
+    """PyTorch raises RuntimeError for its refusals and for its own internal failures alike: only a
+    declared refusal (torch_adapter.REFUSALS) is `unsupported`; an internal assert is an `error`."""
+    def conv1d(*args, **kwargs):
+        raise RuntimeError("INTERNAL ASSERT FAILED at \"aten/src/ATen/native/Convolution.cpp\":1492, please "
+                           "report a bug to PyTorch.")
+
+    monkeypatch.setattr(torch.nn.functional, "conv1d", conv1d)
+    got = records(adapter, api, "internal-assert", **BIASED)
+    outcomes = {c: s for c, (s, _) in got.items()}
+    computed = {c: s for c, s in outcomes.items() if c not in ("weight_shape", "param_count")}
+    assert computed and set(computed.values()) == {"error"}, got
+    assert all("INTERNAL ASSERT FAILED" in got[c][1] for c in computed), got
+
+
+def test_pytorchs_own_refusal_is_still_unsupported(adapter):
+    got = records(adapter, "torch.functional", "same-strided", op="conv", input_shape=[1, 2, 6], out_channels=2,
+                  kernel_size=3, stride=2, padding="same")
+    assert {s for s, _ in got.values()} == {"unsupported"}, got
+    assert all("padding='same' is not supported for strided convolutions" in m for _, m in got.values())

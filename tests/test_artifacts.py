@@ -10,6 +10,11 @@ import pytest
 
 from conformance.adapters import artifacts
 from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Unsupported
+from conformance.adapters.refusal import Refusal
+
+
+class Exporter(Adapter):
+    refusals = (Refusal("ValueError", "no such op|never asked", "test"),)
 
 
 class Maker:
@@ -44,7 +49,7 @@ def test_a_hit_gives_the_bytes_and_the_warnings_without_making(shared):
 
 
 def test_a_refusal_is_kept_with_its_text(shared):
-    adapter = Adapter()
+    adapter = Exporter()
     makers = [Maker(adapter, refusal="no such op"), Maker(adapter, refusal="never asked")]
     for make in makers:
         with pytest.raises(Unsupported, match="^ValueError: no such op$"):
@@ -89,3 +94,33 @@ def test_a_damaged_entry_is_made_again(shared):
     (entry,) = (shared / "artifacts" / "onnx").iterdir()
     entry.write_bytes(b"not json\n")
     assert artifacts.made(adapter, "onnx", lambda: {"k": 4}, make) == b"model" and make.calls == 2
+
+
+def test_a_failure_is_not_kept(shared):
+    """An exception no refusal declares is an error of this unit; the next run tries again."""
+    adapter = Exporter()
+    makers = [Maker(adapter, refusal="internal error"), Maker(adapter, b"made")]
+    with pytest.raises(ValueError, match="internal error"):
+        artifacts.made(adapter, "litert", lambda: {"k": 2}, makers[0])
+    assert artifacts.made(adapter, "litert", lambda: {"k": 2}, makers[1]) == b"made"
+    assert [m.calls for m in makers] == [1, 1]
+
+
+def test_the_installed_code_of_a_package_is_its_files(tmp_path, monkeypatch):
+    """Another build of the same version (a file edited in place) is other code: artifacts made by
+    the first are not served to the second."""
+    package = tmp_path / "fakepkg_for_artifacts"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("__version__ = '1.0'\n")
+    (package / "sub" / "layer.py").write_text("def call(x):\n    return x\n")
+    (package / "README.txt").write_text("not code")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    artifacts.installed_code.cache_clear()
+    before = artifacts.installed_code("fakepkg_for_artifacts")
+    (package / "README.txt").write_text("still not code, longer")
+    artifacts.installed_code.cache_clear()
+    assert artifacts.installed_code("fakepkg_for_artifacts") == before
+    (package / "sub" / "layer.py").write_text("def call(x):\n    raise RuntimeError('patched')\n")
+    artifacts.installed_code.cache_clear()
+    assert artifacts.installed_code("fakepkg_for_artifacts") != before
+    assert artifacts.installed_code("no_such_package_for_artifacts") is None

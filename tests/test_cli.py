@@ -76,6 +76,31 @@ def test_every_status_and_exit_code_1(fake_run):
     assert (tmp / "out" / "report.html").exists()
 
 
+def test_a_framework_exception_is_a_refusal_only_where_declared(tmp_path):
+    """The framework raises the same class for its declared refusal and for an internal assert on a
+    valid case: the first is `unsupported` (exit 0), the second an `error` that fails the run."""
+    write(tmp_path, "cases.yaml", """
+        cases:
+          - {id: refused_by_rule, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2,
+             tags: [fake_framework_refuses]}
+        """)
+    write(tmp_path, "assert.yaml", """
+        cases:
+          - {id: internal_assert, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2,
+             tags: [fake_internal_assert]}
+        """)
+    refused = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--json", "r.json")
+    assert refused.returncode == 0, refused.stdout + refused.stderr
+    recs, _ = results(tmp_path / "r.json")
+    assert {r["status"] for r in recs.values()} == {"unsupported"}
+    assert all(r["message"].startswith("RuntimeError: fakefw refuses") for r in recs.values())
+    failed = run_cli(tmp_path, "run", "--cases", "assert.yaml", "--frameworks", "fakefw", "--json", "a.json")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    recs, _ = results(tmp_path / "a.json")
+    assert {r["status"] for r in recs.values()} == {"error"}
+    assert all("INTERNAL ASSERT FAILED" in r["message"] for r in recs.values())
+
+
 def test_same_command_gives_same_records_apart_from_timings(fake_run, tmp_path):
     tmp, _ = fake_run
     write(tmp_path, "cases.yaml", CASES)

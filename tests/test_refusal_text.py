@@ -5,6 +5,15 @@ from __future__ import annotations
 import pytest
 
 from conformance.adapters.base import Adapter, Unsupported
+from conformance.adapters.refusal import Refusal
+
+
+class Refusing(Adapter):
+    """Refuses the three messages below, by the exception's class (or a base class) and its words."""
+
+    refusals = (Refusal("TypeError", r"Expected string for argument 'padding'", "test"),
+                Refusal("RuntimeError", r"call_function", "test"),
+                Refusal("Exception", r"how this starts", "test"))
 
 TRACED = ('in user code:\n\n    File "/home/me/conformance/adapters/tensorflow_adapter.py", line 272, in forward  *\n'
           '        y = op(x, w, **kwargs)\n    File "/venv/keras/src/ops.py", line 9, in conv  **\n        return f(x)\n\n'
@@ -13,7 +22,7 @@ TRACED = ('in user code:\n\n    File "/home/me/conformance/adapters/tensorflow_a
 
 def refusal(exc: Exception) -> str:
     with pytest.raises(Unsupported) as caught:
-        with Adapter().native():
+        with Refusing().native():
             raise exc
     return str(caught.value)
 
@@ -30,3 +39,33 @@ def test_an_objects_address_is_left_out():
 def test_other_text_is_kept():
     assert refusal(ValueError("in user code is not how this starts: File 'x'")) == \
         "ValueError: in user code is not how this starts: File 'x'"
+
+
+def failure(exc: Exception, adapter: Adapter) -> BaseException:
+    with pytest.raises(BaseException) as caught:
+        with adapter.native():
+            raise exc
+    return caught.value
+
+
+def test_an_exception_no_refusal_declares_passes_unchanged():
+    """Another message of a declared class, or another class with a declared message: an error."""
+    internal = RuntimeError("INTERNAL ASSERT FAILED at aten/src/ATen/native/Convolution.cpp:1234")
+    assert failure(internal, Refusing()) is internal
+    wrong_class = ValueError("Expected string for argument 'padding' not [[0, 0]]")
+    assert failure(wrong_class, Refusing()) is wrong_class
+
+
+def test_an_adapter_that_declares_no_refusal_refuses_nothing():
+    exc = TypeError("Expected string for argument 'padding' not [[0, 0]]")
+    assert failure(exc, Adapter()) is exc
+
+
+def test_a_refusal_matches_a_base_class_by_name():
+    class InvalidArgumentError(RuntimeError):  # as TensorFlow's OpError subclasses are matched by a base
+        pass
+
+    adapter = Refusing()
+    adapter.refusals = (Refusal("RuntimeError", "dilation", "test"),)
+    assert isinstance(failure(InvalidArgumentError("no dilation here"), adapter), Unsupported)
+    assert isinstance(failure(InvalidArgumentError("other"), adapter), InvalidArgumentError)

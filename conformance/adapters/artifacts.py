@@ -8,7 +8,9 @@ caches are warm. The runtimes (ONNX Runtime, the LiteRT interpreter) still load 
 every run: only the translation is reused.
 
 An artifact is a function of what its key holds, so a hit is the artifact the exporter or converter
-would write again: the versions of every package that makes it, the exporter or converter and its
+would write again: the installed code of every package that makes it (`installed_code`: its files,
+not only its version string, so a local or patched build is never served an artifact another build
+made), the exporter or converter and its
 options, the layer's class and arguments, the bytes of its parameters, the input's shape and dtype.
 A planted fault that changes the case or its data changes the key. The tool's refusal (`Unsupported`,
 its own text) is kept as well, and so are the warnings the making gave, which the unit's records
@@ -20,7 +22,9 @@ kept. `--cache-dir none` gives a run a folder of its own, so every artifact is m
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -34,6 +38,44 @@ FOLDER = "artifacts"
 def location() -> str | None:
     """For the environment: where artifacts are kept in this process (None: they are not)."""
     return "the run's cache folder (--cache-dir)" if os.environ.get(SHARED_CACHE_VARIABLE) else None
+
+
+# What an installed package's code is, for a key: its Python sources and native libraries. Headers,
+# tests and bytecode caches do not change what it computes, and skipping them keeps the walk to a
+# fraction of a second for torch or TensorFlow.
+_CODE_SUFFIXES = (".py", ".so", ".pyd", ".dylib")
+_NOT_CODE = frozenset({"__pycache__", "include", "tests", "testing"})
+
+
+@functools.cache
+def installed_code(module: str) -> str | None:
+    """A digest of the installed files of an importable package (relative path, size and modification
+    time of each source and native library), found without importing it; None where it is absent.
+    Editing a file of the package, or installing another build of the same version, changes it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        return None
+    h = hashlib.sha256()
+    for folder in sorted(spec.submodule_search_locations or ()):
+        for path in _code_files(folder):
+            _add_file(h, path, folder)
+    if not spec.submodule_search_locations and spec.origin:  # a module of one file
+        _add_file(h, spec.origin, os.path.dirname(spec.origin))
+    return h.hexdigest()
+
+
+def _code_files(folder: str):
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_CODE)
+        yield from (os.path.join(root, n) for n in sorted(files) if n.endswith(_CODE_SUFFIXES) or ".so." in n)
+
+
+def _add_file(h, path: str, folder: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError:  # removed while walking: not part of what runs
+        return
+    h.update(f"{os.path.relpath(path, folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
 
 
 def digest(*arrays) -> str:

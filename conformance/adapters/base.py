@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import importlib.metadata
+import importlib.util
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -21,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from conformance.adapters.refusal import Refusal, refusal_for
 from conformance.spec.case import Case
+from conformance.spec.frameworks import API_PACKAGES
 from conformance.spec.inputs import Inputs
 
 
@@ -43,14 +47,21 @@ class CompiledPathError(Exception):
     mode computes: a difference of the compiled path, reported as an error, never as a refusal."""
 
 
-def eager_refuses_too(eager_call, refusal: "Unsupported", path: str, framework: str) -> None:
-    """A compiled call refused the case: that stands as a refusal only if the eager call refuses it
-    too; else raise `CompiledPathError` with the compiler's own text."""
+def compiled_failure(adapter: "Adapter", eager_call, failure: Exception, path: str, framework: str) -> Exception:
+    """What a compiled call's exception means: a refusal where the eager call refuses the case too
+    (with a refusal the adapter declares; the compiler's own text is kept, as the user sees it), the
+    eager call's own failure where it fails, else `CompiledPathError`: the compiler failed a case that
+    eager mode computes. The caller raises what this returns."""
     try:
-        eager_call()
-    except Exception:  # noqa: BLE001 - eager refuses as well: the compiled refusal stands
-        return
-    raise CompiledPathError(f"{path} failed on a case eager {framework} computes: {refusal}") from refusal
+        with adapter.native():
+            eager_call()
+    except Unsupported:
+        return failure if isinstance(failure, Unsupported) else Unsupported(
+            f"{type(failure).__name__}: {first_lines(str(failure))}")
+    except Exception as eager_failure:  # noqa: BLE001 - eager fails too: that failure is the finding
+        return eager_failure
+    return CompiledPathError(f"{path} failed on a case eager {framework} computes: "
+                             f"{type(failure).__name__}: {first_lines(str(failure))}")
 
 
 @dataclass(frozen=True)
@@ -109,9 +120,10 @@ class Adapter:
 
     name: str = ""
     apis: tuple[str, ...] = ()
-    # Exception types that mean "the framework refused this call" when raised by the native call:
-    # those become `unsupported` with the framework's own text; anything else is an `error`.
-    refusals: tuple[type, ...] = (ValueError, NotImplementedError, TypeError, RuntimeError)
+    # How the framework refuses a call (conformance/adapters/refusal.py): an exception raised in a
+    # `native()` block that matches one becomes `unsupported` with the framework's own text; any other
+    # exception is an `error`. None declared: every exception is an error.
+    refusals: tuple[Refusal, ...] = ()
 
     # ---------------------------------------------------------------- environment
     def version(self) -> str:
@@ -145,23 +157,49 @@ class Adapter:
         """
         raise NotImplementedError
 
+    def start_errors(self) -> dict[str, str]:
+        """The APIs of this kind that cannot start here although their own packages are installed
+        (`API_PACKAGES`: Keras on a backend, flax, onnxscript, the LiteRT interpreter), each with the
+        import's error: a broken install or upgrade is a failed start of that target, never a refusal
+        of every case. A package that is not installed at all is not here: the run skips its API."""
+        errors = {}
+        for api in self.apis:
+            for package in API_PACKAGES.get(api, ()):
+                if importlib.util.find_spec(package) is None:
+                    continue
+                try:
+                    self.import_package(api, package)
+                except Unsupported:  # it cannot run in this process, for a reason its records give
+                    continue
+                except Exception as exc:  # noqa: BLE001 - whatever the import raised is the failure
+                    errors[api] = f"{package} failed to import: {type(exc).__name__}: {first_lines(str(exc))}"
+                    break
+        return errors
+
+    def import_package(self, api: str, package: str):
+        """Import `package` as `api` imports it when it runs (a subclass imports Keras with its backend)."""
+        return importlib.import_module(package)
+
     # ---------------------------------------------------------------- helpers for subclasses
     @contextlib.contextmanager
     def native(self):
-        """Wrap the framework call: its refusals become `Unsupported` with the framework's own text,
-        and its warnings are kept (see `take_warnings`) instead of going to the worker's stderr."""
+        """Wrap the framework call: its declared refusals (`refusals`) become `Unsupported` with the
+        framework's own text, any other exception passes unchanged (an error), and its warnings are
+        kept (see `take_warnings`) instead of going to the worker's stderr."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 yield
             except Unsupported:
                 raise
-            except self.refusals as exc:
-                raise Unsupported(f"{type(exc).__name__}: {_first_lines(str(exc))}") from exc
+            except Exception as exc:
+                if refusal_for(exc, self.refusals) is None:
+                    raise
+                raise Unsupported(f"{type(exc).__name__}: {first_lines(str(exc))}") from exc
             finally:
                 seen = self.__dict__.setdefault("_warnings", [])
                 for w in caught:
-                    text = f"{w.category.__name__}: {_first_lines(str(w.message), 300)}"
+                    text = f"{w.category.__name__}: {first_lines(str(w.message), 300)}"
                     if text not in seen:
                         seen.append(text)
 
@@ -200,11 +238,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
-def _first_lines(text: str, limit: int = 600) -> str:
+def first_lines(text: str, limit: int = 600) -> str:
+    """A framework's message as one line: no terminal colours, traced frames or object addresses,
+    its first six lines joined, at most `limit` characters."""
     text = _without_traced_frames(_ANSI.sub("", text))  # Keras colours its error messages for terminals
     text = _ADDRESS.sub("", text)  # a Python object's repr: its address differs in every process
     text = " ".join(line.strip() for line in text.strip().splitlines()[:6] if line.strip())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."
 
 
 def _without_traced_frames(text: str) -> str:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import importlib
 import math
 import os
 import shutil
@@ -47,7 +48,7 @@ from typing import NamedTuple
 import numpy as np
 
 from conformance.spec.case import Case
-from conformance.adapters import jax_snippet, keras_backend
+from conformance.adapters import jax_snippet, keras_backend, keras_layers
 from conformance.adapters.snippet import attach
 from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported, channels_first, channels_last, converted, dist_version, kernel_first, kernel_last
 
@@ -89,12 +90,16 @@ class JaxAdapter(Adapter):
 
         self.jax = jax
         self.lax = jax.lax
+        # flax.layer's own package: where it is installed but fails to import, the target fails to
+        # start (Adapter.start_errors); the jax.lax and Keras targets of this worker still run.
         try:
             import flax.linen as nn
-        except ImportError:
+        except Exception:  # noqa: BLE001 - start_errors reports the failure with its text
             nn = None
         self.nn = nn
-        self.refusals = (ValueError, TypeError, NotImplementedError, jax.errors.JaxRuntimeError)
+        # jax.lax and Flax refuse nothing the library asks that the adapter does not check itself (no
+        # groups in transposed convs, no SAME_LOWER there): only keras.jax.layer's Keras refusals.
+        self.refusals = keras_layers.REFUSALS
         self._dtypes = {"float16": jnp.float16, "bfloat16": jnp.bfloat16,
                         "float32": jnp.float32, "float64": jnp.float64}
 
@@ -112,6 +117,13 @@ class JaxAdapter(Adapter):
         self._layer_shapes: dict = {}
         self._case_in_memory = None  # the case whose compiled programs the jit caches hold
         self.compilation_cache = _use_compilation_cache(jax)
+
+    def import_package(self, api: str, package: str):
+        if api in keras_backend.BACKENDS and package == "keras":
+            return keras_backend.import_keras(keras_backend.BACKENDS[api])
+        if package == "flax":
+            return importlib.import_module("flax.linen")  # what flax.layer runs
+        return super().import_package(api, package)
 
     # ---------------------------------------------------------------- environment
     def _x64(self):
@@ -263,6 +275,7 @@ class JaxAdapter(Adapter):
             return keras_backend.run_keras_layer(self, api, case, dtype, device, inputs)
         jax = self.jax
         if api == "flax.layer" and self.nn is None:
+            self.import_package(api, "flax")  # raises its import's error where flax is installed
             raise Unsupported("flax is not installed")
         if case.op == "conv_transpose" and case.groups > 1:
             what = "flax.linen.ConvTranspose" if api == "flax.layer" else "jax.lax.conv_transpose"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import sys
 
@@ -54,10 +55,10 @@ def import_keras(backend: str):
                               f"also run TensorFlow's keras.layer; run this target in a worker (conformance run, "
                               f"the pytest plugin) or set KERAS_BACKEND={backend} before keras is imported")
         os.environ["KERAS_BACKEND"] = backend  # a worker serves one framework: its keras is this backend's
-    try:
-        import keras
-    except ImportError as exc:
-        raise Unsupported(f"keras is not installed: {exc}") from exc
+    if importlib.util.find_spec("keras") is None:
+        raise Unsupported("keras is not installed")
+    import keras  # installed: an import that fails is a broken Keras, an error (Adapter.start_errors)
+
     if keras.backend.backend() != backend:
         raise Unsupported(f"keras was imported in this process with the {keras.backend.backend()!r} backend "
                           f"before this target ran; it needs KERAS_BACKEND={backend} at keras's first import "

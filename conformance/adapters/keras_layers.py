@@ -18,7 +18,16 @@ from __future__ import annotations
 import numpy as np
 
 from conformance.adapters.base import Unsupported, kernel_first, kernel_last
+from conformance.adapters.refusal import Refusal
 from conformance.spec.case import Case
+
+# How a Keras convolution layer refuses its arguments, on every backend (conformance/adapters/refusal.py).
+REFUSALS = (
+    Refusal("ValueError", r"`strides > 1` not supported in conjunction with `dilation_rate > 1`",
+            "https://keras.io/api/layers/convolution_layers/convolution2d/ (strides: 'Specifying any stride value "
+            "!= 1 is incompatible with specifying any dilation_rate value != 1'); "
+            "keras/src/layers/convolutional/base_conv.py BaseConv.__init__"),
+)
 
 
 def depthwise_layer(case: Case) -> bool:

@@ -36,9 +36,19 @@ import re
 
 from conformance.adapters import artifacts, keras_layers, keras_snippet
 from conformance.adapters.base import Observation, Unsupported, channels_first, channels_last, dist_version
+from conformance.adapters.refusal import Refusal, refusal_for
 from conformance.spec.case import Case
 
 API = "litert.layer"
+# How the TFLite converter and the LiteRT interpreter refuse a model (conformance/adapters/refusal.py).
+REFUSALS = (
+    Refusal("ConverterError", r"Some ops are not supported by the native TFLite runtime",
+            "https://ai.google.dev/edge/litert/models/ops_select (TensorFlow ops without a TFLite builtin "
+            "need TF Select, which the converter's defaults leave off)"),
+    Refusal("RuntimeError", r"failed to prepare",
+            "tensorflow/lite/kernels/*.cc Prepare(): a builtin kernel's own checks of its arguments, run by "
+            "Interpreter.allocate_tensors"),
+)
 NO_GRADIENTS = "the converted LiteRT model runs inference only: no gradients"
 CONVERTER = "tf.lite.TFLiteConverter.from_keras_model, defaults (TFLITE_BUILTINS, no optimizations)"
 FLOAT16_OPTION = ("; the converter's float16 option (target_spec.supported_types=[tf.float16]) only stores a "
@@ -86,10 +96,11 @@ def run(adapter, case: Case, dtype: str, device: str, inputs) -> Observation:
 
 def _convert_key(layer, input_shape, dtype: str) -> dict:
     """What the converted model is a function of (conformance/adapters/artifacts.py): the packages
-    that write it, the layer's class and configuration (without its name, which numbers layers in
+    that write it (their versions and installed code), the layer's class and configuration (without its name, which numbers layers in
     the order a worker builds them), its weights' bytes, the input's shape and dtype."""
     config = {k: v for k, v in layer.get_config().items() if k != "name"}
     return {"versions": {p: dist_version(p) for p in ("tensorflow", "tensorflow-cpu", "keras")},
+            "code": {m: artifacts.installed_code(m) for m in ("tensorflow", "keras")},
             "converter": CONVERTER, "class": type(layer).__name__, "config": config,
             "weights": [[w.path.rsplit("/", 1)[-1], artifacts.digest(w.numpy())] for w in layer.weights],
             "input": [list(input_shape), dtype]}
@@ -103,17 +114,15 @@ def convert(adapter, layer, input_shape, dtype: str) -> bytes:
     x = keras.Input(batch_shape=tuple(input_shape), dtype=dtype)
     model = keras.Model(x, layer(x))
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    try:
-        # Keras prints the temporary SavedModel's path and signature to stdout ("Saved artifact at ...")
-        with adapter.native(), contextlib.redirect_stdout(io.StringIO()):
+    # Keras prints the temporary SavedModel's path and signature to stdout ("Saved artifact at ...")
+    with adapter.native(), contextlib.redirect_stdout(io.StringIO()):
+        try:
             return converter.convert()
-    except Unsupported as exc:
-        raise Unsupported(f"{exc}{FLOAT16_OPTION if dtype == 'float16' else ''}") from exc
-    except Exception as exc:
-        if type(exc).__name__ != "ConverterError":  # tensorflow.lite.python.convert_phase.ConverterError
-            raise
-        raise Unsupported(f"TFLiteConverter: {converter_reason(str(exc))}"
-                          f"{FLOAT16_OPTION if dtype == 'float16' else ''}") from exc
+        except Exception as exc:
+            if refusal_for(exc, REFUSALS) is None:  # the converter failed: an error, with its text
+                raise
+            raise Unsupported(f"TFLiteConverter: {converter_reason(str(exc))}"
+                              f"{FLOAT16_OPTION if dtype == 'float16' else ''}") from exc
 
 
 def invoke(adapter, model: bytes, x):
@@ -123,7 +132,9 @@ def invoke(adapter, model: bytes, x):
         interpreter = interpreter_class(adapter.tf)(model_content=model)
     try:
         interpreter.allocate_tensors()
-    except RuntimeError as exc:  # "Node number 0 (TRANSPOSE_CONV) failed to prepare."
+    except Exception as exc:  # "Node number 0 (TRANSPOSE_CONV) failed to prepare."
+        if refusal_for(exc, REFUSALS) is None:
+            raise
         raise Unsupported(f"LiteRT interpreter: {' '.join(str(exc).split())}") from exc
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
     interpreter.invoke()
@@ -137,6 +148,16 @@ def interpreter_class(tf):
     from ai_edge_litert.interpreter import Interpreter
 
     return Interpreter
+
+
+def interpreter_import_error(tf) -> str | None:
+    """Why the LiteRT interpreter cannot be imported although the ai-edge-litert package is installed
+    (a broken install: litert.layer fails to start), else None."""
+    try:
+        interpreter_class(tf)
+    except Exception as exc:  # noqa: BLE001 - whatever the import raised is the failure
+        return f"ai_edge_litert failed to import: {type(exc).__name__}: {' '.join(str(exc).split())[:600]}"
+    return None
 
 
 def converter_reason(text: str) -> str:

@@ -41,6 +41,7 @@ import numpy as np
 
 from conformance.adapters import onnx_snippet
 from conformance.adapters.base import Adapter, Observation, Unsupported
+from conformance.adapters.refusal import Refusal
 from conformance.adapters.snippet import attach
 from conformance.spec.case import Case
 
@@ -49,6 +50,19 @@ ELEMENT_TYPES = {"float16": "FLOAT16", "bfloat16": "BFLOAT16", "float32": "FLOAT
 INFERENCE_ONLY = {"onnxruntime": "ONNX Runtime runs inference only; no gradients",
                   "onnx.reference": "the ONNX reference evaluator runs inference only; no gradients"}
 CPU_PROVIDER, CUDA_PROVIDER = "CPUExecutionProvider", "CUDAExecutionProvider"
+
+
+# How ONNX Runtime refuses a Conv or ConvTranspose model (conformance/adapters/refusal.py), by the
+# class of its pybind exception and its text.
+ORT_REFUSALS = (
+    Refusal("NotImplemented", r"Could not find an implementation for (Conv|ConvTranspose)\(\d+\) node",
+            "https://onnxruntime.ai/docs/reference/operators/OperatorKernels.html (the CPU provider's Conv and "
+            "ConvTranspose kernels: float32 and float16 only; no float64 or bfloat16)"),
+    Refusal("InvalidArgument", r"Dilation not supported for AutoPadType::SAME_UPPER or AutoPadType::SAME_LOWER",
+            "https://github.com/microsoft/onnxruntime/issues/20582; onnxruntime/core/providers/common.h ComputePad"),
+)
+# The reference evaluator (onnx.reference) refuses nothing the suite has seen: whatever it raises is an error.
+REFERENCE_REFUSALS: tuple = ()
 
 
 class OnnxAdapter(Adapter):
@@ -61,8 +75,8 @@ class OnnxAdapter(Adapter):
 
         try:
             import onnxruntime as ort
-        except ImportError:  # the onnxruntime target is skipped (API_PACKAGES); onnx.reference still runs
-            ort = None
+        except Exception:  # noqa: BLE001 - not installed: the target is skipped (API_PACKAGES); installed but
+            ort = None     # broken: it fails to start (Adapter.start_errors). onnx.reference runs either way.
         if ort is not None:
             # ORT also logs each refusal to stderr; its text comes back in the exception, kept there
             ort.set_default_logger_severity(4)
@@ -70,17 +84,10 @@ class OnnxAdapter(Adapter):
         # the NumPy dtype ONNX maps each element type to (bfloat16: ml_dtypes', an onnx dependency)
         self._numpy_dtypes = {name: onnx.helper.tensor_dtype_to_np_dtype(getattr(onnx.TensorProto, element))
                               for name, element in ELEMENT_TYPES.items()}
-        # Refusals per API (`run` sets `refusals` to its API's). ONNX Runtime refuses a model with
-        # these pybind exception classes: no kernel for the type, invalid attributes or graph, a
-        # failed check in a kernel. The reference evaluator is plain NumPy: NotImplementedError is
-        # its refusal, and a NumPy error inside it (a ValueError from a reshape) is a crash on a
-        # valid model, an `error`, not a refusal.
-        self._refusals = {"onnx.reference": (NotImplementedError,)}
-        if ort is not None:
-            from onnxruntime.capi import onnxruntime_pybind11_state as state
-
-            self._refusals["onnxruntime"] = (state.NotImplemented, state.InvalidArgument, state.InvalidGraph,
-                                             state.Fail)
+        # Refusals per API (`run` sets `refusals` to its API's). The reference evaluator is plain
+        # NumPy: a NumPy error inside it (a ValueError from a reshape) is a crash on a valid model,
+        # an `error`, never a refusal.
+        self._refusals = {"onnx.reference": REFERENCE_REFUSALS, "onnxruntime": ORT_REFUSALS}
         self.opset, self.opset_limits = _newest_common_opset(onnx, ort)
         self._provider_options: dict = {}
 
@@ -137,6 +144,7 @@ class OnnxAdapter(Adapter):
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
         if api == "onnxruntime" and self.ort is None:
+            self.import_package(api, "onnxruntime")  # raises its import's error where it is installed
             raise Unsupported("onnxruntime is not installed")
         if api == "onnx.reference" and device != "cpu":
             raise Unsupported("the ONNX reference evaluator runs on the CPU only (NumPy)")

@@ -26,9 +26,24 @@ from conformance.spec.case import Case
 from conformance.adapters import keras_layers, keras_snippet, litert, tf_snippet
 from conformance.adapters.snippet import Snippet, attach
 from conformance.adapters.base import (Adapter, Observation, Unsupported, api_modifiers, api_surface, channels_first, channels_last,
-                                       CompiledPathError, converted, eager_refuses_too, kernel_first,
+                                       CompiledPathError, compiled_failure, converted, kernel_first,
                                        kernel_last)
+from conformance.adapters.refusal import Refusal
 from conformance.spec.frameworks import APIS
+
+# How tf.nn refuses a convolution (conformance/adapters/refusal.py); the worker's Keras layers add
+# Keras's refusals, and litert.layer the converter's and the interpreter's (litert.REFUSALS).
+REFUSALS = (
+    Refusal("TypeError", r"Expected string for argument 'padding'",
+            "https://www.tensorflow.org/api_docs/python/tf/nn/convolution (padding: 'A string, either "
+            "\"VALID\" or \"SAME\"'; only tf.nn.conv2d and conv2d_transpose also take explicit pairs)"),
+    Refusal("ValueError", r"`strides > 1` not supported in conjunction with `dilation_rate > 1`",
+            "https://www.tensorflow.org/api_docs/python/tf/nn/convolution (dilations: 'If any value of "
+            "dilation_rate is > 1, then all values of strides must be 1')"),
+    Refusal("InvalidArgumentError", r"Current CPU implementations do not yet support dilation rates larger than 1",
+            "tensorflow/core/kernels/conv_grad_input_ops.h (the Eigen CPU kernels of Conv2DBackpropInput and "
+            "conv2d_transpose take no dilation)"),
+)
 
 
 class TensorFlowAdapter(Adapter):
@@ -44,7 +59,7 @@ class TensorFlowAdapter(Adapter):
         # Keras compiles grouped convs with XLA per input shape; each new case would log a retracing warning.
         tf.get_logger().setLevel("ERROR")
         self.tf = tf
-        self.refusals = (tf.errors.OpError, ValueError, NotImplementedError, TypeError)
+        self.refusals = REFUSALS + keras_layers.REFUSALS + litert.REFUSALS
         self._dtypes = {"float16": tf.float16, "bfloat16": tf.bfloat16,
                         "float32": tf.float32, "float64": tf.float64}
 
@@ -56,6 +71,19 @@ class TensorFlowAdapter(Adapter):
             raise Unsupported(f"keras was imported with the {keras.backend.backend()!r} backend before "
                               "this adapter; keras.layer needs KERAS_BACKEND=tensorflow")
         return keras
+
+    def import_package(self, api: str, package: str):
+        if package == "keras":
+            return self.keras  # Keras with this worker's TensorFlow backend
+        return super().import_package(api, package)
+
+    def start_errors(self) -> dict[str, str]:
+        errors = super().start_errors()
+        if litert.API in self.apis and litert.API not in errors:
+            failure = litert.interpreter_import_error(self.tf)
+            if failure:
+                errors[litert.API] = failure
+        return errors
 
     # ---------------------------------------------------------------- environment
     def version(self) -> str:
@@ -222,9 +250,10 @@ class TensorFlowAdapter(Adapter):
         try:
             with self.native():
                 return self._xla_call(self.jit_compiled(forward), x)
-        except Unsupported as exc:
-            eager_refuses_too(lambda: forward(x), exc, "XLA (jit_compile=True)", "TensorFlow")
+        except CompiledPathError:
             raise
+        except Exception as exc:  # a refusal only where eager TensorFlow refuses the case too
+            raise compiled_failure(self, lambda: forward(x), exc, "XLA (jit_compile=True)", "TensorFlow") from exc
 
     def jit_compiled(self, fn):
         """`fn` as users compile it with XLA (a step of its own, so that a planted fault can skip it)."""

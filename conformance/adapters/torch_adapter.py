@@ -14,11 +14,26 @@ import warnings
 from conformance.spec.case import Case
 from conformance.spec.frameworks import APIS
 from conformance.adapters.base import (Adapter, Observation, dist_version, Unsupported, api_modifiers, api_surface, converted,
-                                       eager_refuses_too)
+                                       compiled_failure)
+from conformance.adapters.refusal import Refusal
 from conformance.adapters.torch_compile import Compiler
-from conformance.adapters import keras_backend
-from conformance.adapters import torch_onnx, torch_snippet
+from conformance.adapters import keras_backend, keras_layers
+from conformance.adapters import onnx_adapter, torch_onnx, torch_snippet
 from conformance.adapters.snippet import Snippet, attach
+
+# How PyTorch refuses a convolution (conformance/adapters/refusal.py). torch.compile's refusals are
+# eager PyTorch's, checked by calling eager (base.compiled_failure); the torch worker's other paths add
+# Keras's (keras.torch.layer) and ONNX Runtime's (the exported models).
+REFUSALS = (
+    Refusal("RuntimeError", r"padding='same' is not supported for strided convolutions",
+            "https://pytorch.org/docs/stable/generated/torch.nn.functional.conv2d.html (padding 'same' "
+            "'doesn't support any stride values other than 1'); aten/src/ATen/native/Convolution.cpp"),
+    Refusal("ValueError", r"padding='same' is not supported for strided convolutions",
+            "https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html; torch/nn/modules/conv.py _ConvNd.__init__"),
+    Refusal("RuntimeError", r"required rank \d+ tensor to use channels_last(_3d)? format",
+            "https://pytorch.org/docs/stable/tensor_attributes.html#torch-memory-format (channels_last: 4-D "
+            "tensors, channels_last_3d: 5-D); c10/core/MemoryFormat.h"),
+)
 
 
 class TorchAdapter(Adapter):
@@ -35,9 +50,14 @@ class TorchAdapter(Adapter):
         torch.set_warn_always(True)
         self.torch = torch
         self.F = F
-        self.refusals = (RuntimeError, ValueError, NotImplementedError, TypeError)
+        self.refusals = REFUSALS + keras_layers.REFUSALS + onnx_adapter.ORT_REFUSALS
         self._dtypes = {"float16": torch.float16, "bfloat16": torch.bfloat16,
                         "float32": torch.float32, "float64": torch.float64}
+
+    def import_package(self, api: str, package: str):
+        if api in keras_backend.BACKENDS and package == "keras":
+            return keras_backend.import_keras(keras_backend.BACKENDS[api])
+        return super().import_package(api, package)
 
     # ---------------------------------------------------------------- environment
     def version(self) -> str:
@@ -175,10 +195,9 @@ class TorchAdapter(Adapter):
         try:
             with self.native():
                 y = compiled(*args)
-        except Unsupported as exc:
+        except Exception as exc:  # a refusal only where eager PyTorch refuses the case too
             with self.torch.no_grad():
-                eager_refuses_too(lambda: call(*args), exc, "torch.compile", "PyTorch")
-            raise
+                raise compiled_failure(self, lambda: call(*args), exc, "torch.compile", "PyTorch") from exc
         self.compiler.check_compiled()
         return y
 

@@ -35,6 +35,8 @@ import numpy as np
 
 from conformance.adapters import artifacts
 from conformance.adapters.base import Observation, Unsupported, dist_version
+from conformance.adapters.onnx_adapter import ORT_REFUSALS
+from conformance.adapters.refusal import refusal_for
 from conformance.spec.case import Case
 
 APIS = ("torch.onnx.layer", "torch.onnx.torchscript.layer")
@@ -81,16 +83,17 @@ def _exported_output(adapter, layer, x, dtype: str, device: str, *, dynamo: bool
     if dtype == "bfloat16":  # a bfloat16 model ONNX Runtime accepted (a later opset): NumPy cannot hold its input
         raise Unsupported("ONNX Runtime accepted the bfloat16 model, but its Python API takes NumPy arrays, "
                           "and NumPy has no bfloat16")
-    with ort_refusals(device, "refused to run the exported model"):
+    with ort_refusals("refused to run the exported model"):
         (y,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     return np.asarray(y, dtype=np.float64)
 
 
 def _export_key(torch, layer, x, dynamo: bool) -> dict:
     """What the exported model is a function of (conformance/adapters/artifacts.py): the packages
-    that write it, the exporter, the layer (its repr names its class and every argument that is not
-    a default) and its parameters' bytes, the input's shape and dtype."""
-    return {"versions": {p: dist_version(p) for p in ("torch", "onnx", "onnxscript")}, "dynamo": dynamo,
+    that write it (their versions and installed code), the exporter, the layer (its repr names its
+    class and every argument that is not a default) and its parameters' bytes, the input's shape and dtype."""
+    return {"versions": {p: dist_version(p) for p in ("torch", "onnx", "onnxscript")},
+            "code": {m: artifacts.installed_code(m) for m in ("torch", "onnx", "onnxscript")}, "dynamo": dynamo,
             "layer": repr(layer), "training": layer.training,
             "parameters": {name: [str(p.dtype), list(p.shape), _bytes_digest(torch, p)]
                            for name, p in layer.named_parameters()},
@@ -137,7 +140,7 @@ def open_session(model: bytes, device: str, threads: int):
             raise Unsupported(f"this onnxruntime has no CUDAExecutionProvider (it has {ort.get_available_providers()})")
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         providers = ["CUDAExecutionProvider"]
-    with ort_refusals(device, "refused the exported model"):
+    with ort_refusals("refused the exported model"):
         session = ort.InferenceSession(model, options, providers=providers)
     if session.get_providers()[0] != providers[0]:
         raise Unsupported(f"onnxruntime did not take {providers[0]}: it runs on {session.get_providers()}")
@@ -145,19 +148,15 @@ def open_session(model: bytes, device: str, threads: int):
 
 
 @contextlib.contextmanager
-def ort_refusals(device: str, what: str):
-    """ONNX Runtime's refusals as `Unsupported` with its own text: the exception classes the onnx
-    kind's onnxruntime target counts as refusals (onnx_adapter.py: no kernel for a type, an attribute
-    combination a kernel does not take, an invalid graph, a failed kernel check), and on 'gpu' a node
-    the CUDA provider cannot take now that the CPU fallback is off."""
-    from onnxruntime.capi import onnxruntime_pybind11_state as state
-
-    refusals = (state.NotImplemented, state.InvalidArgument, state.InvalidGraph, state.Fail)
-    if device == "gpu":
-        refusals += (state.EPFail,)
+def ort_refusals(what: str):
+    """ONNX Runtime's declared refusals (onnx_adapter.ORT_REFUSALS: no kernel for a type, an attribute
+    combination a kernel does not take) as `Unsupported` with its own text; anything else it raises
+    on the exported model (an invalid graph, a failed kernel) is an error of the path."""
     try:
         yield
-    except refusals as exc:
+    except Exception as exc:
+        if refusal_for(exc, ORT_REFUSALS) is None:
+            raise
         raise Unsupported(f"onnxruntime {what}: {type(exc).__name__}: {str(exc).strip()}") from exc
 
 

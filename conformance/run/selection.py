@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from conformance import adapters
 from conformance import options
 from conformance.errors import UsageError, did_you_mean
+from conformance.results.diff import FAILED_TO_START
 from conformance.run.targets import (api_devices, check_available, check_possible, frameworks_for, possible_targets, selected,
                                      skip_selected, target_name)
 from conformance.run.worker import framework_section
@@ -108,10 +109,14 @@ def targets_for(framework: str, info: dict, selection: Selection) -> tuple[list[
         if d not in available and any(d in api_devices(api) for api in adapters.APIS[framework]):
             skipped.append({"framework": framework, "device": d, "reason": f"no {d} visible to {framework}"})
     triples = []
+    broken = info.get("start_errors") or {}
     for api in adapters.APIS[framework]:
         missing = adapters.missing_packages(framework, api)
         if missing:
             skipped.append({"framework": framework, "target": api, "reason": f"not installed (missing: {', '.join(missing)})"})
+            continue
+        if api in broken:  # installed but broken: a failed start, which fails the run (cli.start_failures)
+            skipped.append({"framework": framework, "target": api, "reason": f"{FAILED_TO_START}{broken[api]}"})
             continue
         for device in [d for d in devices if d in api_devices(api)]:
             profiles = selection.precision or (["defaults"] if device == "cpu" else list(PROFILES))
@@ -130,7 +135,7 @@ def plan_targets(infos: dict, selection: Selection) -> tuple[dict, dict, list[di
     for name, info in infos.items():
         if "fatal" in info:  # its targets count as there, so that --targets shows the failure, not a usage error
             available.update(possible_targets([name]))
-            skipped.append({"framework": name, "reason": f"failed to start: {info['fatal']}"})
+            skipped.append({"framework": name, "reason": f"{FAILED_TO_START}{info['fatal']}"})
             environment[name] = {"error": info["fatal"]}
             continue
         environment[name] = framework_section(info)
