@@ -142,6 +142,8 @@ def plan_targets(infos: dict, selection: Selection) -> tuple[dict, dict, list[di
         triples, skips = targets_for(name, info, selection)
         skipped.extend(s for s in skips if skip_selected(s, selection.targets))
         available.update(target_name(api, device) for api, device, _ in triples)
+        available.update(target_name(s["target"], device) for s in skips  # so --targets shows the failure
+                         if s.get("target") and s["reason"].startswith(FAILED_TO_START) for device in api_devices(s["target"]))
         triples = [t for t in triples if selected(target_name(t[0], t[1]), selection.targets)]
         if triples:
             plan[name] = triples
