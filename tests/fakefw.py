@@ -122,6 +122,9 @@ class FakeAdapter(Adapter):
             raise Unsupported("fakefw cannot do this (asked by the case's tags)")
         if "fake_raise" in tags:
             raise KeyError("a bug in the adapter")
+        if "fake_raise_coloured" in tags:  # as Keras raises: terminal colour codes, several lines
+            raise ValueError("\x1b[1mInvalid kernel\x1b[0m for this layer:\n  \x1b[31mkernel_size\x1b[0m must be "
+                             "positive,\r\n\tgot 0")
         x, w, b, g = inputs
         tf32_on = self.profile == "defaults" or "fake_tf32_ignores_strict" in tags
         if "fake_tf32" in tags and device == "gpu" and tf32_on and dtype == "float32":

@@ -319,15 +319,16 @@ def test_diff_removed_records_fail_unless_allowed_and_environment_differences_co
     assert proc.returncode == 1, proc.stdout
     lines = proc.stdout.splitlines()
     assert lines[0] == (f"conformance: regression: {removed} records of the baseline are not in this run (removed); "
-                        "pass --allow-removed if cases or targets were removed on purpose")
+                        "pass --allow removed if cases or targets were removed on purpose")
     assert lines[1].startswith("baseline: fakefw 0.0-fake on Old CPU [avx2 avx512f]")
     assert lines[2].startswith("new:      fakefw 0.0-fake on New CPU [avx2]")
     assert lines[3:6] == ["Environment differences (2):", "  cpu       host.cpu.isa.avx512f: true -> false",
                           "  cpu       host.cpu.model: Old CPU -> New CPU"]
-    proc = run_cli(tmp_path, "diff", "base.json", "new.json", "--allow-removed")
-    assert proc.returncode == 0, proc.stdout
-    assert (f"Removed ({removed} records of the baseline; {removed} not run on purpose, as --allow-removed says):"
-            in proc.stdout)
+    for allow in (["--allow-removed"], ["--allow", "removed"]):  # the old switch is the same as --allow removed
+        proc = run_cli(tmp_path, "diff", "base.json", "new.json", *allow)
+        assert proc.returncode == 0, proc.stdout
+        assert (f"Removed ({removed} records of the baseline; {removed} not run on purpose, as --allow removed says):"
+                in proc.stdout)
 
 
 def test_schema_is_json_and_describes_case_fields(tmp_path):
