@@ -460,3 +460,11 @@ def test_a_skip_made_up_for_by_records_is_not_lost_and_a_shard_that_failed_is():
                      skipped=[{"framework": "jax", "reason": "failed to start: ImportError: x"}])
     d = diff(base, new, allow=["removed"])
     assert [(x.subject, x.records) for x in d.lost] == [("jax", 2)] and d.has_regressions
+
+
+def test_the_allow_options_help_names_every_category_it_takes():
+    from conformance import options
+    from conformance.results.diff import ALLOWABLE
+
+    assert all(f"'{word}'" in options.ALLOW.help for word in ALLOWABLE)
+    assert options.ALLOW.repeatable and options.GATE == (options.ALLOW, options.ALLOW_REMOVED)
