@@ -121,6 +121,7 @@ def main(argv=None) -> int:
 def cmd_run(args) -> int:
     selection = Selection(**{option.dest: getattr(args, option.dest) for option in options.SELECTION})
     selection.validate()  # bad options fail before any case file is read or framework started
+    allow = gate_allow(args)
     shard = parse_shard(args.shard) if args.shard is not None else None
     budget = parse_bytes(args.max_case_memory)
     if not args.json:
@@ -129,7 +130,6 @@ def cmd_run(args) -> int:
     cases = load_selected_cases(args.cases, args.case_id, budget)
     if shard:
         cases = select_shard(cases, shard, weight=lambda c: len(dtypes_for(c, selection)))
-    allow = gate_allow(args)
     baseline = _read_results(args.baseline) if args.baseline else None
     stream = RecordStream(args.json)  # every record on disk as it arrives, whatever happens next
     show = sys.stderr.isatty() and not args.no_progress

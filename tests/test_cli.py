@@ -151,7 +151,11 @@ def test_bad_case_file_exits_2_with_one_clear_line(tmp_path, content, expected):
     (["run", "--known", "missing.yaml"], "--known: no such file: missing.yaml (name a known-differences file, or "
                                          "pass '--known none' to run without known differences)"),
     (["explore", "--known", "missing.yaml"], "--known: no such file: missing.yaml"),
-], ids=["framework", "dtype", "diff-missing", "cases-missing", "command", "known-missing", "explore-known-missing"])
+    (["report", "r.json", "--allow", "known"], "--allow known lets a regression through the comparison with a "
+                                                "baseline; give one with --baseline"),
+    (["diff", "a.json", "b.json", "--allow", "all"], "--allow 'all': unknown category; allowed: refusals"),
+], ids=["framework", "dtype", "diff-missing", "cases-missing", "command", "known-missing", "explore-known-missing",
+        "report-allow-without-baseline", "diff-allow-unknown"])
 def test_usage_errors_exit_2(tmp_path, args, expected):
     proc = run_cli(tmp_path, *args)
     assert proc.returncode == 2

@@ -37,11 +37,12 @@ from typing import Iterable, Mapping
 
 from conformance.errors import UsageError, did_you_mean
 from conformance.results.environment_diff import EnvChange, describe_environment, environment_changes
-from conformance.results.records import FAILING, KEY_FIELDS, Result, RunResults, as_float
+from conformance.results.records import KEY_FIELDS, Result, RunResults, as_float
 
 # From best to worst; every status of results.FAILING (and any status this version does not know)
 # ranks as the last, "failing".
 STATUS_ORDER = ("pass", "known", "unsupported", "failing")
+FAILING_RANK = len(STATUS_ORDER) - 1
 # The categories of an entry. Regressions, in the order the terminal lists them:
 NEWLY_FAILING = "newly failing"  # anything not failing -> fail, error, crashed or flaky
 ADDED_FAILING = "added failing"  # a key only in the new run, whose record fails
@@ -59,16 +60,20 @@ RATIO_FLOOR = 0.1
 FAILED_TO_START = "failed to start: "  # the prefix of the skip of a framework that did not start (run/selection.py)
 
 
+# The category of a worse status, by where it went.
+WORSENED_TO = {"failing": NEWLY_FAILING, "unsupported": NEWLY_REFUSED, "known": NEWLY_KNOWN}
+
+
 def status_rank(status: str) -> int:
     """A status's place in STATUS_ORDER (0 best)."""
-    return STATUS_ORDER.index(status) if status in STATUS_ORDER[:-1] else len(STATUS_ORDER) - 1
+    return STATUS_ORDER.index(status) if status in STATUS_ORDER[:-1] else FAILING_RANK
 
 
 def status_category(old: str, new: str) -> str:
     """The category of a key whose status went from `old` to `new` (two different statuses)."""
     before, after = status_rank(old), status_rank(new)
     if after > before:
-        return {3: NEWLY_FAILING, 2: NEWLY_REFUSED, 1: NEWLY_KNOWN}[after]
+        return WORSENED_TO[STATUS_ORDER[after]]
     return FIXED if after < before else STILL_FAILING
 
 
@@ -222,7 +227,7 @@ def diff(base: RunResults, new: RunResults, *, allow: Iterable[str] = ()) -> Dif
     for key in sorted(old_by_key.keys() | new_by_key.keys(), key=_sort_key):
         old, cur = old_by_key.get(key), new_by_key.get(key)
         if old is None:
-            failing = status_rank(cur.status) == status_rank("fail")
+            failing = status_rank(cur.status) == FAILING_RANK
             entry = Entry(key, None, cur, "added", ADDED_FAILING if failing else ADDED)
             out.added.append(entry)
             if failing:
