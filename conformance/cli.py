@@ -17,7 +17,8 @@ from conformance.errors import ConformanceError, UsageError, did_you_mean
 from conformance.report.porting import porting_view
 from conformance.repro import command as repro
 from conformance.report.text import describe_skip, unexpected_lines, varied_lines
-from conformance.results.diff import FAILED_TO_START, diff, format_text, gate_lines
+from conformance.results.diff import FAILED_TO_START, diff, parse_allow
+from conformance.results.diff_text import format_text, gate_lines
 from conformance.results.finish import finish_run
 from conformance.results.known import load_known
 from conformance.results.merge import merge
@@ -65,10 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_results_commands(sub) -> None:
     """The commands that read results files: diff, merge, report, matrix."""
-    df = sub.add_parser("diff", help="compare two results files: regressions, fixes, changes (exit 1 on regressions)")
+    df = sub.add_parser("diff", help="compare two results files: regressions, fixes, changes (exit 1 on regressions)",
+                        description=(
+        "Compare two results files record by record. Statuses are ordered pass < known < unsupported < fail, "
+        "error, crashed, flaky; a record that got worse is a regression (newly failing, newly refused, newly "
+        "known), and so is an added record that fails. Exit 1 on a regression that --allow does not let through, "
+        "on records of BASE that NEW lacks, and on a framework, device or API that NEW skipped; else 0."))
     df.add_argument("base")
     df.add_argument("new")
-    options.add_to_argparse(df, (options.ALLOW_REMOVED,))
+    options.add_to_argparse(df, options.GATE)
 
     mg = sub.add_parser("merge", help="merge results files (the shards of a run, or e.g. a CPU job and a GPU job) "
                                       "into one")
@@ -78,7 +84,7 @@ def add_results_commands(sub) -> None:
     rp = sub.add_parser("report", help="write the HTML report of a results file")
     rp.add_argument("results")
     rp.add_argument("-o", "--output", default=options.HTML.default, metavar="PATH")
-    options.add_to_argparse(rp, (options.BASELINE, options.ALLOW_REMOVED))
+    options.add_to_argparse(rp, (options.BASELINE, *options.GATE))
 
     mx = sub.add_parser("matrix", help="print the support matrix (case features x targets) of a results file as Markdown")
     mx.add_argument("results")
@@ -115,6 +121,7 @@ def main(argv=None) -> int:
 def cmd_run(args) -> int:
     selection = Selection(**{option.dest: getattr(args, option.dest) for option in options.SELECTION})
     selection.validate()  # bad options fail before any case file is read or framework started
+    allow = gate_allow(args)
     shard = parse_shard(args.shard) if args.shard is not None else None
     budget = parse_bytes(args.max_case_memory)
     if not args.json:
@@ -135,11 +142,10 @@ def cmd_run(args) -> int:
         run = finish_run(run.results, run.environment, run.skipped, case_table(cases), known)
         json_path = run.write(args.json)
         stream.discard()
-        html_path = _write_html(run, args.html, baseline, allow_removed=args.allow_removed)
+        html_path = _write_html(run, args.html, baseline, allow=allow)
     if run.partial:
         print(f"conformance: {run.partial}", file=sys.stderr)
-    code = _finish(run, baseline, json_path, html_path, requested=args.frameworks or (),
-                   allow_removed=args.allow_removed)
+    code = _finish(run, baseline, json_path, html_path, requested=args.frameworks or (), allow=allow)
     return 130 if run.partial else code
 
 
@@ -167,8 +173,18 @@ def read_known(value: str, option: str = "--known") -> list:
     return load_known(path) if path is not None else []
 
 
-def _finish(run, baseline, json_path, html_path, *, requested=(), allow_removed=False) -> int:
-    d = diff(baseline, run, allow_removed=allow_removed) if baseline is not None else None
+def gate_allow(args) -> frozenset[str]:
+    """The --allow words (and --allow-removed, the same as --allow removed), checked; they mean
+    something only against a baseline."""
+    words = [*(args.allow or ()), *(["removed"] if args.allow_removed else [])]
+    if words and getattr(args, "baseline", True) is None:
+        flag = "--allow-removed" if args.allow_removed else f"--allow {words[0]}"
+        raise UsageError(f"{flag} lets a regression through the comparison with a baseline; give one with --baseline")
+    return parse_allow(words)
+
+
+def _finish(run, baseline, json_path, html_path, *, requested=(), allow=frozenset()) -> int:
+    d = diff(baseline, run, allow=allow) if baseline is not None else None
     # Coverage the run lost fails it even when every record passes: said first, one line each.
     problems = (gate_lines(d) if d is not None else []) + _start_failures(run, requested, d)
     for line in problems:
@@ -223,10 +239,10 @@ def _summary_text(summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_html(run, path, baseline, *, allow_removed=False):
+def _write_html(run, path, baseline, *, allow=frozenset()):
     from conformance.report.html import write_report  # Jinja: only when a report is written
 
-    return write_report(run, path, baseline=baseline, allow_removed=allow_removed) if path else None
+    return write_report(run, path, baseline=baseline, allow=allow) if path else None
 
 
 def _progress_bar(done: int, total: int) -> None:
@@ -256,7 +272,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    d = diff(_read_results(args.base), _read_results(args.new), allow_removed=args.allow_removed)
+    allow = gate_allow(args)
+    d = diff(_read_results(args.base), _read_results(args.new), allow=allow)
     text = format_text(d)  # what fails the comparison first, then the environments, then the records
     print(text, end="" if text.endswith("\n") else "\n")
     return 1 if d.has_regressions else 0
@@ -270,9 +287,10 @@ def cmd_merge(args) -> int:
 
 
 def cmd_report(args) -> int:
+    allow = gate_allow(args)
     run = _read_results(args.results)
     baseline = _read_results(args.baseline) if args.baseline else None
-    path = _write_html(run, args.output, baseline, allow_removed=args.allow_removed)
+    path = _write_html(run, args.output, baseline, allow=allow)
     print(f"report: {path}")
     return 0
 

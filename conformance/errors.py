@@ -1,7 +1,9 @@
-"""User-facing errors: one clean message naming what is wrong, where, and what is allowed."""
+"""User-facing errors: one clean message naming what is wrong, where, and what is allowed; and
+`one_line`, the form of every message a result record keeps."""
 from __future__ import annotations
 
 import difflib
+import re
 
 
 class ConformanceError(Exception):
@@ -51,3 +53,21 @@ def did_you_mean(word: str, choices) -> str:
     """' (did you mean 'x'?)' when a close match exists, else ''."""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# A terminal escape sequence: CSI (colours, cursor moves: ESC [ ... final byte) or a two-byte ESC x.
+# Keras colours its error messages for terminals; in a record they are noise that breaks the
+# report, the diff's one-line entries and any grep.
+_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def strip_escapes(text: str) -> str:
+    """`text` without terminal escape sequences (its lines kept)."""
+    return _ESCAPE.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """A message as a record keeps it: terminal escape codes and control characters out, every run
+    of whitespace (newlines included) one space."""
+    return " ".join(_CONTROL.sub(" ", strip_escapes(str(text))).split())

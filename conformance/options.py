@@ -153,12 +153,18 @@ JSON = Option(("--json",), default="reports/results.json", metavar="PATH", pytes
 HTML = Option(("--html",), default="reports/report.html", metavar="PATH", pytest_default=None,
               help="HTML report (default: %(default)s; '' for none)", pytest_help="write the HTML report here")
 BASELINE = Option(("--baseline",), metavar="PATH", pytest=False,
-                  help="results JSON of an earlier run: regressions fail the run, and so do records of the "
-                       "baseline this run lacks, and frameworks, devices or APIs it ran that were skipped here")
+                  help="results JSON of an earlier run: a record that got worse (pass < known < unsupported < fail, "
+                       "error, crashed, flaky) fails the run, and so does an added record that fails, a record of "
+                       "the baseline this run lacks, and a framework, device or API it ran that was skipped here "
+                       "(--allow lets some through)")
+ALLOW = Option(("--allow",), repeatable=True, metavar="CATEGORY", pytest=False,
+               help="against a baseline, let one category of regression through, still listed and marked allowed "
+                    "(repeatable): 'refusals' (pass or known -> unsupported: newly refused), 'known' (pass -> known: "
+                    "newly known), 'removed' (records of the baseline not in the new run: cases or targets removed "
+                    "on purpose). Newly failing and added failing records, and a framework, device or API the new "
+                    "run skipped (failed to start, not installed), always fail")
 ALLOW_REMOVED = Option(("--allow-removed",), switch=True, default=False, pytest=False,
-                       help="records of the baseline that the new run lacks (cases or targets removed on "
-                            "purpose) do not fail the comparison; a framework, device or API that it skipped (failed "
-                            "to start, not installed) still does")
+                       help="the same as --allow removed")
 
 # ------------------------------------------------------------------------- `conformance explore`
 EXAMPLES = Option(("--examples",), parse=int, default=100, metavar="N", pytest=False,
@@ -182,8 +188,9 @@ OUT = Option(("--out",), default="reports", metavar="FOLDER", pytest=False,
 # The options of each command, in the order `--help` lists them.
 SELECTION = (FRAMEWORKS, DEVICES, DTYPES, PRECISION, SEED, TIMEOUT, JOBS, RELATIONS, TARGETS, RETRIES,
              REPEAT, VERBOSE, CACHE_DIR)  # the fields of conformance.run.selection.Selection
-RUN = (CASES, FRAMEWORKS, DEVICES, DTYPES, PRECISION, CASE_ID, KNOWN, JSON, HTML, BASELINE, ALLOW_REMOVED, SEED,
-       TIMEOUT, MAX_CASE_MEMORY, NO_PROGRESS, RELATIONS, JOBS, TARGETS, RETRIES, REPEAT, VERBOSE, SHARD, CACHE_DIR)
+RUN = (CASES, FRAMEWORKS, DEVICES, DTYPES, PRECISION, CASE_ID, KNOWN, JSON, HTML, BASELINE, ALLOW, ALLOW_REMOVED,
+       SEED, TIMEOUT, MAX_CASE_MEMORY, NO_PROGRESS, RELATIONS, JOBS, TARGETS, RETRIES, REPEAT, VERBOSE, SHARD, CACHE_DIR)
+GATE = (ALLOW, ALLOW_REMOVED)  # what may pass a comparison with a baseline: run, diff, report
 PYTEST = tuple(o for o in RUN if o.pytest)
 LIST = (replace(CASES, help="case files or folders (default: the library, %(default)s)"),
         replace(FRAMEWORKS, help="only the targets of these frameworks (each installed one starts a worker to say "

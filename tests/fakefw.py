@@ -124,6 +124,9 @@ class FakeAdapter(Adapter):
             raise Unsupported("fakefw cannot do this (asked by the case's tags)")
         if "fake_raise" in tags:
             raise KeyError("a bug in the adapter")
+        if "fake_raise_coloured" in tags:  # as Keras raises: terminal colour codes, several lines
+            raise ValueError("\x1b[1mInvalid kernel\x1b[0m for this layer:\n  \x1b[31mkernel_size\x1b[0m must be "
+                             "positive,\r\n\tgot 0")
         with self.native():  # as a framework's call: its declared refusal is `unsupported`, the rest `error`
             if "fake_framework_refuses" in tags:
                 raise RuntimeError("fakefw refuses this configuration (a documented limit)")

@@ -176,7 +176,11 @@ def test_bad_case_file_exits_2_with_one_clear_line(tmp_path, content, expected):
     (["run", "--known", "missing.yaml"], "--known: no such file: missing.yaml (name a known-differences file, or "
                                          "pass '--known none' to run without known differences)"),
     (["explore", "--known", "missing.yaml"], "--known: no such file: missing.yaml"),
-], ids=["framework", "dtype", "diff-missing", "cases-missing", "command", "known-missing", "explore-known-missing"])
+    (["report", "r.json", "--allow", "known"], "--allow known lets a regression through the comparison with a "
+                                                "baseline; give one with --baseline"),
+    (["diff", "a.json", "b.json", "--allow", "all"], "--allow 'all': unknown category; allowed: refusals"),
+], ids=["framework", "dtype", "diff-missing", "cases-missing", "command", "known-missing", "explore-known-missing",
+        "report-allow-without-baseline", "diff-allow-unknown"])
 def test_usage_errors_exit_2(tmp_path, args, expected):
     proc = run_cli(tmp_path, *args)
     assert proc.returncode == 2
@@ -344,15 +348,124 @@ def test_diff_removed_records_fail_unless_allowed_and_environment_differences_co
     assert proc.returncode == 1, proc.stdout
     lines = proc.stdout.splitlines()
     assert lines[0] == (f"conformance: regression: {removed} records of the baseline are not in this run (removed); "
-                        "pass --allow-removed if cases or targets were removed on purpose")
+                        "pass --allow removed if cases or targets were removed on purpose")
     assert lines[1].startswith("baseline: fakefw 0.0-fake on Old CPU [avx2 avx512f]")
     assert lines[2].startswith("new:      fakefw 0.0-fake on New CPU [avx2]")
     assert lines[3:6] == ["Environment differences (2):", "  cpu       host.cpu.isa.avx512f: true -> false",
                           "  cpu       host.cpu.model: Old CPU -> New CPU"]
-    proc = run_cli(tmp_path, "diff", "base.json", "new.json", "--allow-removed")
-    assert proc.returncode == 0, proc.stdout
-    assert (f"Removed ({removed} records of the baseline; {removed} not run on purpose, as --allow-removed says):"
-            in proc.stdout)
+    for allow in (["--allow-removed"], ["--allow", "removed"]):  # the old switch is the same as --allow removed
+        proc = run_cli(tmp_path, "diff", "base.json", "new.json", *allow)
+        assert proc.returncode == 0, proc.stdout
+        assert (f"Removed ({removed} records of the baseline; {removed} not run on purpose, as --allow removed says):"
+                in proc.stdout)
+
+
+# ------------------------------------------------------------------------- the gate: worse fails, --allow
+def planted(data: dict, changes: dict) -> dict:
+    """A copy of results `data` whose records at (case, api, dtype, check) got new statuses."""
+    out = json.loads(json.dumps(data))
+    for r in out["results"]:
+        status = changes.get((r["case"], r["api"], r["dtype"], r["check"]))
+        if status:
+            r["status"], r["message"] = status, f"planted {status}: the new release says so"
+    return out
+
+
+def test_diff_fails_on_every_worse_status_and_allow_lets_a_category_through(fake_run, tmp_path):
+    tmp, _ = fake_run
+    data = json.loads((tmp / "out" / "results.json").read_text())
+    new = planted(data, {("good_conv", "fakefw.layer", "float32", "output"): "unsupported",
+                         ("good_conv", "fakefw.layer", "float32", "grad_input"): "unsupported",
+                         ("good_transposed", "fakefw.functional", "float64", "output"): "known"})
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    base = str(tmp / "out" / "results.json")
+    codes = {}
+    for allow in ((), ("refusals",), ("known",), ("refusals", "known")):
+        proc = run_cli(tmp_path, "diff", base, "new.json", *[a for word in allow for a in ("--allow", word)])
+        codes[allow] = proc.returncode
+        if allow == ("refusals",):
+            out = proc.stdout
+    assert codes == {(): 1, ("refusals",): 1, ("known",): 1, ("refusals", "known"): 0}
+    assert ("3 regressions (2 newly refused allowed by --allow refusals), 0 fixes, 0 other changes, 0 added, "
+            "0 removed, ") in out
+    assert ("    good_conv  fakefw.layer@cpu  float32: checks grad_input, output: pass -> unsupported "
+            "(newly refused, allowed): planted unsupported: the new release says so") in out.splitlines()
+    assert out.splitlines()[0] == ("conformance: regression: 1 record newly known (pass in the baseline, a known "
+                                   "difference here); pass --allow known to accept them")
+    bad = run_cli(tmp_path, "diff", base, "new.json", "--allow", "refusal")
+    assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr
+    assert bad.stderr == ("conformance: error: --allow 'refusal': unknown category (did you mean 'refusals'?); "
+                          "allowed: refusals (newly refused does not fail), known (newly known does not fail), "
+                          "removed (removed does not fail)\n")
+
+
+GATE_CASES = """
+cases:
+  - {id: good_conv, op: conv, input_shape: [1, 2, 5], out_channels: 2, kernel_size: 3}
+  - {id: refused, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_unsupported]}
+"""
+
+
+def test_run_against_a_baseline_fails_on_newly_refused_unless_allowed(tmp_path):
+    write(tmp_path, "cases.yaml", GATE_CASES)
+    common = ("--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none", "--html", "")
+    assert run_cli(tmp_path, "run", *common, "--json", "first.json").returncode == 0
+    data = json.loads((tmp_path / "first.json").read_text())
+    for r in data["results"]:
+        if r["case"] == "refused":
+            r["status"], r["message"] = "pass", ""  # the old release computed it
+    (tmp_path / "base.json").write_text(json.dumps(data))
+    refused = sum(r["case"] == "refused" for r in data["results"])
+    proc = run_cli(tmp_path, "run", *common, "--json", "r.json", "--baseline", "base.json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[0] == (f"conformance: regression: {refused} records newly refused (pass or known "
+                                           "in the baseline, unsupported here); pass --allow refusals if the new "
+                                           "version refuses them on purpose")
+    proc = run_cli(tmp_path, "run", *common, "--json", "r.json", "--baseline", "base.json", "--allow", "refusals")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{refused} regressions ({refused} newly refused allowed by --allow refusals)" in proc.stdout
+    assert "conformance: regression" not in proc.stdout
+    for args, says in ((("--allow", "refusals"), "--allow refusals lets a regression through the comparison with a "
+                                                 "baseline; give one with --baseline"),
+                       (("--baseline", "base.json", "--allow", "fixes"), "--allow 'fixes': unknown category")):
+        proc = run_cli(tmp_path, "run", *common, "--json", "x.json", *args)
+        assert proc.returncode == 2 and says in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+        assert not (tmp_path / "x.json").exists()  # refused before anything ran
+
+
+def test_devices_out_of_the_selection_are_no_skip_and_a_selected_missing_one_is_lost(tmp_path):
+    write(tmp_path, "cases.yaml", GATE_CASES)
+    common = ("--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none", "--html", "")
+    proc = run_cli(tmp_path, "run", *common, "--json", "gpu.json", extra_env={"FAKEFW_GPU": "1"})
+    assert proc.returncode == 0 and "skipped" not in proc.stdout
+    proc = run_cli(tmp_path, "run", *common, "--json", "cpu.json", "--targets", "*@cpu")
+    assert proc.returncode == 0 and "skipped" not in proc.stdout, proc.stdout  # nobody selected the GPU
+    assert json.loads((tmp_path / "cpu.json").read_text())["skipped"] == []
+    proc = run_cli(tmp_path, "run", *common, "--json", "all.json")  # the GPU is selected, and missing
+    assert "skipped: fakefw on gpu: no gpu visible to fakefw" in proc.stdout
+    gpu_records = sum(r["device"] == "gpu" for r in json.loads((tmp_path / "gpu.json").read_text())["results"])
+    for new, allow, code in (("all.json", "removed", 1), ("cpu.json", None, 1), ("cpu.json", "removed", 0)):
+        proc = run_cli(tmp_path, "diff", "gpu.json", new, *(["--allow", allow] if allow else []))
+        lost = (f"conformance: regression: fakefw on gpu ran in the baseline ({gpu_records} records) but was skipped "
+                "here: no gpu visible to fakefw")
+        assert proc.returncode == code and (lost in proc.stdout) is (new == "all.json"), proc.stdout
+
+
+def test_error_messages_are_one_line_without_terminal_escape_codes():
+    from conformance import Case
+    from conformance.adapters.base import Target
+    from conformance.check.evaluate import evaluate_unit
+    from conformance.check.unit import Unit
+    from conformance.run.pool import internal_error
+
+    case = Case.from_dict({"id": "coloured", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1,
+                           "kernel_size": 2, "tags": ["fake_raise_coloured"]})
+    records = evaluate_unit(fakefw.FakeAdapter(), Unit(Target("fakefw", "fakefw.layer", "cpu"), "float32"), case)
+    assert {(r.status, r.message) for r in records} == {
+        ("error", "adapter raised ValueError: Invalid kernel for this layer: kernel_size must be positive, got 0")}
+    traceback = 'Traceback (most recent call last):\n  File "x.py", line 1, in f\n    g()\nKeyError: \'dtype\'\n'
+    assert internal_error("jax", traceback) == "internal error in the jax worker: KeyError: 'dtype'"
+    assert internal_error("jax", "KeyError: \x1b[1mdtype\x1b[0m\n\n") == "internal error in the jax worker: KeyError: dtype"
 
 
 def test_schema_is_json_and_describes_case_fields(tmp_path):

@@ -1,9 +1,16 @@
-"""conformance.results.diff: each category of change between two runs, built by hand."""
+"""conformance.results.diff and diff_text: each category of change between two runs, built by hand;
+the gate's verdict and its --allow opt-outs; the terminal lines; the one-line environment."""
 from __future__ import annotations
+
+import copy
+import itertools
 
 import pytest
 
-from conformance.results.diff import Diff, diff, format_text
+from conformance.errors import UsageError
+from conformance.results.diff import Diff, diff, parse_allow
+from conformance.results.diff_text import entry_lines, format_text, shorten
+from conformance.results.environment_diff import describe_environment
 from conformance.results.records import Result, RunResults
 
 
@@ -25,40 +32,167 @@ def keys(entries) -> list[str]:
 def test_identical_runs_have_no_differences():
     base = run(rec("a"), rec("b", "fail"), rec("c", "unsupported"))
     d = diff(base, run(rec("a"), rec("b", "fail"), rec("c", "unsupported")))
-    assert d.counts() == {"regressions": 0, "fixes": 0, "changes": 0, "added": 0, "removed": 0, "unchanged": 3,
-                          "lost": 0, "environment": 0}
+    assert d.counts() == {"regressions": 0, "allowed": 0, "fixes": 0, "changes": 0, "added": 0, "removed": 0,
+                          "unchanged": 3, "lost": 0, "environment": 0}
     assert not d.has_regressions
 
 
-@pytest.mark.parametrize("old, new", [("pass", "fail"), ("pass", "error"), ("pass", "crashed"), ("pass", "flaky"),
-                                      ("known", "fail"), ("known", "flaky"), ("unsupported", "fail"),
-                                      ("unsupported", "error")])
-def test_regression(old, new):
+# ------------------------------------------------------------------------- every transition
+# The rule, written here on its own: statuses from best to worst; the four failing ones are equal.
+WORSE = {"pass": 0, "known": 1, "unsupported": 2, "fail": 3, "error": 3, "crashed": 3, "flaky": 3}
+PAIRS = [(old, new) for old, new in itertools.permutations(WORSE, 2)]
+
+
+def expected(old: str, new: str) -> tuple[str, str]:
+    """(list, category) of a key that went from `old` to `new`, by the order above."""
+    if WORSE[new] > WORSE[old]:
+        return "regressions", {3: "newly failing", 2: "newly refused", 1: "newly known"}[WORSE[new]]
+    if WORSE[new] < WORSE[old]:
+        return "fixes", "fixed"
+    return "changes", "still failing"
+
+
+def test_the_table_holds_every_pair_and_says_what_the_users_asked_for():
+    """The order gives 15 regressions, 15 fixes and 12 failing -> failing changes out of the 42
+    pairs, and the three transitions that used to pass the gate are regressions now."""
+    kinds = [expected(old, new)[0] for old, new in PAIRS]
+    assert (len(PAIRS), kinds.count("regressions"), kinds.count("fixes"), kinds.count("changes")) == (42, 15, 15, 12)
+    assert expected("pass", "unsupported") == expected("known", "unsupported") == ("regressions", "newly refused")
+    assert expected("pass", "known") == ("regressions", "newly known")
+    assert expected("unsupported", "known") == expected("unsupported", "pass") == ("fixes", "fixed")
+
+
+@pytest.mark.parametrize("old, new", PAIRS, ids=[f"{o}->{n}" for o, n in PAIRS])
+def test_every_status_transition(old, new):
     d = diff(run(rec("a", old)), run(rec("a", new, message="got 3.0, expected 2.0")))
-    assert keys(d.regressions) == ["a"]
-    e = d.regressions[0]
-    assert (e.old_status, e.new_status, e.reason) == (old, new, "status")
+    where, category = expected(old, new)
+    lists = {name: keys(getattr(d, name)) for name in ("regressions", "fixes", "changes")}
+    assert lists == {name: (["a"] if name == where else []) for name in lists}
+    e = getattr(d, where)[0]
+    assert (e.old_status, e.new_status, e.reason, e.category, e.allowed) == (old, new, "status", category, False)
     assert e.message == "got 3.0, expected 2.0"
-    assert d.has_regressions and not d.fixes and not d.changes
+    assert d.has_regressions is (where == "regressions")  # every regression fails the gate
+    assert d.to_dict()[where][0]["category"] == category and d.to_dict()["failed"] is d.has_regressions
 
 
-@pytest.mark.parametrize("old, new", [("fail", "pass"), ("error", "pass"), ("crashed", "known"), ("fail", "known"),
-                                      ("flaky", "pass"), ("known", "pass")])
-def test_fix(old, new):
-    d = diff(run(rec("a", old)), run(rec("a", new)))
-    assert keys(d.fixes) == ["a"]
-    assert (d.fixes[0].old_status, d.fixes[0].new_status) == (old, new)
-    assert not d.has_regressions and not d.changes
+# ------------------------------------------------------------------------- --allow
+def refused_known_failing(failing=True) -> tuple[RunResults, RunResults]:
+    """Two newly refused records (r1, r2), one newly known (k) and, with `failing`, one newly failing (f)."""
+    old = [rec("r1"), rec("r2", "known"), rec("k")] + ([rec("f", "unsupported")] if failing else [])
+    new = [rec("r1", "unsupported"), rec("r2", "unsupported"), rec("k", "known")] + ([rec("f", "error")] if failing else [])
+    return run(*old), run(*new)
 
 
-@pytest.mark.parametrize("old, new", [("pass", "unsupported"), ("pass", "known"), ("fail", "error"),
-                                      ("fail", "flaky"), ("fail", "unsupported"), ("unsupported", "pass"),
-                                      ("known", "unsupported")])
-def test_other_status_change(old, new):
-    d = diff(run(rec("a", old)), run(rec("a", new)))
-    assert keys(d.changes) == ["a"]
-    assert d.changes[0].reason == "status"
-    assert not d.regressions and not d.fixes
+@pytest.mark.parametrize("allow, allowed_keys", [
+    ((), []), (("refusals",), ["r1", "r2"]), (("known",), ["k"]), (("refusals", "known"), ["k", "r1", "r2"]),
+    (("refusals", "known", "removed"), ["k", "r1", "r2"])])
+def test_allow_lets_one_category_through_and_never_a_failure(allow, allowed_keys):
+    d = diff(*refused_known_failing(), allow=allow)
+    assert sorted(e.key[0] for e in d.regressions if e.allowed) == allowed_keys
+    assert {e.key[0]: e.category for e in d.regressions} == {
+        "r1": "newly refused", "r2": "newly refused", "k": "newly known", "f": "newly failing"}
+    assert d.has_regressions  # f: pass, known or unsupported -> error fails whatever is allowed
+    without_failure = diff(*refused_known_failing(failing=False), allow=allow)
+    assert without_failure.has_regressions is (len(allowed_keys) < 3)
+    data = d.to_dict()
+    assert data["allow"] == sorted(allow)
+    assert data["allowed_categories"] == [{"refusals": "newly refused", "known": "newly known",
+                                           "removed": "removed"}[w] for w in sorted(allow)]
+    assert sorted(x["case"] for x in data["regressions"] if x["allowed"]) == allowed_keys
+    assert data["counts"]["allowed"] == len(allowed_keys)
+
+
+def test_an_added_failing_record_is_never_allowed():
+    d = diff(run(rec("kept")), run(rec("kept"), rec("brand_new", "crashed")), allow=("refusals", "known", "removed"))
+    assert [(e.category, e.allowed) for e in d.regressions] == [("added failing", False)] and d.has_regressions
+
+
+def test_unknown_allow_category_is_one_line_naming_the_allowed_ones():
+    with pytest.raises(UsageError) as info:
+        parse_allow(["refusal"])
+    message = str(info.value)
+    assert message.startswith("--allow 'refusal': unknown category (did you mean 'refusals'?); allowed: ")
+    assert all(word in message for word in ("refusals", "known", "removed")) and "\n" not in message
+    with pytest.raises(UsageError):
+        diff(run(), run(), allow=["failures"])
+
+
+def test_the_text_lists_allowed_regressions_under_their_category_and_says_so():
+    old, new = refused_known_failing()
+    old.results.append(rec("r3", check="grad_input"))
+    new.results.append(rec("r3", "unsupported", check="grad_input"))
+    lines = format_text(diff(old, new, allow=["refusals"])).splitlines()
+    assert lines[:2] == [
+        "conformance: regression: 1 record newly failing (pass, known or unsupported in the baseline; fail, error, "
+        "crashed or flaky here)",
+        "conformance: regression: 1 record newly known (pass in the baseline, a known difference here); pass "
+        "--allow known to accept them"]
+    assert ("5 regressions (3 newly refused allowed by --allow refusals), 0 fixes, 0 other changes, 0 added, "
+            "0 removed, 0 unchanged") in lines
+    at = lines.index("Regressions:")
+    assert lines[at + 1:at + 8] == [
+        "  newly failing (1 record):",
+        "    f  torch.functional@cpu  float32: check output: unsupported -> error (newly failing)",
+        "  newly refused (3 records, allowed by --allow refusals):",
+        "    r1  torch.functional@cpu  float32: check output: pass -> unsupported (newly refused, allowed)",
+        "    r2  torch.functional@cpu  float32: check output: known -> unsupported (newly refused, allowed)",
+        "    r3  torch.functional@cpu  float32: check grad_input: pass -> unsupported (newly refused, allowed)",
+        "  newly known (1 record):"]
+    without = format_text(diff(old, new)).splitlines()
+    assert "conformance: regression: 3 records newly refused (pass or known in the baseline, unsupported here); " \
+           "pass --allow refusals if the new version refuses them on purpose" in without
+    assert "  newly refused (3 records):" in without
+
+
+# ------------------------------------------------------------------------- lines that read at a glance
+def test_one_line_per_case_target_dtype_and_transition_naming_its_checks():
+    """12 (case, target) pairs whose 7 checks all became unsupported: 12 lines, not 84."""
+    checks = ("output_shape", "output", "weight_shape", "param_count", "grad_input", "grad_weight", "grad_bias")
+    pairs = [(f"case{i}", api) for i in range(6) for api in ("torch.layer", "keras.layer")]
+    reason = ("ValueError: The `kernel_size` argument must be a tuple of 2 integers. Received kernel_size=(3, 3, 3), "
+              "including values {3} that do not satisfy `value > 0`")
+    base = run(*[rec(c, api=api, check=k) for c, api in pairs for k in checks])
+    new = run(*[rec(c, "unsupported", api=api, check=k, message=reason) for c, api in pairs for k in checks])
+    d = diff(base, new, allow=["refusals"])
+    lines = entry_lines(d.regressions)
+    assert len(d.regressions) == 84 and len(lines) == 12
+    assert lines[0] == ("case0  keras.layer@cpu  float32: checks grad_bias, grad_input, grad_weight, output, "
+                        "output_shape, param_count, weight_shape: pass -> unsupported (newly refused, allowed): "
+                        "ValueError: The `kernel_size` argument must be a tuple of 2 integers. Received "
+                        "kernel_size=(3 ...")  # cut after a whole word, its comma dropped
+    assert not d.has_regressions
+
+
+def test_a_units_checks_split_only_by_transition_and_messages_are_one_line():
+    base = run(rec("c", check="output"), rec("c", check="grad_input"), rec("c", "fail", check="grad_weight"),
+               rec("c", check="output", precision="strict", device="gpu"), rec("c", check="output", dtype="float64"))
+    new = run(rec("c", "fail", check="output", message="error 214x its bound\nat [0, 1]"),
+              rec("c", "fail", check="grad_input", message="error 3x its bound"),
+              rec("c", "error", check="grad_weight", message="boom"),
+              rec("c", "unsupported", check="output", precision="strict", device="gpu", message="no TF32 off"),
+              rec("c", "fail", check="output", dtype="float64"))
+    d = diff(base, new)
+    assert entry_lines(d.regressions) == [
+        "c  torch.functional@cpu  float32: checks grad_input, output: pass -> fail (newly failing): error 3x its "
+        "bound (+1 other messages)",
+        "c  torch.functional@cpu  float64: check output: pass -> fail (newly failing)",
+        "c  torch.functional@gpu [strict]  float32: check output: pass -> unsupported (newly refused): no TF32 off"]
+    assert entry_lines(d.changes) == ["c  torch.functional@cpu  float32: check grad_weight: fail -> error "
+                                      "(still failing): boom"]
+
+
+@pytest.mark.parametrize("width", [20, 37, 60, 100])
+def test_shorten_cuts_at_a_word_boundary(width):
+    text = ("RuntimeError: Given groups=1, weight of size [4, 3, 3, 3], expected input[2, 6, 9, 9] to have 3 "
+            "channels, but got 6 channels instead")
+    short = shorten(text, width)
+    assert short.endswith(" ...") and len(short) <= width
+    kept = short.removesuffix(" ...").split()
+    words = text.split()[:len(kept)]
+    assert kept and kept[:-1] == words[:-1] and kept[-1] == words[-1].rstrip(",:")  # whole words, in order
+    assert shorten("short\n  one", width) == "short one"
+    assert shorten("x" * (width + 5) + " tail", width) == "x" * (width + 5) + " ..."  # never inside a word
+    assert shorten("y" * (width + 5), width) == "y" * (width + 5)
 
 
 def test_ratio_growth_while_passing_is_a_change():
@@ -87,13 +221,14 @@ def test_removed_records_fail_the_comparison_unless_allowed():
     assert not d.regressions and d.has_regressions and d.to_dict()["failed"] is True
     lines = format_text(d).splitlines()
     assert lines[0] == ("conformance: regression: 2 records of the baseline are not in this run (removed); "
-                        "pass --allow-removed if cases or targets were removed on purpose")
+                        "pass --allow removed if cases or targets were removed on purpose")
     assert "  torch.functional@cpu: 2 records of 2 cases" in lines
-    allowed = diff(base, new, allow_removed=True)
+    allowed = diff(base, new, allow=["removed"])
     assert keys(allowed.removed) == ["gone", "gone_too"] and not allowed.has_regressions
     text = format_text(allowed)
-    assert "conformance: regression" not in text and "as --allow-removed says" in text
+    assert "conformance: regression" not in text and "as --allow removed says" in text
     assert allowed.to_dict()["failed"] is False and allowed.to_dict()["allow_removed"] is True
+    assert diff(base, new, allow=["refusals", "known"]).has_regressions  # only 'removed' excuses a removal
 
 
 def test_new_failing_record_is_a_regression():
@@ -101,7 +236,7 @@ def test_new_failing_record_is_a_regression():
     assert keys(d.added) == ["brand_new"]
     assert keys(d.regressions) == ["brand_new"]
     e = d.regressions[0]
-    assert (e.old_status, e.new_status, e.reason) == (None, "crashed", "added")
+    assert (e.old_status, e.new_status, e.reason, e.category) == (None, "crashed", "added", "added failing")
     assert d.has_regressions
 
 
@@ -122,22 +257,41 @@ def test_format_text_lists_counts_and_regressions():
               rec("x", "unsupported", precision="strict", device="gpu"), rec("added_bad", "error", message="boom"))
     text = format_text(diff(base, new))
     lines = text.splitlines()
-    assert lines[:4] == ["baseline: no framework on an unrecorded CPU", "new:      no framework on an unrecorded CPU",
-                         "environment: no differences",
-                         "2 regressions, 1 fixes, 1 other changes, 1 added, 0 removed, 0 unchanged"]
-    assert "Regressions:" in lines
-    assert "  ok_then_bad  torch.functional@cpu  float32  output: pass -> fail: error 214x its bound at [0, 1]" in lines
-    assert "  added_bad  torch.functional@cpu  float32  output: (absent) -> error: boom" in lines
-    assert "  bad_then_ok  torch.functional@cpu  float32  output: fail -> pass" in lines
-    assert "  x  torch.functional@gpu [strict]  float32  output: pass -> unsupported" in lines
+    assert lines[3:7] == ["baseline: no framework on an unrecorded CPU", "new:      no framework on an unrecorded CPU",
+                          "environment: no differences",
+                          "3 regressions, 1 fixes, 0 other changes, 1 added, 0 removed, 0 unchanged"]
+    assert lines[:3] == [  # what fails the gate first, one line per category
+        "conformance: regression: 1 record newly failing (pass, known or unsupported in the baseline; fail, error, "
+        "crashed or flaky here)",
+        "conformance: regression: 1 record not in the baseline fail here (added failing)",
+        "conformance: regression: 1 record newly refused (pass or known in the baseline, unsupported here); pass "
+        "--allow refusals if the new version refuses them on purpose"]
+    assert lines[7:] == [
+        "", "Regressions:",
+        "  newly failing (1 record):",
+        "    ok_then_bad  torch.functional@cpu  float32: check output: pass -> fail (newly failing): error 214x its "
+        "bound at [0, 1]",
+        "  added failing (1 record):",
+        "    added_bad  torch.functional@cpu  float32: check output: (absent) -> error (added failing): boom",
+        "  newly refused (1 record):",
+        "    x  torch.functional@gpu [strict]  float32: check output: pass -> unsupported (newly refused)",
+        "", "Fixes:",
+        "  bad_then_ok  torch.functional@cpu  float32: check output: fail -> pass (fixed)"]
 
 
 def test_format_text_limit_and_empty():
     empty = format_text(Diff()).splitlines()
     assert empty[-1] == "0 regressions, 0 fixes, 0 other changes, 0 added, 0 removed, 0 unchanged"
     d = diff(run(*[rec(f"c{i}") for i in range(5)]), run(*[rec(f"c{i}", "fail") for i in range(5)]))
-    text = format_text(d, limit=2)
-    assert "  ... and 3 more" in text.splitlines()
+    lines = format_text(d, limit=2).splitlines()
+    assert lines[-4:] == ["  newly failing (5 records):",
+                          "    c0  torch.functional@cpu  float32: check output: pass -> fail (newly failing)",
+                          "    c1  torch.functional@cpu  float32: check output: pass -> fail (newly failing)",
+                          "    ... and 3 more"]
+    ratio = diff(run(rec("u", ratio=0.01), rec("u", ratio=0.001, check="grad_input")),
+                 run(rec("u", ratio=0.5), rec("u", ratio=0.2, check="grad_input")))
+    assert format_text(ratio).splitlines()[-1] == ("  u  torch.functional@cpu  float32: checks grad_input, output: "
+                                                   "pass, error ratio grad_input 0.001 -> 0.2, output 0.01 -> 0.5")
 
 
 def test_diff_of_results_read_back_from_json(tmp_path):
@@ -185,8 +339,8 @@ def test_environment_differences_most_important_first_and_noise_left_out():
     assert not d.has_regressions  # another environment alone is news, not a failure
     lines = format_text(d).splitlines()
     assert lines[:4] == [
-        "baseline: tensorflow 2.20.0 (oneDNN on), jax 0.10.2 on AMD EPYC 7B13 [avx2 avx512f]",
-        "new:      tensorflow 2.21.0 (oneDNN off), jax 0.10.2 on AMD EPYC 7B13 [avx2], gpu NVIDIA H200",
+        "baseline: tensorflow 2.20.0 (oneDNN on), jax 0.10.2; keras 3.15.0 on AMD EPYC 7B13 [avx2 avx512f]",
+        "new:      tensorflow 2.21.0 (oneDNN off), jax 0.10.2; keras 3.15.0 on AMD EPYC 7B13 [avx2], gpu NVIDIA H200",
         "Environment differences (5):",
         "  versions  frameworks.tensorflow.version: 2.20.0 -> 2.21.0",
     ]
@@ -197,6 +351,53 @@ def test_environment_differences_most_important_first_and_noise_left_out():
                                       "old": "true", "new": "false"}
     assert data["compared"]["new"].startswith("tensorflow 2.21.0 (oneDNN off)")
     assert data["counts"]["environment"] == 5
+
+
+def cpu_only_run_environment(**torch_extra) -> dict:
+    """The frameworks' sections as the adapters' `environment()` write them on a machine without a
+    GPU (a real run's shape, trimmed): torch.onnx's static providers setting names the CUDA provider."""
+    torch = {"version": "2.13.0+cpu", "cuda": None, "devices": ["cpu"], "keras": "3.15.1",
+             "onnx": {"onnx": "1.23.2", "onnxscript": "0.7.2", "onnxruntime": "1.32.0", "opset": 20,
+                      "providers": {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider, no CPU fallback"}},
+             **torch_extra}
+    tensorflow = {"version": "2.21.0", "keras": "3.15.1", "cuda": None, "devices": ["cpu"],
+                  "onednn": {"enabled": False, "TF_ENABLE_ONEDNN_OPTS": "0"},
+                  "litert": {"ai_edge_litert": "2.3.0", "interpreter": "ai_edge_litert.interpreter.Interpreter"}}
+    return {"host": {"cpu": {"model": "AMD EPYC", "isa": {"avx2": True}}},
+            "frameworks": {"torch": torch, "tensorflow": tensorflow,
+                           "jax": {"version": "0.10.2", "jaxlib": "0.10.2", "flax": "0.12.8", "keras": "3.15.1",
+                                   "devices": ["cpu"], "gpu": None, "device_kinds": ["cpu"]},
+                           "tensorflow-onednn": {**copy.deepcopy(tensorflow), "onednn": {"enabled": True}},
+                           "onnx": {"version": "1.23.2", "onnx": "1.23.2", "onnxruntime": "1.32.0", "devices": ["cpu"],
+                                    "providers": ["AzureExecutionProvider", "CPUExecutionProvider"]}}}
+
+
+def test_the_environment_line_names_every_deciding_version_and_no_gpu_it_did_not_see():
+    line = describe_environment(cpu_only_run_environment())
+    assert line == ("torch 2.13.0+cpu, tensorflow 2.21.0 (oneDNN off), jax 0.10.2, tensorflow-onednn 2.21.0 "
+                    "(oneDNN on), onnx 1.23.2; keras 3.15.1, flax 0.12.8, onnxruntime 1.32.0, onnxscript 0.7.2, "
+                    "ai-edge-litert 2.3.0 on AMD EPYC [avx2]")
+    assert "gpu" not in line.lower() and "CUDA" not in line
+    # A GPU is named where a framework saw one, whatever the static settings say; two versions of one
+    # package (e.g. merged runs) are both named.
+    env = cpu_only_run_environment(devices=["cpu", "gpu"], gpu="NVIDIA H100 80GB HBM3", cuda="12.8")
+    env["frameworks"]["jax"].update(keras="3.14.1", jaxlib="0.10.1")
+    assert describe_environment(env) == (
+        "torch 2.13.0+cpu, tensorflow 2.21.0 (oneDNN off), jax 0.10.2, tensorflow-onednn 2.21.0 (oneDNN on), "
+        "onnx 1.23.2; keras 3.15.1, keras 3.14.1, flax 0.12.8, jaxlib 0.10.1, onnxruntime 1.32.0, onnxscript 0.7.2, "
+        "ai-edge-litert 2.3.0 on AMD EPYC [avx2], gpu NVIDIA H100 80GB HBM3")
+    merged = {"merged_from": [cpu_only_run_environment(), env]}  # a CPU job and a GPU job
+    assert describe_environment(merged).endswith(", gpu NVIDIA H100 80GB HBM3")
+
+
+def test_package_versions_are_versions_among_the_environment_differences():
+    old, new = cpu_only_run_environment(), cpu_only_run_environment()
+    new["frameworks"]["torch"]["onnx"]["onnxruntime"] = "1.33.0"
+    new["frameworks"]["tensorflow"]["litert"]["ai_edge_litert"] = "2.4.0"
+    d = diff(RunResults([rec("a")], environment=old), RunResults([rec("a")], environment=new))
+    assert [(c.group, c.key) for c in d.environment] == [
+        ("versions", "frameworks.tensorflow.litert.ai_edge_litert"), ("versions", "frameworks.torch.onnx.onnxruntime")]
+    assert "onnxruntime 1.33.0" in d.compared["new"] and "ai-edge-litert 2.4.0" in d.compared["new"]
 
 
 def test_merged_environments_are_read_as_one():
@@ -210,14 +411,14 @@ def test_merged_environments_are_read_as_one():
 
 
 # ------------------------------------------------------------------------- lost coverage
-def test_framework_that_failed_to_start_is_lost_coverage_even_with_allow_removed():
+def test_framework_that_failed_to_start_is_lost_coverage_whatever_is_allowed():
     jax = [rec("a", api="jax.lax"), rec("a", api="flax.layer"), rec("b", api="jax.lax")]
     base = RunResults([rec("a"), *jax], environment={"frameworks": {"jax": {"version": "0.10.2"}}})
     reason = "ModuleNotFoundError: No module named 'jaxlib.xla_extension'"
     new = RunResults([rec("a")], environment={"frameworks": {"jax": {"error": reason}}},
                      skipped=[{"framework": "jax", "reason": f"failed to start: {reason}"}])
-    for allow_removed in (False, True):
-        d = diff(base, new, allow_removed=allow_removed)
+    for allow in ((), ("removed", "refusals", "known")):
+        d = diff(base, new, allow=allow)
         assert [(x.subject, x.records) for x in d.lost] == [("jax", 3)]
         assert d.has_regressions and not d.regressions
         lines = format_text(d).splitlines()
@@ -235,7 +436,7 @@ def test_lost_coverage_from_the_environment_alone_and_skips_that_lose_nothing():
                               {"framework": "tensorflow", "target": "keras.layer",
                                "reason": "not installed (missing: keras)"},
                               {"framework": "tensorflow", "device": "gpu", "reason": "no gpu visible to tensorflow"}])
-    d = diff(base, new, allow_removed=True)
+    d = diff(base, new, allow=["removed"])
     # tensorflow on gpu had no records in the baseline: nothing lost there
     assert [(x.subject, x.reason) for x in d.lost] == [
         ("torch on gpu", "no gpu visible to torch"), ("keras.layer", "not installed (missing: keras)"),
@@ -257,5 +458,13 @@ def test_a_skip_made_up_for_by_records_is_not_lost_and_a_shard_that_failed_is():
                               {"frameworks": {"jax": {"error": "ImportError: x"}}}]}
     new = RunResults([rec("a", api="jax.lax")], environment=shards,
                      skipped=[{"framework": "jax", "reason": "failed to start: ImportError: x"}])
-    d = diff(base, new, allow_removed=True)
+    d = diff(base, new, allow=["removed"])
     assert [(x.subject, x.records) for x in d.lost] == [("jax", 2)] and d.has_regressions
+
+
+def test_the_allow_options_help_names_every_category_it_takes():
+    from conformance import options
+    from conformance.results.diff import ALLOWABLE
+
+    assert all(f"'{word}'" in options.ALLOW.help for word in ALLOWABLE)
+    assert options.ALLOW.repeatable and options.GATE == (options.ALLOW, options.ALLOW_REMOVED)

@@ -295,6 +295,28 @@ def test_baseline_section_names_the_runs_lost_coverage_and_environment_first():
     assert html.index('id="baseline-environment"') < html.index('id="baseline-fixes"')
 
 
+def test_baseline_section_marks_categories_and_what_allow_lets_through():
+    """Against a baseline where torch.layer's refusal and jax.lax's known difference used to pass."""
+    base = RunResults.from_dict(sample().to_dict())
+    for r in base.results:
+        if r.status in ("unsupported", "known"):
+            r.status, r.message, r.known = "pass", "", None
+    failing = build_model(sample(), base)
+    assert [(r.target, r.category, r.allowed) for r in failing.baseline.regressions] == [
+        ("torch.layer@cpu", "newly refused", False), ("jax.lax@gpu", "newly known", False)]
+    assert failing.baseline.failed and failing.baseline.failing_regressions == 2
+    allowed = build_model(sample(), base, allow=["refusals", "known"])
+    assert [r.allowed for r in allowed.baseline.regressions] == [True, True] and not allowed.baseline.failed
+    assert allowed.baseline.summary.startswith("2 regressions (1 newly refused allowed by --allow refusals; "
+                                               "1 newly known allowed by --allow known)")
+    p = Page(render(allowed))
+    assert "newly refused, allowed" in p.text_by_id["baseline-regressions"]
+    assert not [a for _, a in p.tags if a.get("id") in ("baseline-verdict", "baseline-why")]
+    p = Page(render(failing))
+    assert p.by_id("baseline-verdict")[0] == "p"
+    assert "1 record newly refused (pass or known in the baseline, unsupported here)" in p.text_by_id["baseline-why"]
+
+
 def test_no_baseline_no_section():
     p = Page(render(build_model(sample())))
     assert not [a for _, a in p.tags if a.get("id") == "baseline"]

@@ -246,6 +246,29 @@ def test_a_request_for_a_newer_worker_never_runs_in_an_older_one(monkeypatch):
         assert pool.spawned["fakefw"] == 2 and len(pool.workers) == 1  # worker 1 gave its place to worker 2
 
 
+def test_an_internal_error_in_a_worker_is_a_one_line_message_with_the_traceback_in_stderr(monkeypatch):
+    from conformance.spec.case import Case
+    from conformance.run.pool import WorkerPool
+    from conformance.run.messages import Request
+    from conformance.run.suite import units_for
+
+    for name, value in fakefw.environment_variables(TESTS).items():
+        monkeypatch.setenv(name, value)
+    case = Case.from_dict({"id": "c", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1, "kernel_size": 2})
+    broken = {**case.to_dict(), "kernel_size": "not a size"}  # the worker's Case.from_dict raises: a bug of ours
+    units = tuple(units_for("fakefw", [("fakefw.functional", "cpu", "defaults")], ["float32"]))
+    with WorkerPool(["fakefw"], timeout=60, stream=True, jobs=1) as pool:
+        pool.start()
+        pool.submit("fakefw", Request("r", broken, units, seed=0))
+        while pool.pending:
+            pool.collect(block=0.5)
+        failures = [f for _, piece in pool.take_arrivals() for f in piece.failures]
+    assert [f.status for f in failures] == ["error"]
+    message, stderr = failures[0].message, failures[0].stderr
+    assert message.startswith("internal error in the fakefw worker: ") and "\n" not in message
+    assert stderr.startswith("Traceback (most recent call last):") and message.split(": ", 1)[1] in stderr
+
+
 # ------------------------------------------------------------------------- --targets and list
 def test_targets_select_by_name_and_a_glob_that_matches_nothing_is_a_usage_error(tmp_path):
     proc, recs, _ = run(tmp_path, case_line("a_good"), "--targets", "fakefw.l*")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters.refusal import Refusal, refusal_for
+from conformance.errors import strip_escapes
 from conformance.spec.case import Case
 from conformance.spec.frameworks import API_PACKAGES
 from conformance.spec.inputs import Inputs
@@ -234,14 +235,13 @@ def converted(value, convert):
         return exc
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def first_lines(text: str, limit: int = 600) -> str:
     """A framework's message as one line: no terminal colours, traced frames or object addresses,
     its first six lines joined, at most `limit` characters."""
-    text = _without_traced_frames(_ANSI.sub("", text))  # Keras colours its error messages for terminals
+    text = _without_traced_frames(strip_escapes(text))  # Keras colours its error messages for terminals
     text = _ADDRESS.sub("", text)  # a Python object's repr: its address differs in every process
     text = " ".join(line.strip() for line in text.strip().splitlines()[:6] if line.strip())
     return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.check import oracle, tolerance
+from conformance.errors import one_line
 from conformance.adapters.base import Adapter, Observation, Target, Unsupported
 from conformance.spec.case import Case
 from conformance.check.compare import compare, detail
@@ -62,7 +63,8 @@ def evaluate_unit(adapter: Adapter, unit: Unit, case: Case, *, seed: int = 0, re
                   relations: bool = False, known=(), environment: dict | None = None,
                   mark: bool = True) -> list[Result]:
     """The records of one unit: its oracle checks, with `relations` its metamorphic relations, then
-    the known differences in `known` applied where their `when:` holds in `environment`.
+    the known differences in `known` applied where their `when:` holds in `environment`. Every
+    message is one line of plain text (`errors.one_line`), whatever the framework's exception said.
 
     `mark=False` leaves the failures unmarked: a worker's records are one attempt, which the parent
     combines with the unit's other attempts before it marks them (conformance/run/attempts.py). A
@@ -72,6 +74,8 @@ def evaluate_unit(adapter: Adapter, unit: Unit, case: Case, *, seed: int = 0, re
     if relations:
         records += evaluate_relations(adapter, unit.target, case, unit.dtype, profile=unit.profile, seed=seed,
                                       known=known, environment=environment)
+    for r in records:  # a framework's text, as it raised it: Keras's colour codes, multi-line errors
+        r.message = one_line(r.message) if r.message else r.message
     if mark:
         mark_known(records, known, {case.id: case_features(case)}, environment)
     return records

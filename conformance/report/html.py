@@ -52,8 +52,7 @@ def render(model: ReportModel) -> str:
 
 def write_report(results: RunResults, path, baseline: RunResults | None = None, *,
                  title: str = "Convolution conformance report",
-                 tags: Mapping[str, Iterable[str]] | None = None, allow_removed: bool = False) -> Path:
+                 tags: Mapping[str, Iterable[str]] | None = None, allow: Iterable[str] = ()) -> Path:
     """Build the model, render it and write it to `path` atomically (parent folders created).
-    `allow_removed`: records of the baseline this run lacks were removed on purpose (--allow-removed)."""
-    return write_atomic(path, render(build_model(results, baseline, title=title, tags=tags,
-                                                 allow_removed=allow_removed)))
+    `allow`: the --allow words, the regressions the comparison with the baseline lets through."""
+    return write_atomic(path, render(build_model(results, baseline, title=title, tags=tags, allow=allow)))

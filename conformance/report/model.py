@@ -207,9 +207,9 @@ class _Interned:
 
 def build_model(results: RunResults, baseline: RunResults | None = None, *,
                 title: str = "Convolution conformance report",
-                tags: Mapping[str, Iterable[str]] | None = None, allow_removed: bool = False) -> ReportModel:
-    """The report's data for one run; `baseline` adds the 'against baseline' section
-    (`allow_removed`: the baseline's records this run lacks were removed on purpose).
+                tags: Mapping[str, Iterable[str]] | None = None, allow: Iterable[str] = ()) -> ReportModel:
+    """The report's data for one run; `baseline` adds the 'against baseline' section (`allow`: the
+    --allow words, the regressions that comparison lets through).
 
     `tags` (case id -> tags, e.g. from the loaded case files) adds one support-table row per tag; the
     results file records case ids only, so without it the feature rows come from the ids and records.
@@ -228,8 +228,7 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
     groups = unsupported_groups(records, view)
     section = None
     if baseline is not None:
-        section = baseline_section(baseline, results, {x.key: x.index for x in discrepancies},
-                                   allow_removed=allow_removed)
+        section = baseline_section(baseline, results, {x.key: x.index for x in discrepancies}, allow=allow)
     return ReportModel(
         title=title, total=len(records), counts=counts, unexpected=counts.unexpected,
         summary=summary_groups(records), environment=environment_table(results.environment),

@@ -1,43 +1,96 @@
 """Compare two runs record by record: what regressed, what got fixed, what else changed.
 
 Records are matched by `Result.key` (case, framework, api, device, precision, dtype, check).
-The categories, for a key present in both runs:
+Statuses are ordered from best to worst: `pass` < `known` < `unsupported` < failing (`fail`, `error`,
+`crashed`, `flaky`: `results.FAILING`, all equally bad). For a key present in both runs:
 
-- regression: was pass, known or unsupported, is now failing (fail, error, crashed: `results.FAILING`);
-- fix: was fail, error or crashed (any of `results.FAILING`), is now pass or known; or was known
-  (a difference the known-differences file explains) and now passes: fixed upstream;
-- change: any other status change (pass -> unsupported, fail -> error, fail -> unsupported, ...),
-  and a record that passes in both runs but whose error ratio grew more than `RATIO_GROWTH` times
-  to at least `RATIO_FLOOR` of its bound (still inside the bound, but heading for it; tiny ratios
-  that grow from 1e-6 to 1e-4 are noise and are not reported).
+- worse is a regression, and every regression fails the comparison, in one of these categories:
+  `newly failing` (anything not failing -> failing), `newly refused` (pass or known -> unsupported:
+  the new version refuses what the old one computed or explained), `newly known` (pass -> known: the
+  upgrade walked into a documented difference);
+- better is a fix (known -> pass, unsupported -> pass or known, failing -> pass, known or unsupported);
+- a change is one failing status to another (fail -> error: it failed in the baseline already), or a
+  record that passes in both runs but whose error ratio grew more than `RATIO_GROWTH` times to at
+  least `RATIO_FLOOR` of its bound (still inside the bound, but heading for it; tiny ratios that grow
+  from 1e-6 to 1e-4 are noise and are not reported).
 
 Keys present in one run only are `added` or `removed`. An added record that fails is a regression
-too (a new case or target that does not conform is news); a removed record is never a fix.
+too (`added failing`: a new case or target that does not conform is news); a removed record is never
+a fix.
 
-Nothing may pass silently: a removed record fails the comparison unless the user says removals are
-intended (`allow_removed`), and a framework, device or API that has records in the baseline but was
-skipped in the new run (it failed to start, is not installed, sees no GPU) is `lost`, which fails
-it whatever `allow_removed` says: only leaving something out of the selection is a choice.
+Nothing may pass silently: a removed record fails the comparison, and a framework, device or API
+that has records in the baseline but was skipped in the new run (it failed to start, is not
+installed, sees no GPU) is `lost`, which fails it whatever the user allows: only leaving something
+out of the selection is a choice. The user opts out explicitly and narrowly (`--allow`, `ALLOWABLE`):
+`refusals` (newly refused records do not fail), `known` (newly known ones do not), `removed`
+(removed records do not). An allowed regression is still listed, marked allowed.
 
 The two runs' environments are compared first (results/environment_diff.py), so that a regression is
-read next to "the baseline ran on another CPU" or "with oneDNN off".
+read next to "the baseline ran on another CPU" or "with oneDNN off". The terminal text is
+results/diff_text.py.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping
 
+from conformance.errors import UsageError, did_you_mean
 from conformance.results.environment_diff import EnvChange, describe_environment, environment_changes
-from conformance.results.records import FAILING, KEY_FIELDS, Result, RunResults, as_float
+from conformance.results.records import KEY_FIELDS, Result, RunResults, as_float
 
-# A record was fine before (or refused, or explained) and now fails.
-WAS_FINE = ("pass", "known", "unsupported")
-# A record failed before and is now fine.
-NOW_FINE = ("pass", "known")
+# From best to worst; every status of results.FAILING (and any status this version does not know)
+# ranks as the last, "failing".
+STATUS_ORDER = ("pass", "known", "unsupported", "failing")
+FAILING_RANK = len(STATUS_ORDER) - 1
+# The categories of an entry. Regressions, in the order the terminal lists them:
+NEWLY_FAILING = "newly failing"  # anything not failing -> fail, error, crashed or flaky
+ADDED_FAILING = "added failing"  # a key only in the new run, whose record fails
+NEWLY_REFUSED = "newly refused"  # pass or known -> unsupported
+NEWLY_KNOWN = "newly known"  # pass -> known
+REGRESSION_CATEGORIES = (NEWLY_FAILING, ADDED_FAILING, NEWLY_REFUSED, NEWLY_KNOWN)
+FIXED = "fixed"  # better: failing -> anything else, unsupported -> pass or known, known -> pass
+STILL_FAILING = "still failing"  # one failing status to another: a change
+RATIO_GREW = "ratio grew"  # passes in both, its error ratio grew (RATIO_GROWTH, RATIO_FLOOR): a change
+ADDED, REMOVED = "added", "removed"
+# What `--allow WORD` lets through: the word -> the category that then does not fail the comparison.
+ALLOWABLE = {"refusals": NEWLY_REFUSED, "known": NEWLY_KNOWN, "removed": REMOVED}
 RATIO_GROWTH = 10.0
 RATIO_FLOOR = 0.1
 FAILED_TO_START = "failed to start: "  # the prefix of the skip of a framework that did not start (run/selection.py)
+
+
+# The category of a worse status, by where it went.
+WORSENED_TO = {"failing": NEWLY_FAILING, "unsupported": NEWLY_REFUSED, "known": NEWLY_KNOWN}
+
+
+def status_rank(status: str) -> int:
+    """A status's place in STATUS_ORDER (0 best)."""
+    return STATUS_ORDER.index(status) if status in STATUS_ORDER[:-1] else FAILING_RANK
+
+
+def status_category(old: str, new: str) -> str:
+    """The category of a key whose status went from `old` to `new` (two different statuses)."""
+    before, after = status_rank(old), status_rank(new)
+    if after > before:
+        return WORSENED_TO[STATUS_ORDER[after]]
+    return FIXED if after < before else STILL_FAILING
+
+
+def parse_allow(words: Iterable[str] | None, option: str = "--allow") -> frozenset[str]:
+    """The `--allow` words, checked: each must be one of ALLOWABLE's."""
+    out = set()
+    for word in words or ():
+        if word not in ALLOWABLE:
+            listed = ", ".join(f"{w} ({c} does not fail)" for w, c in ALLOWABLE.items())
+            raise UsageError(f"{option} {word!r}: unknown category{did_you_mean(word, ALLOWABLE)}; allowed: {listed}")
+        out.add(word)
+    return frozenset(out)
+
+
+def allow_option(category: str) -> str | None:
+    """The `--allow WORD` that lets a category through (None: nothing does)."""
+    return next((word for word, c in ALLOWABLE.items() if c == category), None)
 
 
 @dataclass(frozen=True)
@@ -48,6 +101,8 @@ class Entry:
     old: Result | None
     new: Result | None
     reason: str = "status"  # 'status' | 'ratio' | 'added' | 'removed'
+    category: str = ""  # one of the categories above
+    allowed: bool = False  # a regression that --allow lets through
 
     @property
     def old_status(self) -> str | None:
@@ -72,9 +127,9 @@ class Entry:
     def to_dict(self) -> dict:
         d = dict(zip(KEY_FIELDS, self.key))
         d.update(old_status=self.old_status, new_status=self.new_status, reason=self.reason,
-                 message=self.message)
+                 category=self.category, allowed=self.allowed, message=self.message)
         if self.reason == "ratio":
-            d.update(old_ratio=_ratio(self.old), new_ratio=_ratio(self.new))
+            d.update(old_ratio=ratio_of(self.old), new_ratio=ratio_of(self.new))
         return d
 
 
@@ -101,7 +156,7 @@ class Lost:
 
 @dataclass
 class Diff:
-    regressions: list[Entry] = field(default_factory=list)
+    regressions: list[Entry] = field(default_factory=list)  # allowed ones too (Entry.allowed)
     fixes: list[Entry] = field(default_factory=list)
     changes: list[Entry] = field(default_factory=list)
     added: list[Entry] = field(default_factory=list)
@@ -110,12 +165,22 @@ class Diff:
     lost: list[Lost] = field(default_factory=list)
     environment: list[EnvChange] = field(default_factory=list)
     compared: dict = field(default_factory=dict)  # {"baseline": ..., "new": ...}: describe_environment
-    allow_removed: bool = False  # removed records were intended (--allow-removed): they do not fail
+    allow: frozenset = frozenset()  # the --allow words (ALLOWABLE) the comparison was made with
+
+    @property
+    def allow_removed(self) -> bool:
+        return "removed" in self.allow
+
+    @property
+    def failing_regressions(self) -> list[Entry]:
+        """The regressions that fail the comparison: those no --allow lets through."""
+        return [e for e in self.regressions if not e.allowed]
 
     @property
     def has_regressions(self) -> bool:
-        """The gate's verdict: a record that regressed, coverage lost, or records removed unasked."""
-        return bool(self.regressions or self.lost) or self.removed_fails
+        """The gate's verdict: a record that regressed (and was not allowed), coverage lost, or
+        records removed unasked."""
+        return bool(self.failing_regressions or self.lost) or self.removed_fails
 
     @property
     def removed_fails(self) -> bool:
@@ -126,143 +191,70 @@ class Diff:
         """Removed records that no lost framework, device or API accounts for."""
         return [e for e in self.removed if not any(lost.covers(e.old) for lost in self.lost)]
 
+    def by_category(self) -> dict[str, list[Entry]]:
+        """The regressions by category, in REGRESSION_CATEGORIES' order, each in key order."""
+        return {c: es for c in REGRESSION_CATEGORIES if (es := [e for e in self.regressions if e.category == c])}
+
     def counts(self) -> dict[str, int]:
-        return {"regressions": len(self.regressions), "fixes": len(self.fixes), "changes": len(self.changes),
+        return {"regressions": len(self.regressions), "allowed": len(self.regressions) - len(self.failing_regressions),
+                "fixes": len(self.fixes), "changes": len(self.changes),
                 "added": len(self.added), "removed": len(self.removed), "unchanged": self.unchanged,
                 "lost": len(self.lost), "environment": len(self.environment)}
 
     def to_dict(self) -> dict:
-        return {"failed": self.has_regressions, "allow_removed": self.allow_removed, "counts": self.counts(),
+        return {"failed": self.has_regressions, "allow": sorted(self.allow),
+                "allowed_categories": [ALLOWABLE[w] for w in sorted(self.allow)],
+                "allow_removed": self.allow_removed, "counts": self.counts(),
+                "regression_categories": {c: len(es) for c, es in self.by_category().items()},
                 "compared": self.compared, "environment": [c.to_dict() for c in self.environment],
                 "lost": [x.to_dict() for x in self.lost],
                 **{name: [e.to_dict() for e in getattr(self, name)]
                    for name in ("regressions", "fixes", "changes", "added", "removed")}}
 
 
-def diff(base: RunResults, new: RunResults, *, allow_removed: bool = False) -> Diff:
+def diff(base: RunResults, new: RunResults, *, allow: Iterable[str] = ()) -> Diff:
     """Match the records of two runs by key and sort each difference into its category; compare
-    their environments and find what the new run skipped that the baseline ran."""
+    their environments and find what the new run skipped that the baseline ran. `allow`: the
+    --allow words (ALLOWABLE), checked by `parse_allow`."""
+    allow = parse_allow(allow)
+    allowed = {ALLOWABLE[w] for w in allow}
     old_by_key = _by_key(base.results)
     new_by_key = _by_key(new.results)
-    out = Diff(allow_removed=allow_removed, environment=environment_changes(base.environment, new.environment),
+    out = Diff(allow=allow, environment=environment_changes(base.environment, new.environment),
                compared={"baseline": describe_environment(base.environment),
                          "new": describe_environment(new.environment)},
                lost=lost_coverage(base, new))
     for key in sorted(old_by_key.keys() | new_by_key.keys(), key=_sort_key):
         old, cur = old_by_key.get(key), new_by_key.get(key)
         if old is None:
-            entry = Entry(key, None, cur, "added")
+            failing = status_rank(cur.status) == FAILING_RANK
+            entry = Entry(key, None, cur, "added", ADDED_FAILING if failing else ADDED)
             out.added.append(entry)
-            if cur.status in FAILING:
+            if failing:
                 out.regressions.append(entry)
         elif cur is None:
-            out.removed.append(Entry(key, old, None, "removed"))
+            out.removed.append(Entry(key, old, None, "removed", REMOVED, allowed=REMOVED in allowed))
         elif old.status != cur.status:
-            entry = Entry(key, old, cur, "status")
-            if old.status in WAS_FINE and cur.status in FAILING:
-                out.regressions.append(entry)
-            elif _is_fix(old.status, cur.status):
-                out.fixes.append(entry)
-            else:
-                out.changes.append(entry)
+            category = status_category(old.status, cur.status)
+            entry = Entry(key, old, cur, "status", category, allowed=category in allowed)
+            {FIXED: out.fixes, STILL_FAILING: out.changes}.get(category, out.regressions).append(entry)
         elif cur.status == "pass" and _ratio_grew(old, cur):
-            out.changes.append(Entry(key, old, cur, "ratio"))
+            out.changes.append(Entry(key, old, cur, "ratio", RATIO_GREW))
         else:
             out.unchanged += 1
     return out
 
 
-def format_text(d: Diff, *, limit: int | None = None, gate: bool = True) -> str:
-    """For the terminal: what fails the comparison (`gate_lines`, unless `gate` is False because the
-    caller printed them first), the two runs compared, their environment differences, the counts,
-    then one line per regression, fix and change, and the removed records by target.
-
-    `limit` caps the lines listed per category (None lists all); the counts are always complete.
-    """
-    c = d.counts()
-    lines = gate_lines(d) if gate else []
-    lines += [f"baseline: {d.compared.get('baseline', '?')}", f"new:      {d.compared.get('new', '?')}"]
-    lines += _environment_lines(d.environment)
-    lines.append(f"{c['regressions']} regressions, {c['fixes']} fixes, {c['changes']} other changes, "
-                 f"{c['added']} added, {c['removed']} removed, {c['unchanged']} unchanged")
-    for title, entries in (("Regressions", d.regressions), ("Fixes", d.fixes), ("Other changes", d.changes)):
-        if not entries:
-            continue
-        lines.append("")
-        lines.append(f"{title}:")
-        shown = entries if limit is None else entries[:limit]
-        for e in shown:
-            lines.append(f"  {_format_entry(e)}")
-        if len(shown) < len(entries):
-            lines.append(f"  ... and {len(entries) - len(shown)} more")
-    lines += _removed_lines(d, limit)
-    return "\n".join(lines)
-
-
-def gate_lines(d: Diff) -> list[str]:
-    """One line for each way the new run lost coverage: a lost framework, device or API with its
-    reason, and records removed without --allow-removed. These fail the comparison."""
-    lines = [f"conformance: regression: {lost.describe()}" for lost in d.lost]
-    unexplained = len(d.removed_unexplained)
-    if d.removed_fails and unexplained:
-        lines.append(f"conformance: regression: {unexplained} records of the baseline are not in this run (removed); "
-                     "pass --allow-removed if cases or targets were removed on purpose")
-    return lines
-
-
-def _environment_lines(changes: list[EnvChange]) -> list[str]:
-    if not changes:
-        return ["environment: no differences"]
-    lines = [f"Environment differences ({len(changes)}):"]
-    lines += [f"  {c.group:9} {c.key}: {c.old} -> {c.new}" for c in changes]
-    return lines
-
-
-def _removed_lines(d: Diff, limit: int | None) -> list[str]:
-    if not d.removed:
-        return []
-    by_target: dict[str, list[Entry]] = {}
-    for e in d.removed:
-        by_target.setdefault(f"{e.old.api}@{e.old.device}", []).append(e)
-    unexplained = len(d.removed_unexplained)
-    title = f"Removed ({len(d.removed)} records of the baseline"
-    if unexplained and d.allow_removed:
-        title += f"; {unexplained} not run on purpose, as --allow-removed says"
-    elif unexplained:
-        title += f"; {unexplained} fail the comparison unless --allow-removed says they were removed on purpose"
-    lines = ["", title + "):"]
-    targets = sorted(by_target)
-    for t in targets if limit is None else targets[:limit]:
-        entries = by_target[t]
-        lost = next((x for x in d.lost if x.covers(entries[0].old)), None)
-        lines.append(f"  {t}: {len(entries)} records of {len({e.old.case for e in entries})} cases"
-                     + (f" (with {lost.subject}, above)" if lost else ""))
-    if limit is not None and len(targets) > limit:
-        lines.append(f"  ... and {len(targets) - limit} more targets")
-    return lines
-
-
 def format_key(key: tuple) -> str:
     """`case  api@device [precision]  dtype  check`, the same order as KEY_FIELDS."""
     k = dict(zip(KEY_FIELDS, key))
+    return f"{k['case']}  {format_target(k)}  {k['dtype']}  {k['check']}"
+
+
+def format_target(k: Mapping) -> str:
+    """`api@device`, and ` [precision]` where it is not the CPU's `defaults`."""
     precision = f" [{k['precision']}]" if k["precision"] != "defaults" else ""
-    return f"{k['case']}  {k['api']}@{k['device']}{precision}  {k['dtype']}  {k['check']}"
-
-
-def _format_entry(e: Entry) -> str:
-    old = e.old_status or "(absent)"
-    new = e.new_status or "(absent)"
-    if e.reason == "ratio":
-        status = f"pass, error ratio {_fmt(_ratio(e.old))} -> {_fmt(_ratio(e.new))}"
-    else:
-        status = f"{old} -> {new}"
-    message = " ".join(e.message.split())
-    return f"{e.describe_key()}: {status}" + (f": {message}" if message and e.reason != "ratio" else "")
-
-
-def _is_fix(old: str, new: str) -> bool:
-    # known -> pass: the difference the known-differences file explained is gone (fixed upstream)
-    return (old in FAILING and new in NOW_FINE) or (old == "known" and new == "pass")
+    return f"{k['api']}@{k['device']}{precision}"
 
 
 def _by_key(results) -> dict[tuple, Result]:
@@ -276,7 +268,7 @@ def _sort_key(key: tuple) -> tuple:
     return tuple("" if v is None else str(v) for v in key)
 
 
-def _ratio(r: Result | None) -> float | None:
+def ratio_of(r: Result | None) -> float | None:
     try:
         return as_float(r.error_ratio) if r is not None else None
     except (TypeError, ValueError):
@@ -284,14 +276,10 @@ def _ratio(r: Result | None) -> float | None:
 
 
 def _ratio_grew(old: Result, new: Result) -> bool:
-    a, b = _ratio(old), _ratio(new)
+    a, b = ratio_of(old), ratio_of(new)
     if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
         return False
     return b >= RATIO_FLOOR and b > RATIO_GROWTH * a
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3g}"
 
 
 # ------------------------------------------------------------------------- lost coverage

@@ -24,7 +24,8 @@ ENV_GROUP_ORDER = ("versions", "cpu", "onednn", "gpu", "precision", "threads", "
 # Which group a key belongs to: the first rule whose pattern the lower-cased dotted key matches
 # (specific words before broad ones: `defaults.cudnn.allow_tf32` is precision, not gpu).
 ENV_GROUP_RULES = (
-    ("versions", re.compile(r"^frameworks\.[^.]+\.(version|error|keras|jaxlib|flax)$|^host\.numpy$")),
+    ("versions", re.compile(r"^frameworks\.[^.]+\.(version|error|keras|jaxlib|flax|onnx|onnxruntime|"
+                            r"onnx\.(onnx|onnxruntime|onnxscript)|litert\.ai_edge_litert)$|^host\.numpy$")),
     ("onednn", re.compile(r"onednn|mkldnn|dnnl")),
     ("precision", re.compile(r"precision|tf32|x64|xla_flags|fpmath|\.defaults\.|deterministic")),
     ("gpu", re.compile(r"gpu|cuda|cudnn|nvidia|driver|devices|device_kinds|backend|cublas")),
@@ -94,22 +95,60 @@ def _ignored(key: str) -> bool:
     return any(fnmatch.fnmatchcase(key.lower(), pattern) for pattern in ENV_IGNORED)
 
 
+# The packages besides each worker kind's own that decide what a target computes, in the order the
+# one-line description names them: (package, the key under `frameworks.<kind>.` that records its
+# version; the adapters' `environment()` write them).
+PACKAGE_KEYS = (("keras", "keras"), ("flax", "flax"), ("jaxlib", "jaxlib"), ("onnx", "onnx"), ("onnx", "onnx.onnx"),
+                ("onnxruntime", "onnxruntime"), ("onnxruntime", "onnx.onnxruntime"), ("onnxscript", "onnx.onnxscript"),
+                ("ai-edge-litert", "litert.ai_edge_litert"))
+NOT_RECORDED = ("", "null")  # a version or name the run recorded as absent (None)
+
+
 def describe_environment(env: Mapping) -> str:
-    """One line naming what ran where: `torch 2.13.0, tensorflow 2.21.0 (oneDNN on), jax (failed to
-    start) on AMD EPYC 7B13 [avx2 avx512f avx512_vnni], gpu NVIDIA H200`."""
+    """One line naming what ran where: each worker kind with its version (and oneDNN's state), every
+    other package that decides a target (Keras, Flax, ONNX, ONNX Runtime, onnxscript, LiteRT), the
+    CPU, and a GPU only where a framework saw one: `torch 2.13.0, tensorflow 2.21.0 (oneDNN off);
+    keras 3.15.1, onnxruntime 1.32.0 on AMD EPYC 7B13 [avx2 avx512f], gpu NVIDIA H200`."""
     flat = flatten_environment(env)
-    names = list(dict.fromkeys(k.split(".")[1] for k in flat if k.startswith("frameworks.") and k.count(".") >= 2))
-    frameworks = ", ".join(_describe_framework(name, flat) for name in names) or "no framework"
+    kinds = list(dict.fromkeys(k.split(".")[1] for k in flat if k.startswith("frameworks.") and k.count(".") >= 2))
+    frameworks = ", ".join(_describe_framework(name, flat) for name in kinds) or "no framework"
+    packages = _packages(flat, kinds)
     cpu = flat.get("host.cpu.model") or flat.get("host.machine") or "an unrecorded CPU"
     flags = [k.rsplit(".", 1)[1] for k, v in flat.items() if k.startswith("host.cpu.isa.") and v == "true"]
-    gpus = list(dict.fromkeys(v for k, v in flat.items()
-                              if re.search(r"\.gpu(\.name|\.model)?$", k) and v not in ("", "null")))
-    text = f"{frameworks} on {cpu}" + (f" [{' '.join(flags)}]" if flags else "")
+    text = frameworks + (f"; {', '.join(packages)}" if packages else "") + f" on {cpu}"
+    text += f" [{' '.join(flags)}]" if flags else ""
+    gpus = _gpus(flat, kinds)
     if gpus:
         text += ", gpu " + ", ".join(gpus)
     if flat.get("partial"):
         text += " (partial)"
     return text
+
+
+def _packages(flat: Mapping[str, str], kinds: list[str]) -> list[str]:
+    """`name version` of each package of PACKAGE_KEYS the kinds recorded, each (name, version) once,
+    leaving out one a kind of the same name and version already names (the onnx kind's onnx)."""
+    named = {(kind, flat.get(f"frameworks.{kind}.version")) for kind in kinds}
+    named |= {("jaxlib", version) for kind, version in named if kind == "jax"}  # jaxlib: only where it is not jax's
+    found: dict[tuple[str, str], None] = {}
+    for package, key in PACKAGE_KEYS:
+        for kind in kinds:
+            versions = flat.get(f"frameworks.{kind}.{key}", "").split(" | ")
+            found.update(dict.fromkeys((package, v) for v in versions if v not in NOT_RECORDED))
+    return [f"{package} {version}" for package, version in found if (package, version) not in named]
+
+
+def _gpus(flat: Mapping[str, str], kinds: list[str]) -> list[str]:
+    """The GPUs the run saw: a kind's `gpu` name where its `devices` list has a gpu. Settings that
+    merely mention one (torch.onnx's `providers.gpu`, a provider available in a package) name none."""
+    names: dict[str, None] = {}
+    for kind in kinds:
+        prefix = f"frameworks.{kind}."
+        if '"gpu"' not in flat.get(prefix + "devices", ""):
+            continue
+        recorded = [n for n in flat.get(prefix + "gpu", "").split(" | ") if n not in NOT_RECORDED]
+        names.update(dict.fromkeys(recorded or ["(name not recorded)"]))
+    return list(names)
 
 
 def _describe_framework(name: str, flat: Mapping[str, str]) -> str:

@@ -21,7 +21,7 @@ import time
 from multiprocessing.connection import wait
 
 from conformance import options
-from conformance.errors import UsageError
+from conformance.errors import UsageError, one_line
 from conformance.run.messages import STOP, Failure, Reply, Request
 from conformance.run.worker import worker_main
 from conformance.run.worker_output import dump_stacks, file_size, output_tail
@@ -29,6 +29,13 @@ from conformance.run.worker_process import Worker, worker_variables
 
 DEFAULT_TIMEOUT = options.TIMEOUT.default  # seconds one case may take on one framework before its worker is killed
 STOP_GRACE = 5.0  # seconds a worker asked to stop may take to exit before it is killed
+
+
+def internal_error(framework: str, traceback_text: str) -> str:
+    """A record's one-line message for a bug of ours that a worker reported with its traceback (the
+    traceback itself goes to the record's `stderr`): the traceback's last line, the exception."""
+    lines = [line for line in traceback_text.splitlines() if line.strip()]
+    return one_line(f"internal error in the {framework} worker: {lines[-1] if lines else 'no traceback'}")
 
 
 class WorkerPool:
@@ -326,7 +333,9 @@ class WorkerPool:
                 w.started = time.monotonic()
                 continue
             if kind == "error":  # an internal error of ours, with its traceback: the rest of the request
-                self._fail_rest(request, w.position, "error", message[2], worker=w.number, stderr=self._tail(w))
+                tail = self._tail(w)
+                self._fail_rest(request, w.position, "error", internal_error(w.framework, message[2]),
+                                worker=w.number, stderr=message[2] + (tail or ""))
             self._finish(rid, finished)
             w.current = None
             self._feed()
