@@ -27,6 +27,12 @@ REFUSALS = (
             "https://keras.io/api/layers/convolution_layers/convolution2d/ (strides: 'Specifying any stride value "
             "!= 1 is incompatible with specifying any dilation_rate value != 1'); "
             "keras/src/layers/convolutional/base_conv.py BaseConv.__init__"),
+    Refusal("ValueError", r"The `padding` argument must be a list/tuple or one of",
+            "https://keras.io/api/layers/convolution_layers/convolution1d/ (padding: 'valid', 'same' or 'causal' for "
+            "Conv1D; 'valid' or 'same' for the others); keras/src/utils/argument_validation.py standardize_padding"),
+    Refusal("ValueError", r"`output_padding` must be strictly less than `strides`",
+            "https://keras.io/api/layers/convolution_layers/convolution2d_transpose/ (output_padding: 'must be lower "
+            "than the stride'); keras/src/layers/convolutional/base_conv_transpose.py"),
 )
 
 

@@ -45,6 +45,8 @@ REFUSALS = (
     Refusal("ConverterError", r"Some ops are not supported by the native TFLite runtime",
             "https://ai.google.dev/edge/litert/models/ops_select (TensorFlow ops without a TFLite builtin "
             "need TF Select, which the converter's defaults leave off)"),
+    Refusal("ValueError", r"Unsupported TensorFlow type .* provided for the input type",
+            "tensorflow/lite/python/util.py convert_dtype_to_tflite_type (the converter's input types: no bfloat16)"),
     Refusal("RuntimeError", r"failed to prepare",
             "tensorflow/lite/kernels/*.cc Prepare(): a builtin kernel's own checks of its arguments, run by "
             "Interpreter.allocate_tensors"),

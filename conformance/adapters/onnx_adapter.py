@@ -60,6 +60,12 @@ ORT_REFUSALS = (
             "ConvTranspose kernels: float32 and float16 only; no float64 or bfloat16)"),
     Refusal("InvalidArgument", r"Dilation not supported for AutoPadType::SAME_UPPER or AutoPadType::SAME_LOWER",
             "https://github.com/microsoft/onnxruntime/issues/20582; onnxruntime/core/providers/common.h ComputePad"),
+    Refusal("InvalidArgument", r"output_padding \(\d+\) may be too large for stride",
+            "onnxruntime/core/providers/cpu/nn/conv_transpose_attributes.h (ORT requires output_padding < stride, "
+            "stricter than the operator page's 'less than the corresponding stride/dilation dimension')"),
+    Refusal("InvalidGraph", r"Type 'tensor\(bfloat16\)' of input parameter \(\w+\) of operator \((Conv|ConvTranspose)\)",
+            "https://onnx.ai/onnx/operators/onnx__Conv.html (T: float16, float, double before opset 22, the opset "
+            "that added bfloat16; ORT checks a model's types against its opset)"),
 )
 # The reference evaluator (onnx.reference) refuses nothing the suite has seen: whatever it raises is an error.
 REFERENCE_REFUSALS: tuple = ()

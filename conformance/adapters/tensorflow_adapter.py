@@ -40,9 +40,18 @@ REFUSALS = (
     Refusal("ValueError", r"`strides > 1` not supported in conjunction with `dilation_rate > 1`",
             "https://www.tensorflow.org/api_docs/python/tf/nn/convolution (dilations: 'If any value of "
             "dilation_rate is > 1, then all values of strides must be 1')"),
-    Refusal("InvalidArgumentError", r"Current CPU implementations do not yet support dilation rates larger than 1",
-            "tensorflow/core/kernels/conv_grad_input_ops.h (the Eigen CPU kernels of Conv2DBackpropInput and "
-            "conv2d_transpose take no dilation)"),
+    Refusal("InvalidArgumentError", r"Current CPU implementations? (do|does) not yet support dilation rates larger than 1",
+            "tensorflow/core/kernels/conv_grad_input_ops.h, conv_grad_ops_3d.cc (the Eigen CPU kernels of "
+            "Conv{2,3}DBackpropInput, so of conv_transpose and of a dilated conv's input gradient, take no dilation)"),
+    Refusal("InvalidArgumentError", r"Gradients for grouped convolutions are not supported on CPU",
+            "tensorflow/core/kernels/conv_grad_input_ops.h (the Eigen CPU kernel's check of the filter depth)"),
+    Refusal("InvalidArgumentError", r"Number of channels in filter \(\d+\) must match last dimension of input",
+            "tensorflow/core/kernels/conv_ops_3d.cc (Conv3D's Eigen CPU kernel has no groups)"),
+    Refusal("InvalidArgumentError", r"input and filter must have the same depth",
+            "tensorflow/core/kernels/mkl/mkl_conv_ops.cc (Conv3D's oneDNN kernel has no groups)"),
+    Refusal("InvalidArgumentError", r"Size of out_backprop doesn't match computed",
+            "tensorflow/core/kernels/conv_grad_shape_utils.cc ConvBackpropComputeDimensions (an output_shape no "
+            "convolution with these strides maps back to the input: output_padding >= stride)"),
 )
 
 
