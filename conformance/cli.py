@@ -34,6 +34,7 @@ from conformance.spec.features import case_features
 from conformance.spec.library import known_path
 from conformance.spec.loader import parse_bytes
 from conformance.spec.schema import case_file_schema
+from conformance.wording import plural
 from conformance.spec.select import case_table, load_selected_cases, select_ids
 
 
@@ -99,7 +100,8 @@ def main(argv=None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConformanceError as exc:
-        print(f"conformance: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # several bad cases: one line each
+            print(f"conformance: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)
@@ -211,9 +213,12 @@ def _start_failures(run, requested, d) -> list[str]:
 
 
 def _summary_text(summary) -> str:
-    lines = [f"{summary['total']} results: " + ", ".join(f"{n} {s}" for s, n in sorted(summary["by_status"].items()))]
-    for fw, counts in sorted(summary["by_framework"].items()):
-        lines.append(f"  {fw:11} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    """The counts by status, overall and per target (`api@device`): what a user selects and ports to."""
+    lines = [f"{plural(summary['total'], 'result')} on {plural(len(summary['by_target']), 'target')}: "
+             + ", ".join(f"{n} {s}" for s, n in sorted(summary["by_status"].items()))]
+    width = max(map(len, summary["by_target"]), default=0)
+    for target, counts in sorted(summary["by_target"].items()):
+        lines.append(f"  {target:{width}} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return "\n".join(lines) + "\n"
 
 
@@ -239,7 +244,7 @@ def cmd_list(args) -> int:
     cases = load_selected_cases(args.cases, None)
     for case in cases:
         print(f"{case.id}\t{case.describe()}\tdtypes={','.join(case.dtypes)}\tfeatures={','.join(case_features(case))}")
-    print(f"{len(cases)} cases")
+    print(plural(len(cases), "case"))
     Selection(frameworks=args.frameworks).validate()
     print("targets (select with --targets GLOB, e.g. 'torch.*', '*@cpu'):")
     rows = availability(args.frameworks or adapters.FRAMEWORKS)
@@ -259,7 +264,7 @@ def cmd_diff(args) -> int:
 def cmd_merge(args) -> int:
     merged = merge([(p, _read_results(p)) for p in args.inputs])
     path = merged.write(args.output)
-    print(f"merged {len(args.inputs)} files, {len(merged.results)} results: {path}")
+    print(f"merged {plural(len(args.inputs), 'file')}, {plural(len(merged.results), 'result')}: {path}")
     return 0
 
 
@@ -282,7 +287,7 @@ def cmd_show(args) -> int:
     chosen = sorted(select_ids(ids, [args.case_id]))
     if not chosen:
         raise UsageError(f"no case {args.case_id!r} in {args.results}{did_you_mean(args.case_id, ids)}; "
-                         f"it holds {len(ids)} cases (`conformance list` names them)")
+                         f"it holds {plural(len(ids), 'case')} (`conformance list` names them)")
     print("\n\n".join(porting_view(run.results, case_id) for case_id in chosen))
     return 0
 
@@ -353,7 +358,7 @@ def _explore(name: str, args, dtypes, known, database, environment: dict):
     statuses: dict = {}
     for r in ex.results:
         statuses[r.status] = statuses.get(r.status, 0) + 1
-    print(f"{name}: {len(ex.cases)} cases in {ex.seconds:.0f} s: "
+    print(f"{name}: {plural(len(ex.cases), 'case')} in {ex.seconds:.0f} s: "
           + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
     if ex.note:
         print(f"  {ex.note}")

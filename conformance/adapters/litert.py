@@ -37,6 +37,7 @@ import re
 from conformance.adapters import artifacts, keras_layers, keras_snippet
 from conformance.adapters.base import Observation, Unsupported, channels_first, channels_last, dist_version
 from conformance.spec.case import Case
+from conformance.wording import shorten
 
 API = "litert.layer"
 NO_GRADIENTS = "the converted LiteRT model runs inference only: no gradients"
@@ -149,7 +150,7 @@ def converter_reason(text: str) -> str:
     else:
         lines = [_without_locations(line) for line in text.splitlines() if "error:" in line]
     words = " ".join(dict.fromkeys(line.strip() for line in lines if line.strip())) or text.strip()
-    return words if len(words) <= 600 else words[:597] + "..."
+    return shorten(words, 600)
 
 
 def _without_locations(line: str) -> str:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from conformance.repro import command_line
 from conformance.report.values import CHECK_ORDER, SEVERITY, target_label, worst_status
 from conformance.results.records import Result
+from conformance.wording import plural, shorten
 
 
 def porting_view(records: list[Result], case_id: str) -> str:
@@ -21,7 +22,8 @@ def porting_view(records: list[Result], case_id: str) -> str:
         by_target[target_label(r)].append(r)
     dtypes = sorted({r.dtype for r in mine})
     width = max(map(len, by_target), default=6) + 2
-    lines = [f"{case_id}: {len(by_target)} targets, dtypes {', '.join(dtypes)}", "",
+    lines = [f"{case_id}: {plural(len(by_target), 'target')}, {'dtype' if len(dtypes) == 1 else 'dtypes'} "
+             f"{', '.join(dtypes)}", "",
              "target".ljust(width) + "".join(d.ljust(13) for d in dtypes) + "why"]
     for target in sorted(by_target, key=_target_order):
         group = by_target[target]
@@ -54,4 +56,4 @@ def _why(group: list[Result]) -> str:
         return ""
     if worst.status == "known" and worst.known:
         return f"known: {worst.known.get('id', '')}"
-    return f"{worst.check}: {worst.message}"[:200]
+    return shorten(f"{worst.check}: {worst.message}", 200)

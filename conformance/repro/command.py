@@ -21,6 +21,7 @@ from conformance.spec.dtypes import DTYPE_NAMES
 from conformance.spec.library import known_path
 from conformance.spec.loader import load_cases
 from conformance.spec.select import select_ids
+from conformance.wording import plural
 
 HELP = "write a standalone script that reproduces one unit's records exactly (--check: run it and compare)"
 DESCRIPTION = (
@@ -126,8 +127,8 @@ def find_case(paths, case_id: str) -> Case:
     chosen = sorted(select_ids(ids, [case_id]))
     if not chosen:
         raise UsageError(f"no case {case_id!r} in {' '.join(paths)}{did_you_mean(case_id, ids)}; "
-                         f"`conformance list` names the {len(ids)} cases")
+                         f"`conformance list` names the {plural(len(ids), 'case')}")
     if len(chosen) > 1:
         shown = ", ".join(chosen[:5]) + (", ..." if len(chosen) > 5 else "")
-        raise UsageError(f"{case_id!r} matches {len(chosen)} cases ({shown}); give one case id")
+        raise UsageError(f"{case_id!r} matches {plural(len(chosen), 'case')} ({shown}); give one case id")
     return next(c for c in cases if c.id == chosen[0])
