@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -282,13 +283,20 @@ def cmd_matrix(args) -> int:
 
 
 def cmd_show(args) -> int:
+    if not Path(args.results).is_file():
+        raise UsageError(f"--results: no results file {args.results}; make one with `conformance run "
+                         f"--case-id {shlex.quote(args.case_id)} --json {shlex.quote(args.results)}` (add --cases "
+                         f"for your own case files), or ask `conformance port {shlex.quote(args.case_id)}`, which "
+                         f"runs the case on each target now")
     run = _read_results(args.results)
     ids = sorted({r.case for r in run.results})
     chosen = sorted(select_ids(ids, [args.case_id]))
     if not chosen:
         raise UsageError(f"no case {args.case_id!r} in {args.results}{did_you_mean(args.case_id, ids)}; "
                          f"it holds {plural(len(ids), 'case')} (`conformance list` names them)")
-    print("\n\n".join(porting_view(run.results, case_id) for case_id in chosen))
+    seed = int(run.environment.get("seed") or 0)
+    print("\n\n".join(porting_view(run.results, case_id, seed=seed,
+                                     origin=(run.cases.get(case_id) or {}).get("origin")) for case_id in chosen))
     return 0
 
 
