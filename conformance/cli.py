@@ -17,6 +17,7 @@ from conformance import adapters, options
 from conformance.errors import ConformanceError, UsageError, did_you_mean
 from conformance.report.porting import porting_view
 from conformance.repro import command as repro
+from conformance.port import command as port
 from conformance.report.text import describe_skip, unexpected_lines, varied_lines
 from conformance.results.diff import diff, format_text, gate_lines
 from conformance.results.finish import finish_run
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         "list", help="list cases and targets (api@device, and whether this machine can run each)"), options.LIST)
     add_results_commands(sub)
     repro.add_parser(sub)
+    port.add_parser(sub)
     sub.add_parser("schema", help="print the JSON Schema of case files (for editor completion)")
     options.add_to_argparse(sub.add_parser(
         "explore", help="search random valid cases for discrepancies (hypothesis), shrink one, write it as a case",
@@ -382,7 +384,7 @@ def _explore(name: str, args, dtypes, known, database, environment: dict):
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "diff": cmd_diff, "merge": cmd_merge, "report": cmd_report,
             "matrix": cmd_matrix, "show": cmd_show, "schema": cmd_schema,
-            "explore": cmd_explore, "repro": repro.cmd_repro}
+            "explore": cmd_explore, "repro": repro.cmd_repro, "port": port.cmd_port}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,10 +24,10 @@ LAYERS = (
     ("spec", "__init__"),  # the package's own __init__ exports the case model and the loader
     ("options",),  # every option declared once; defaults from spec.library
     ("results",),
-    ("adapters",),
+    ("adapters", "recipes"),  # recipes: what a user writes where a target's own call cannot (conformance port)
     ("check",),
     ("run",),
-    ("search", "report", "repro"),
+    ("search", "report", "repro", "port"),
     ("cli", "pytest_plugin", "__main__"),
 )
 RANK = {group: rank for rank, groups in enumerate(LAYERS) for group in groups}
@@ -101,6 +101,7 @@ def upward_imports(mods) -> list[str]:
 
 ALLOWED = {
     "adapters": {"errors", "files", "wording", "spec", "__init__", "adapters"},  # no run, results, check, search, report
+    "recipes": {"errors", "files", "wording", "spec", "__init__", "adapters", "recipes"},
     "spec": {"errors", "files", "wording", "spec", "__init__"},
 }
 
