@@ -2,7 +2,8 @@
 
 Layers, lowest first; a module imports only from its own layer or lower ones, lazily or not:
 
-    errors, files, wording -> spec -> options -> results -> adapters -> check -> run -> search, report, repro
+    errors, files, wording -> spec -> options -> results -> adapters, recipes -> check -> run
+        -> search, report, repro, port
         -> cli, pytest_plugin
 
 Adapters know nothing of processes, results, checks or reports; spec imports no other subpackage;

@@ -2,6 +2,7 @@
 call on each target that computes it exactly, each such call run now and checked against the oracle."""
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 
 from conformance import options
@@ -37,6 +38,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", default="float32", metavar="DTYPE", help=f"one of {', '.join(DTYPE_NAMES)} "
                                                                        "(default: %(default)s)")
     p.add_argument("--results", metavar="PATH", help="for a case id: the results file that names its case file")
+    p.add_argument("--targets", metavar="GLOBS", help=f"only these targets (comma-separated globs; default: all of "
+                                                      f"{', '.join(TARGETS)})")
     p.add_argument("--json", metavar="PATH", help="also write the records (the recipes' marked recipe:<api>)")
     options.add_to_argparse(p, (options.SEED, options.CASES, options.TIMEOUT, options.JOBS, options.CACHE_DIR))
 
@@ -44,6 +47,8 @@ def add_parser(sub) -> None:
 def cmd_port(args) -> int:
     if args.dtype not in DTYPE_NAMES:
         raise UsageError(f"--dtype {args.dtype!r}; allowed: {', '.join(DTYPE_NAMES)}")
+    if args.targets and not any(chosen(t, args.targets) for t in TARGETS):
+        raise UsageError(f"--targets {args.targets!r} matches none of {', '.join(TARGETS)}")
     cases = layer_cases(args)
     selection = Selection(jobs=args.jobs, cache_dir=args.cache_dir)
     failed, records = 0, []
@@ -80,7 +85,7 @@ def layer_cases(args) -> list[Case]:
 
 def port_case(case: Case, args, selection) -> tuple[int, list]:
     """Print the answer for one case; (how many recipes failed, every record)."""
-    items = answers(case)
+    items = [a for a in answers(case) if chosen(a.target, args.targets)]
     recipes, skipped = runnable(items)
     results = run_recipes(case, recipes, args.dtype, seed=args.seed or 0, timeout=args.timeout,
                           jobs=selection.jobs or 1, cache_dir=selection.shared_cache) if recipes else {}
@@ -96,6 +101,10 @@ def port_case(case: Case, args, selection) -> tuple[int, list]:
           f"{plural(failed, 'failure')}")
     print()
     return failed, [r for records in results.values() for r in records]
+
+
+def chosen(target: str, globs: str | None) -> bool:
+    return not globs or any(fnmatch.fnmatchcase(target, g.strip()) for g in globs.split(",") if g.strip())
 
 
 def print_answer(answer: Answer, by_recipe: dict, skipped: str | None) -> int:

@@ -1,0 +1,176 @@
+"""`conformance port`: a layer written as the user writes it, read into a case; the call per target that
+computes it exactly; each recipe run and checked. The five layers of the README's worked example are
+pinned here with their answers worked out by hand in each test (the padding arithmetic written out),
+never read back from the code under test."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main
+from conformance.errors import UsageError
+from conformance.port import answers as port_answers
+from conformance.port.answers import answers
+from conformance.port.parse import parse_call
+from conformance.spec.case import Case
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def case_of(call: str, shape) -> Case:
+    return Case.from_dict(parse_call(call, tuple(shape)))
+
+
+def keras(case: Case):
+    return next(a for a in answers(case) if a.target == "keras.layer@cpu")
+
+
+def lax(case: Case):
+    return next(a for a in answers(case) if a.target == "jax.lax@cpu")
+
+
+def line_of(answer, start: str) -> str:
+    return next(line for line in answer.lines if line.startswith(start))
+
+
+# ------------------------------------------------------------------ the five layers, by hand
+def test_the_strided_stem_differs_from_same_on_even_inputs_and_is_zero_padding_plus_valid():
+    case = case_of("nn.Conv2d(3, 32, 3, stride=2, padding=1)", (1, 3, 16, 16))
+    # by hand: out = (16 + 1 + 1 - 3) // 2 + 1 = 8. Keras 'same' on 16: out = ceil(16 / 2) = 8,
+    # total padding = (8 - 1) * 2 + 3 - 16 = 1 -> (0, 1): the odd pixel at the end, none at the start.
+    assert case.output_shape == (1, 32, 8, 8)
+    answer = keras(case)
+    assert [(r.label, r.zero_padding, r.variant["padding"]) for r in answer.recipes] == [
+        ("ZeroPadding2D(((1, 1), (1, 1))) + padding='valid'", [[1, 1], [1, 1]], "valid")]
+    same = line_of(answer, "padding='same' ")
+    assert "pads (0, 1), (0, 1)" in same and "shifted by one pixel" in same
+    # on an odd input (17): out = 9, total = (9 - 1) * 2 + 3 - 17 = 2 -> (1, 1), the case's own pads
+    odd = keras(case_of("nn.Conv2d(3, 32, 3, stride=2, padding=1)", (1, 3, 17, 17)))
+    assert [r.label for r in odd.recipes] == ["padding='same'"]
+
+
+def test_the_depthwise_conv_is_keras_same():
+    case = case_of("nn.Conv2d(32, 32, 3, padding=1, groups=32)", (1, 32, 16, 16))
+    # by hand: stride 1, 'same' total = (16 - 1) * 1 + 3 - 16 = 2 -> (1, 1) = padding=1
+    answer = keras(case)
+    assert [r.label for r in answer.recipes] == ["padding='same'"]
+    assert answer.recipes[0].code.startswith("layers.DepthwiseConv2D(")
+    assert "depthwise_kernel = w.reshape(32, 1, *w.shape[2:]).transpose(2, 3, 0, 1)" in answer.lines[0]
+
+
+def test_the_k4_s2_p1_transposed_conv_is_keras_same():
+    case = case_of("nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)", (1, 64, 16, 16))
+    # by hand: full output = 2 * (16 - 1) + 4 = 34; PyTorch crops 1 at each end: [1, 33), 32 long.
+    # Keras 'same': length 16 * 2 = 32, TF crops floor((34 - 32) / 2) = 1 at the start: [1, 33).
+    assert case.output_shape == (1, 32, 32, 32)
+    assert [r.label for r in keras(case).recipes] == ["padding='same'"]
+    assert [r.label for r in lax(case).recipes] == ["explicit lax pads (lax's own argument)", "padding='SAME'"]
+
+
+def test_the_k3_s2_p1_op1_transposed_conv_matches_no_keras_keyword_and_is_valid_plus_cropping():
+    case = case_of("torch.nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1)", (1, 32, 16, 16))
+    # by hand: full = 2 * 15 + 3 = 33; PyTorch: crop 1 at the start, output_padding 1 then crop 1 at the
+    # end: keeps [1, 33), 32 long. Keras: 'same' keeps 32 from floor((33 - 32) / 2) = 0: [0, 32), one
+    # pixel off; 'valid' keeps all 33: [0, 33); 'valid' + output_padding 1: 34; 'same' + output_padding 1:
+    # length 30 + 3 - 2 * 1 + 1 = 32 from 0 again. So: 'valid', then crop (1, 33 - 1 - 32 = 0).
+    assert case.output_shape == (1, 16, 32, 32)
+    answer = keras(case)
+    assert [(r.label, r.cropping) for r in answer.recipes] == [
+        ("padding='valid' + Cropping2D(((1, 0), (1, 0)))", [[1, 0], [1, 0]])]
+    assert answer.recipes[0].variant["padding"] == "valid" and answer.recipes[0].variant["output_padding"] == [0, 0]
+    assert "shifted by one pixel" in line_of(answer, "padding='same' ")
+    assert "gives 33, the case 32 (one pixel too many)" in line_of(answer, "padding='valid' ")
+    assert [r.label for r in lax(case).recipes] == ["explicit lax pads (lax's own argument)"]  # no lax keyword either
+
+
+def test_the_dilated_conv1d_is_keras_same():
+    case = case_of("nn.Conv1d(80, 256, 3, dilation=4, padding=4)", (1, 80, 100))
+    # by hand: effective kernel (3 - 1) * 4 + 1 = 9; 'same' total = 99 + 9 - 100 = 8 -> (4, 4)
+    assert [r.label for r in keras(case).recipes] == ["padding='same'"]
+    assert "pads (8, 0)" in line_of(keras(case), "padding='causal' ")
+
+
+def test_a_grouped_transposed_conv_has_no_keras_answer_and_says_why():
+    answer = keras(case_of("nn.ConvTranspose2d(8, 8, 3, groups=2)", (1, 8, 5, 5)))
+    assert not answer.recipes and "no groups argument" in answer.none
+
+
+# ------------------------------------------------------------------ reading the call
+@pytest.mark.parametrize("call, shape, padding, output_padding, out", [
+    # Keras 'same', no output_padding: length 16 * 2 = 32, crop floor((33 - 32) / 2) = 0 = the case model's 'same'
+    ("keras.layers.Conv2DTranspose(16, 3, strides=2, padding='same')", (1, 32, 16, 16), "same", (0, 0), 32),
+    # Flax/lax 'VALID' with kernel 2 < stride 3: 16 * 3 = 48 long, the full output 15 * 3 + 2 = 47 and one zero
+    ("nn.ConvTranspose(16, (2, 2), strides=(3, 3), padding='VALID')", (1, 32, 16, 16), ((0, 0), (0, 0)), (1, 1), 48),
+    ("nnx.ConvTranspose(32, 16, (3, 3), strides=(2, 2), padding='SAME', rngs=nnx.Rngs(0))", (1, 32, 16, 16),
+     "same", (0, 0), 32),
+    ("layers.DepthwiseConv2D(3, padding='same', depth_multiplier=2)", (1, 4, 8, 8), "same", (0, 0), 8),
+    ("linen.Conv(8, (3,), strides=(2,), padding=((1, 0),))", (1, 4, 9), ((1, 0),), (0,), 4),
+])
+def test_each_frameworks_call_reads_as_that_framework_computes_it(call, shape, padding, output_padding, out):
+    case = case_of(call, shape)
+    assert case.padding == padding and case.output_padding == output_padding and case.out_spatial[0] == out
+
+
+@pytest.mark.parametrize("call, says", [
+    ("nn.Conv2d(3, 8, 3, strid=2)", "unknown keyword 'strid' (did you mean 'stride'?); allowed: in_channels, "
+                                    "out_channels, kernel_size, stride, padding"),
+    ("keras.layers.Conv2D(8, 3, paddings='same')", "unknown keyword 'paddings' (did you mean 'padding'?)"),
+    ("nn.Conv2d(3, 8, __import__('os').getpid())", "kernel_size=__import__('os').getpid() is not a literal"),
+    ("nn.Conv2d(4, 8, 3)", "in_channels=4 but --input-shape has 3 channels"),
+    ("nn.Conv2d(3, 8, 3, padding_mode='reflect')", "padding_mode='reflect'"),
+    ("nn.Linear(3, 8)", "unknown layer 'nn.Linear'"),
+])
+def test_a_bad_call_is_one_line_naming_what_is_allowed(call, says, capsys):
+    assert main(["port", call, "--input-shape", "1,3,8,8"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_call_is_never_evaluated():
+    with pytest.raises(UsageError):
+        parse_call("nn.Conv2d(3, 8, 3, stride=exec('raise SystemExit'))", (1, 3, 8, 8))
+
+
+# ------------------------------------------------------------------ run and checked
+def run_port(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "conformance", "port", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_the_keras_crop_recipe_runs_in_the_worker_and_passes_every_check(tmp_path):
+    proc = run_port("torch.nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1)", "--input-shape",
+                    "1,32,8,8", "--targets", "keras.layer@cpu", "--cache-dir", str(tmp_path / "c"),
+                    "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    at = lines.index("     exact (recipe): padding='valid' + Cropping2D(((1, 0), (1, 0)))")
+    assert lines[at + 1].strip().endswith("layers.Cropping2D(((1, 0), (1, 0)))])")
+    assert lines[at + 2].strip() == ("checked (float32): output_shape pass, output pass, weight_shape pass, "
+                                     "param_count pass, grad_input pass, grad_weight pass, grad_bias pass")
+    import json
+
+    records = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert {r["api"] for r in records} == {"recipe:keras.layer"}  # apart from the target's native records
+
+
+def test_a_recipe_that_fails_is_a_finding(tmp_path, monkeypatch, capsys):
+    """A wrong crop (the odd pixel taken at the end instead of the start) offered as the construction:
+    the check catches it and the command exits 1."""
+    real = port_answers.keras_construction
+
+    def wrong(case):
+        recipe = real(case)
+        recipe.cropping = [[e, b] for b, e in recipe.cropping]
+        return recipe
+
+    monkeypatch.setattr(port_answers, "keras_construction", wrong)
+    code = main(["port", "torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)",
+                 "--input-shape", "1,4,5,5", "--targets", "keras.layer@cpu", "--cache-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "output fail" in out and "1 recipe checked, 1 failure" in out
