@@ -174,3 +174,25 @@ def test_a_recipe_that_fails_is_a_finding(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert code == 1, out
     assert "output fail" in out and "1 recipe checked, 1 failure" in out
+
+
+def test_keras_same_strided_is_f_pad_in_pytorch_and_runs_exactly(tmp_path, capsys):
+    # by hand: Keras 'same', stride 2, on 16: total (8 - 1) * 2 + 3 - 16 = 1 -> (0, 1) per dim, which no
+    # symmetric PyTorch amount gives: F.pad's flat amounts, the last dim first, are (0, 1, 0, 1).
+    case = case_of("keras.layers.Conv2D(32, 3, strides=2, padding='same')", (1, 3, 16, 16))
+    torch = next(a for a in answers(case) if a.target == "torch.functional@cpu")
+    assert [(r.label, r.zero_padding) for r in torch.recipes] == [
+        ("F.pad (0, 1, 0, 1) (the last dim first) + padding=0", [[0, 1], [0, 1]])]
+    assert "F.pad(x, (0, 1, 0, 1))" in torch.recipes[0].code
+    assert main(["port", "keras.layers.Conv2D(4, 3, strides=2, padding='same')", "--input-shape", "1,2,6,6",
+                 "--targets", "torch.functional@cpu", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ("checked (float32): output_shape pass, output pass, grad_input pass, grad_weight pass, grad_bias pass"
+            in out) and "1 recipe checked, 0 failures" in out
+
+
+def test_keras_transposed_same_k3_s2_is_a_slice_in_pytorch():
+    # by hand: full 2 * 15 + 3 = 33, Keras 'same' keeps [0, 32): PyTorch padding=0 then drop the last one
+    case = case_of("keras.layers.Conv2DTranspose(16, 3, strides=2, padding='same')", (1, 32, 16, 16))
+    torch = next(a for a in answers(case) if a.target == "torch.functional@cpu")
+    assert [(r.label, r.cropping) for r in torch.recipes] == [("padding=0 + a slice [..., 0:-1, 0:-1]", [[0, 1], [0, 1]])]

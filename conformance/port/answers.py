@@ -16,7 +16,7 @@ from conformance.spec.case import Case, resolve_padding
 
 # The targets `conformance port` answers for, in the order it prints them, and what a recipe is there.
 TARGETS = ("torch.functional@cpu", "keras.layer@cpu", "jax.lax@cpu", "flax.layer@cpu")
-WITH_RECIPES = ("keras.layer@cpu", "jax.lax@cpu")  # targets where keywords and constructions are offered
+WITH_RECIPES = ("torch.functional@cpu", "keras.layer@cpu", "jax.lax@cpu")  # where keywords and constructions are offered
 
 
 @dataclass
@@ -112,11 +112,51 @@ def dim_difference(case: Case, axis: int, keyword: str, a: tuple, b: tuple) -> s
 
 
 def torch_answer(case: Case) -> Answer:
-    answer = Answer("torch.functional@cpu", "PyTorch (torch.nn.functional, the case model's own layout)")
-    answer.recipes.append(Recipe(answer.target, "the native call", code.torch_call(case), case.to_dict(),
-                                 native=True))
-    answer.lines.append("weights: as they are (the case's layout is PyTorch's)")
+    answer = Answer("torch.functional@cpu", "PyTorch torch.nn.functional (the case model's own layout)")
+    answer.lines.append("weights: as they are (the case's layout is PyTorch's); input: as it is (N, C, *spatial)")
+    if torch_takes(case):
+        answer.recipes.append(Recipe(answer.target, "the native call", code.torch_call(case), case.to_dict(),
+                                     native=True))
+        return answer
+    if all(b == e for b, e in case.pads):
+        v = variant(case, case.pads, case.output_padding)
+        answer.lines.append(f"padding={case.padding!r} is not PyTorch's; its own symmetric amounts are")
+        answer.recipes.append(Recipe(answer.target, f"padding={tuple(b for b, _ in case.pads)}",
+                                     code.torch_call(Case.from_dict(v)), v))
+        return answer
+    answer.lines.append(f"PyTorch takes one symmetric amount per dim; the case needs (begin, end) = "
+                        f"{[tuple(p) for p in case.pads]}")
+    construction = torch_construction(case)
+    if construction is None:
+        answer.none = "the case keeps elements past what output_padding (< stride) can add"
+    else:
+        answer.recipes.append(construction)
     return answer
+
+
+def torch_takes(case: Case) -> bool:
+    """Whether torch.nn.functional takes the case as written (conformance/adapters/torch_adapter.py refuses the rest)."""
+    if case.op == "conv" and case.padding == "valid":
+        return True
+    if case.op == "conv" and case.padding == "same":
+        return set(case.stride) == {1}
+    return not isinstance(case.padding, str) and all(b == e for b, e in case.pads)
+
+
+def torch_construction(case: Case) -> Recipe | None:
+    """F.pad then padding 0 (conv); padding 0 then a slice of the output (transposed)."""
+    zeros = [[0, 0]] * case.ndim
+    if case.op == "conv":
+        v = variant(case, zeros)
+        return Recipe("torch.functional@cpu", f"F.pad {code.pad_text(case.pads)} + padding=0",
+                      code.torch_pad_call(Case.from_dict(v), case.pads), v, zero_padding=[list(p) for p in case.pads])
+    ops = [op + max(0, -e) for op, (_, e) in zip(case.output_padding, case.pads)]
+    if any(op >= max(s, d) for op, s, d in zip(ops, case.stride, case.dilation)):
+        return None
+    crops = [[b, max(e, 0)] for b, e in case.pads]
+    v = variant(case, zeros, ops)
+    return Recipe("torch.functional@cpu", f"padding=0 + a slice {code.slice_text(crops)}",
+                  code.torch_slice_call(Case.from_dict(v), crops), v, cropping=crops)
 
 
 def keras_answer(case: Case) -> Answer:

@@ -111,3 +111,20 @@ def flax_call(case: Case) -> str:
     padding = repr(pad) if pad and not any(case.output_padding) else str(tuple(lax_pads(case)))
     return (f"flax.linen.ConvTranspose({case.out_channels}, {case.kernel_size}, strides={case.stride}, "
             f"padding={padding}, kernel_dilation={case.dilation}, use_bias={case.bias}, transpose_kernel=True)")
+
+
+def pad_text(pairs) -> str:
+    flat = tuple(int(v) for pair in reversed([tuple(p) for p in pairs]) for v in pair)
+    return f"{flat} (the last dim first)"
+
+
+def slice_text(crops) -> str:
+    return "[..., " + ", ".join(f"{b}:{-e if e else ''}" for b, e in crops) + "]"
+
+
+def torch_pad_call(core: Case, pads) -> str:
+    return torch_call(core).replace("(x, w, b,", f"(F.pad(x, {pad_text(pads).split(' (')[0]}), w, b,", 1)
+
+
+def torch_slice_call(core: Case, crops) -> str:
+    return torch_call(core) + slice_text(crops)

@@ -79,7 +79,7 @@ def layer_cases(args) -> list[Case]:
     if Path(what).is_file():
         return load_cases(what)
     if args.results:
-        args.cases, args.seed = inputs_from_results(args)
+        args.cases, args.seed = inputs_from_results(args, what)
     return [find_case(args.cases, args.what)]
 
 

@@ -8,14 +8,15 @@ its records are the port command's, never a run's. A recipe arrives in a worker 
 (`Request.recipe`):
 
     {"variant": case dict: the case as the core call takes it (its padding keyword, output_padding),
-     "zero_padding": [[begin, end], ...] or None: a ZeroPaddingND layer before it (Keras),
-     "cropping": [[begin, end], ...] or None: a CroppingND layer after it (Keras),
+     "zero_padding": [[begin, end], ...] or None: ZeroPaddingND before it (Keras), F.pad (PyTorch),
+     "cropping": [[begin, end], ...] or None: CroppingND after it (Keras), a slice (PyTorch),
      "code": the construction as the user writes it, shown as the records' call}
 """
 from __future__ import annotations
 
 from conformance.adapters.base import Adapter
 from conformance.recipes.keras_composite import KerasComposite
+from conformance.recipes.torch_composite import TorchComposite
 from conformance.recipes.variant import VariantAdapter
 from conformance.spec.case import Case
 
@@ -24,5 +25,6 @@ def recipe_adapter(adapter: Adapter, recipe: dict) -> Adapter:
     """The adapter that runs `recipe` on `adapter`'s framework, in place of the case's own call."""
     variant = Case.from_dict(recipe["variant"])
     if recipe.get("zero_padding") or recipe.get("cropping"):
-        return KerasComposite(adapter, variant, recipe)
+        composite = TorchComposite if adapter.name == "torch" else KerasComposite
+        return composite(adapter, variant, recipe)
     return VariantAdapter(adapter, variant, recipe.get("code"))

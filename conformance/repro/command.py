@@ -65,7 +65,7 @@ def add_parser(sub) -> None:
 
 def cmd_repro(args) -> int:
     target, dtype, profile = parse_unit(args.target, args.dtype, args.precision)
-    args.cases, args.seed = inputs_from_results(args)
+    args.cases, args.seed = inputs_from_results(args, args.case_id)
     case = find_case(args.cases, args.case_id)
     if dtype not in case.dtypes:
         raise UsageError(f"--dtype {dtype}: case {case.id!r} does not run in {dtype}; its dtypes: "
@@ -95,7 +95,7 @@ def cmd_repro(args) -> int:
     return check_script(out, run, args.timeout) if args.check else 0
 
 
-def inputs_from_results(args) -> tuple[list[str], int]:
+def inputs_from_results(args, case_id: str) -> tuple[list[str], int]:
     """The case files and seed of the unit: the options where given, else the --results file's (the
     file the case was read from, as it records it), else the library and 0."""
     cases, seed = list(args.cases), args.seed
@@ -103,7 +103,7 @@ def inputs_from_results(args) -> tuple[list[str], int]:
         run = RunResults.read(args.results)
         given = list(cases) != list(options.CASES.default_value())
         if not given:
-            chosen = sorted(select_ids(list(run.cases), [args.case_id]))
+            chosen = sorted(select_ids(list(run.cases), [case_id]))
             origin = (run.cases[chosen[0]] or {}).get("origin") if len(chosen) == 1 else None
             cases = case_files_option(origin) or cases
         if seed is None:
