@@ -69,6 +69,10 @@ def test_the_k4_s2_p1_transposed_conv_is_keras_same():
     assert case.output_shape == (1, 32, 32, 32)
     assert [r.label for r in keras(case).recipes] == ["padding='same'"]
     assert [r.label for r in lax(case).recipes] == ["explicit lax pads (lax's own argument)", "padding='SAME'"]
+    # the same keyword, converted for LiteRT and in Flax (which passes 'SAME' to lax.conv_transpose)
+    by_target = {a.target: [r.label for r in a.recipes] for a in answers(case)}
+    assert by_target["litert.layer@cpu"] == ["padding='same'"]
+    assert by_target["flax.layer@cpu"] == ["the native call", "padding='SAME'"]
 
 
 def test_the_k3_s2_p1_op1_transposed_conv_matches_no_keras_keyword_and_is_valid_plus_cropping():
@@ -85,6 +89,8 @@ def test_the_k3_s2_p1_op1_transposed_conv_matches_no_keras_keyword_and_is_valid_
     assert "shifted by one pixel" in line_of(answer, "padding='same' ")
     assert "gives 33, the case 32 (one pixel too many)" in line_of(answer, "padding='valid' ")
     assert [r.label for r in lax(case).recipes] == ["explicit lax pads (lax's own argument)"]  # no lax keyword either
+    litert = next(a for a in answers(case) if a.target == "litert.layer@cpu")
+    assert not litert.recipes and "no keyword of the Keras layer computes the case" in litert.none
 
 
 def test_the_dilated_conv1d_is_keras_same():

@@ -15,8 +15,9 @@ from conformance.port.conventions import keras_transposed_window, lax_transposed
 from conformance.spec.case import Case, resolve_padding
 
 # The targets `conformance port` answers for, in the order it prints them, and what a recipe is there.
-TARGETS = ("torch.functional@cpu", "keras.layer@cpu", "jax.lax@cpu", "flax.layer@cpu")
-WITH_RECIPES = ("torch.functional@cpu", "keras.layer@cpu", "jax.lax@cpu")  # where keywords and constructions are offered
+TARGETS = ("torch.functional@cpu", "keras.layer@cpu", "litert.layer@cpu", "jax.lax@cpu", "flax.layer@cpu")
+# Where constructions are offered (keywords are everywhere; LiteRT: the Keras keywords, converted).
+WITH_RECIPES = ("torch.functional@cpu", "keras.layer@cpu", "jax.lax@cpu")
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Answer:
 
 
 def answers(case: Case) -> list[Answer]:
-    return [torch_answer(case), keras_answer(case), lax_answer(case), flax_answer(case)]
+    return [torch_answer(case), keras_answer(case), litert_answer(case), lax_answer(case), flax_answer(case)]
 
 
 def variant(case: Case, padding, output_padding=None) -> dict | None:
@@ -229,6 +230,12 @@ def lax_answer(case: Case) -> Answer:
     answer.lines.append(f"weights: {code.kernel_last_text(case)}; input: {code.channels_last(case)}")
     answer.recipes.append(Recipe(answer.target, "explicit lax pads (lax's own argument)", code.lax_call(case),
                                  case.to_dict(), native=True))
+    lax_keywords(case, answer, code.lax_call)
+    return answer
+
+
+def lax_keywords(case: Case, answer: Answer, call) -> None:
+    """lax's 'SAME' and 'VALID' (Flax passes them on): what each resolves to, and a recipe where one is exact."""
     mine = windows(case)
     for kw in ("same", "valid"):
         w = keyword_windows(case, kw, rule=lambda n, k, s, p, o: lax_transposed_window(n, k, s, p))
@@ -236,13 +243,33 @@ def lax_answer(case: Case) -> Answer:
         answer.lines.append(f"padding={kw.upper()!r} resolves to {code.windows_text(case, w)} at input "
                             f"{code.size(case)}: {state}")
         v = variant(case, kw)
-        if w == mine and v is not None:
-            answer.recipes.append(Recipe(answer.target, f"padding={kw.upper()!r}", code.lax_call(case, kw.upper()), v))
-    return answer
+        if w == mine and v is not None and case.padding != kw:
+            answer.recipes.append(Recipe(answer.target, f"padding={kw.upper()!r}", call(case, kw.upper()), v))
 
 
 def flax_answer(case: Case) -> Answer:
-    answer = Answer("flax.layer@cpu", "Flax linen Conv / ConvTranspose (the native target; no recipes yet)")
+    answer = Answer("flax.layer@cpu", "Flax linen Conv / ConvTranspose, channels last")
     answer.lines.append(f"weights: {code.kernel_last_text(case)}; input: {code.channels_last(case)}")
     answer.recipes.append(Recipe(answer.target, "the native call", code.flax_call(case), case.to_dict(), native=True))
+    lax_keywords(case, answer, code.flax_call)
     return answer
+
+
+def litert_answer(case: Case) -> Answer:
+    """The Keras layer converted for LiteRT: the Keras keywords that are exact, converted and run in the
+    interpreter (inference only); Keras constructions are not converted here (yet)."""
+    answer = Answer("litert.layer@cpu", "LiteRT: the Keras layer converted by TFLiteConverter (inference only)")
+    mine = windows(case)
+    exact = [(label, v) for label, _, kw, v in keras_options(case) if kw == mine] if keras_layer_takes(case) else []
+    for label, v in exact:
+        core = Case.from_dict(v)
+        cls, kwargs = layer_spec(core, "float32")
+        answer.recipes.append(Recipe(answer.target, label, code.keras_code(core, cls, kwargs), v))
+    if not exact:
+        answer.none = ("no keyword of the Keras layer computes the case, and the Keras construction above is not "
+                       "converted and checked for LiteRT by this command (yet)")
+    return answer
+
+
+def keras_layer_takes(case: Case) -> bool:
+    return not (case.op == "conv_transpose" and case.groups > 1)

@@ -102,8 +102,8 @@ def lax_call(case: Case, keyword: str | None = None) -> str:
             f"rhs_dilation={case.dilation}, dimension_numbers={dims}, transpose_kernel=True) + b")
 
 
-def flax_call(case: Case) -> str:
-    pad = case.padding.upper() if isinstance(case.padding, str) else None
+def flax_call(case: Case, keyword: str | None = None) -> str:
+    pad = keyword or (case.padding.upper() if isinstance(case.padding, str) else None)
     if case.op == "conv":
         padding = repr(pad) if pad else str(tuple(tuple(p) for p in case.pads))
         return (f"flax.linen.Conv({case.out_channels}, {case.kernel_size}, strides={case.stride}, padding={padding}, "

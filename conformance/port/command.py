@@ -92,8 +92,8 @@ def port_case(case: Case, args, selection) -> tuple[int, list]:
     by_recipe = {id(r): results.get(i, []) for i, r in enumerate(recipes)}
     print(f"port {case.id}")
     print(f"  the case: {case.describe()}; output {list(case.output_shape)}")
-    print(f"  recipes (constructions checked against the oracle) on: {', '.join(WITH_RECIPES)}; "
-          f"on {', '.join(t for t in TARGETS if t not in WITH_RECIPES)}: the native call, checked")
+    print(f"  constructions (recipes, checked against the oracle) on: {', '.join(WITH_RECIPES)}; keywords "
+          f"checked on every target; {', '.join(t for t in TARGETS if t not in WITH_RECIPES)}: no constructions")
     failed = 0
     for answer in items:
         failed += print_answer(answer, by_recipe, skipped.get(answer.target))
@@ -123,11 +123,21 @@ def print_answer(answer: Answer, by_recipe: dict, skipped: str | None) -> int:
         bad = [r for r in records if r.status in FAILING]
         if bad and not recipe.native:
             failed += 1
-        exact = "exact" if records and not bad and all(r.status == "pass" for r in records) else "offered"
-        print(f"     {exact} ({kind}): {recipe.label}")
+        print(f"     {standing(records, bad)} ({kind}): {recipe.label}")
         print(f"         {recipe.code}")
         print(f"         checked ({records[0].dtype if records else '-'}): {verdict}")
     return failed
+
+
+def standing(records, bad) -> str:
+    """'exact' where every check passed; 'exact, forward only' where the output passed and the target
+    computes no gradients; 'REFUSED' where the target refused the call; 'FAILED' where a check failed."""
+    output = next((r.status for r in records if r.check == "output"), None)
+    if bad:
+        return "FAILED"
+    if output == "pass":
+        return "exact" if all(r.status == "pass" for r in records) else "exact, forward only"
+    return "REFUSED" if output == "unsupported" else "not checked"
 
 
 def verdict_text(records) -> str:
