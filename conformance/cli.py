@@ -92,6 +92,8 @@ def add_results_commands(sub) -> None:
     sh.add_argument("case_id", metavar="CASE_ID", help="an id as printed (brackets included), or a glob")
     sh.add_argument("--results", default=options.JSON.default, metavar="PATH",
                     help="the results file to read (default: %(default)s, what `conformance run` writes)")
+    sh.add_argument("--cases", nargs="+", metavar="PATH", help="the case files the printed commands name "
+                                                               "(default: the case's file, as the results file records it)")
 
 
 def main(argv=None) -> int:
@@ -297,7 +299,7 @@ def cmd_show(args) -> int:
         raise UsageError(f"no case {args.case_id!r} in {args.results}{did_you_mean(args.case_id, ids)}; "
                          f"it holds {plural(len(ids), 'case')} (`conformance list` names them)")
     seed = int(run.environment.get("seed") or 0)
-    print("\n\n".join(porting_view(run.results, case_id, seed=seed,
+    print("\n\n".join(porting_view(run.results, case_id, seed=seed, cases=args.cases,
                                      origin=(run.cases.get(case_id) or {}).get("origin")) for case_id in chosen))
     return 0
 

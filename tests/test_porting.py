@@ -122,3 +122,12 @@ def test_show_without_a_results_file_names_the_command_that_makes_it(tmp_path, c
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no results file" in err
     assert "`conformance run --case-id stem --json " in err and "`conformance port stem`" in err
+
+
+def test_show_names_the_case_files_given(tmp_path, capsys):
+    records = [record("tf.nn", "pass", case="x")]
+    path = RunResults(records, environment={}, cases={"x": {"origin": "old/place.yaml:3"}}).write(tmp_path / "r.json")
+    assert main(["show", "x", "--results", str(path)]) == 0
+    assert "--cases old/place.yaml --check" in capsys.readouterr().out  # the file the results file records
+    assert main(["show", "x", "--results", str(path), "--cases", "new/place.yaml"]) == 0
+    assert "--cases new/place.yaml --check" in capsys.readouterr().out

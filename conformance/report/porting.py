@@ -22,10 +22,11 @@ CHECK_KINDS = (("output", ("output",)), ("gradients", ("grad_input", "grad_weigh
 REASON_WIDTH = 160
 
 
-def porting_view(records: list[Result], case_id: str, *, seed: int = 0, origin: str | None = None) -> str:
+def porting_view(records: list[Result], case_id: str, *, seed: int = 0, origin: str | None = None,
+                 cases: list[str] | None = None) -> str:
     """The text of the view for the records of `case_id` (any targets, dtypes, profiles). `seed` and
     `origin` (the case's 'file:line', from the results file) make each target's repro command one
-    that works as printed for a case outside the library."""
+    that works as printed for a case outside the library; `cases`, where given, are the files it names."""
     mine = [r for r in records if r.case == case_id]
     by_target: dict[str, list[Result]] = defaultdict(list)
     for r in mine:
@@ -44,7 +45,7 @@ def porting_view(records: list[Result], case_id: str, *, seed: int = 0, origin: 
         call = next((r.call for r in by_target[target] if r.call), "")
         if call:
             lines += [f"--- {target}: the native call", call]
-        command = _repro_command(by_target[target], seed, origin)
+        command = _repro_command(by_target[target], seed, origin, cases)
         if command:
             lines.append(f"    reproduce it standalone: {command} --check")
         if call or command:
@@ -87,7 +88,7 @@ def _why(r: Result) -> str:
     return shorten(f"{r.check}: {' '.join((r.message or '').split())}", REASON_WIDTH)
 
 
-def _repro_command(group: list[Result], seed: int, origin: str | None) -> str | None:
+def _repro_command(group: list[Result], seed: int, origin: str | None, cases: list[str] | None) -> str | None:
     """The repro command of the target's first dtype whose output it computed (a refused unit has no
     native computation to reproduce)."""
     computed = sorted((r for r in group if r.check == "output" and r.status != "unsupported"),
@@ -95,7 +96,8 @@ def _repro_command(group: list[Result], seed: int, origin: str | None) -> str | 
     if not computed:
         return None
     r = computed[0]
-    return command_line(r.case, r.target, r.dtype, profile=r.precision, seed=seed, cases=case_files_option(origin))
+    return command_line(r.case, r.target, r.dtype, profile=r.precision, seed=seed,
+                        cases=cases or case_files_option(origin))
 
 
 def _target_order(label: str) -> tuple:
