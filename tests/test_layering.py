@@ -184,6 +184,7 @@ RULES = {
     "lower layers never import higher ones": upward_imports,
     "adapters import nothing from run, results, check, search, report": lambda mods: forbidden_imports(mods, "adapters"),
     "spec imports no other subpackage": lambda mods: forbidden_imports(mods, "spec"),
+    "recipes import only the adapters and lower layers": lambda mods: forbidden_imports(mods, "recipes"),
     "frameworks are imported only inside the adapters' functions": framework_imports,
     "imports are at module top, except frameworks, hypothesis and Jinja": function_imports,
     "no private name is used outside its module": private_uses,

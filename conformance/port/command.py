@@ -80,7 +80,10 @@ def layer_cases(args) -> list[Case]:
         return load_cases(what)
     if args.results:
         args.cases, args.seed = inputs_from_results(args, what)
-    return [find_case(args.cases, args.what)]
+    try:
+        return [find_case(args.cases, args.what)]
+    except UsageError as exc:  # WHAT may have been meant as one of the other two forms
+        raise UsageError(f"{exc}; WHAT is a constructor call (with --input-shape), a case id, or a case file") from None
 
 
 def port_case(case: Case, args, selection) -> tuple[int, list]:
