@@ -204,6 +204,7 @@ BROKEN = {  # a package that breaks every rule once (each rule must be able to f
     "adapters/__init__.py": ("import torch\nfrom conformance.run.worker import SCRATCH\n"
                              "from conformance.check import oracle\n\n\n"
                              "def f(pool):\n    import os\n    return os, oracle._pad, pool._spawn\n"),
+    "recipes/__init__.py": "from conformance.run.pool import WorkerPool\n",
     "spec/__init__.py": ("from conformance.results.records import Result\nfrom conformance.check.oracle import _pad\n\n\n"
                          "class P:\n    def _spawn(self):\n        pass\n\n\n"
                          "def g():\n" + "    x = 1\n" * 61 + "\n" * 400),
