@@ -50,6 +50,10 @@ def add_parser(sub) -> None:
                    help="the precision profile: defaults or strict (they differ on GPUs only; default: %(default)s)")
     p.add_argument("-o", "--output", metavar="FILE", help="where to write the script (default: "
                                                            "repro_<case>_<api>_<dtype>.py in this folder)")
+    p.add_argument("--compact", action="store_true", help="no arrays in the script: it draws the inputs again "
+                                                          "with the suite's generator (verified by their sha256) and "
+                                                          "recomputes the expected values with an embedded copy of "
+                                                          "the oracle; only the case's own data: arrays stay")
     p.add_argument("--check", action="store_true", help="run the script and compare its verdict on each check "
                                                         "with the unit's record from this run")
     p.add_argument("--results", metavar="PATH", help="a results file that holds the case: the case's file "
@@ -88,7 +92,7 @@ def cmd_repro(args) -> int:
     command = command_line(case.id, target.name, dtype, profile=profile, seed=args.seed,
                            cases=None if list(args.cases) == list(default) else list(args.cases))
     out = Path(args.output) if args.output else default_path(run)
-    write_atomic(out, script_text(run, command))
+    write_atomic(out, script_text(run, command + (" --compact" if args.compact else ""), compact=args.compact))
     summary = ", ".join(f"{r.check} {r.status}" for r in run.records)
     known = f"; known difference {run.known['id']}" if run.known else ""
     print(f"wrote {out} (the suite's records: {summary}{known})")
