@@ -87,8 +87,9 @@ def add_results_commands(sub) -> None:
     mx = sub.add_parser("matrix", help="print the support matrix (case features x targets) of a results file as Markdown")
     mx.add_argument("results")
 
-    sh = sub.add_parser("show", help="the porting view of a case: every target side by side, its status per dtype, "
-                                     "the framework's reason where it refuses, and the native call")
+    sh = sub.add_parser("show", help="the porting view of a case: every target side by side, the output's status per "
+                                     "dtype, each kind of check with the framework's reason where it refuses, the "
+                                     "native call and a repro command")
     sh.add_argument("case_id", metavar="CASE_ID", help="an id as printed (brackets included), or a glob")
     sh.add_argument("--results", default=options.JSON.default, metavar="PATH",
                     help="the results file to read (default: %(default)s, what `conformance run` writes)")
