@@ -90,7 +90,8 @@ def test_the_k3_s2_p1_op1_transposed_conv_matches_no_keras_keyword_and_is_valid_
     assert "gives 33, the case 32 (one pixel too many)" in line_of(answer, "padding='valid' ")
     assert [r.label for r in lax(case).recipes] == ["explicit lax pads (lax's own argument)"]  # no lax keyword either
     litert = next(a for a in answers(case) if a.target == "litert.layer@cpu")
-    assert not litert.recipes and "no keyword of the Keras layer computes the case" in litert.none
+    assert not litert.recipes and litert.none is None  # not claimed: the construction is just not checked there
+    assert any("no keyword of the Keras layer computes the case" in line for line in litert.lines)
 
 
 def test_the_dilated_conv1d_is_keras_same():

@@ -265,9 +265,9 @@ def litert_answer(case: Case) -> Answer:
         core = Case.from_dict(v)
         cls, kwargs = layer_spec(core, "float32")
         answer.recipes.append(Recipe(answer.target, label, code.keras_code(core, cls, kwargs), v))
-    if not exact:
-        answer.none = ("no keyword of the Keras layer computes the case, and the Keras construction above is not "
-                       "converted and checked for LiteRT by this command (yet)")
+    if not exact:  # a construction may well convert: not claimed either way
+        answer.lines.append("no keyword of the Keras layer computes the case; the Keras construction above, "
+                            "converted, is not checked for LiteRT by this command (yet)")
     return answer
 
 
