@@ -14,17 +14,12 @@ from conformance.port import code
 from conformance.port.conventions import keras_transposed_window, lax_transposed_window
 from conformance.spec.case import Case, resolve_padding
 
-# The targets `conformance port` answers for, in the order it prints them, and what a recipe is there.
-TARGETS = ("torch.functional@cpu", "keras.layer@cpu", "litert.layer@cpu", "jax.lax@cpu", "flax.layer@cpu")
-# Where constructions are offered (keywords are everywhere; LiteRT: the Keras keywords, converted).
-WITH_RECIPES = ("torch.functional@cpu", "keras.layer@cpu", "jax.lax@cpu")
-
-
 @dataclass
 class Recipe:
     """One call offered for a target, to be run and checked: `variant` is the case as the core call
     takes it; `zero_padding`/`cropping` are the layers around it (Keras); `native`: the target's own
-    call on the case itself (a native record, not a recipe)."""
+    call on the case itself (a native record, not a recipe); `family`: whose construction it is
+    (conformance/recipes/: the module that runs it on every target of the family)."""
 
     target: str
     label: str
@@ -33,12 +28,13 @@ class Recipe:
     zero_padding: list | None = None
     cropping: list | None = None
     native: bool = False
+    family: str = ""
 
     def message(self) -> dict | None:
         """What the worker gets (conformance/recipes/), None for the native call."""
         if self.native:
             return None
-        return {"variant": self.variant, "zero_padding": self.zero_padding, "cropping": self.cropping,
+        return {"family": self.family, "variant": self.variant, "zero_padding": self.zero_padding, "cropping": self.cropping,
                 "code": self.code}
 
 
@@ -49,10 +45,6 @@ class Answer:
     lines: list[str] = field(default_factory=list)
     recipes: list[Recipe] = field(default_factory=list)
     none: str | None = None  # why no call of this target computes the case
-
-
-def answers(case: Case) -> list[Answer]:
-    return [torch_answer(case), keras_answer(case), litert_answer(case), lax_answer(case), flax_answer(case)]
 
 
 def variant(case: Case, padding, output_padding=None) -> dict | None:
@@ -112,22 +104,25 @@ def dim_difference(case: Case, axis: int, keyword: str, a: tuple, b: tuple) -> s
             f"{code.count_words(abs(shift))} {unit}{'s' if abs(shift) != 1 else ''}")
 
 
-def torch_answer(case: Case) -> Answer:
-    answer = Answer("torch.functional@cpu", "PyTorch torch.nn.functional (the case model's own layout)")
+def torch_answer(case: Case, target: str = "torch.functional@cpu",
+                 title: str = "PyTorch torch.nn.functional (the case model's own layout)") -> Answer:
+    """Every torch path takes the same arguments: the functional call, or the layer on `.layer` targets."""
+    answer = Answer(target, title)
+    layer = target.split("@")[0].endswith(".layer")
     answer.lines.append("weights: as they are (the case's layout is PyTorch's); input: as it is (N, C, *spatial)")
     if torch_takes(case):
-        answer.recipes.append(Recipe(answer.target, "the native call", code.torch_call(case), case.to_dict(),
+        answer.recipes.append(Recipe(answer.target, "the native call", code.torch_call(case, layer), case.to_dict(),
                                      native=True))
         return answer
     if all(b == e for b, e in case.pads):
         v = variant(case, case.pads, case.output_padding)
         answer.lines.append(f"padding={case.padding!r} is not PyTorch's; its own symmetric amounts are")
         answer.recipes.append(Recipe(answer.target, f"padding={tuple(b for b, _ in case.pads)}",
-                                     code.torch_call(Case.from_dict(v)), v))
+                                     code.torch_call(Case.from_dict(v), layer), v))
         return answer
     answer.lines.append(f"PyTorch takes one symmetric amount per dim; the case needs (begin, end) = "
                         f"{[tuple(p) for p in case.pads]}")
-    construction = torch_construction(case)
+    construction = torch_construction(case, target, layer)
     if construction is None:
         answer.none = "the case keeps elements past what output_padding (< stride) can add"
     else:
@@ -144,24 +139,35 @@ def torch_takes(case: Case) -> bool:
     return not isinstance(case.padding, str) and all(b == e for b, e in case.pads)
 
 
-def torch_construction(case: Case) -> Recipe | None:
+def torch_construction(case: Case, target: str = "torch.functional@cpu", layer: bool = False) -> Recipe | None:
     """F.pad then padding 0 (conv); padding 0 then a slice of the output (transposed)."""
     zeros = [[0, 0]] * case.ndim
     if case.op == "conv":
         v = variant(case, zeros)
-        return Recipe("torch.functional@cpu", f"F.pad {code.pad_text(case.pads)} + padding=0",
-                      code.torch_pad_call(Case.from_dict(v), case.pads), v, zero_padding=[list(p) for p in case.pads])
+        return Recipe(target, f"F.pad {code.pad_text(case.pads)} + padding=0",
+                      code.torch_pad_call(Case.from_dict(v), case.pads, layer), v,
+                      zero_padding=[list(p) for p in case.pads], family="torch")
+    found = transposed_crop(case, zeros)
+    if found is None:
+        return None
+    v, crops = found
+    return Recipe(target, f"padding=0 + a slice {code.slice_text(crops)}",
+                  code.torch_slice_call(Case.from_dict(v), crops, layer), v, cropping=crops, family="torch")
+
+
+def transposed_crop(case: Case, full) -> tuple[dict, list] | None:
+    """(the variant case with padding `full` (the whole output: 0, or 'valid') and the output_padding
+    that reaches the case's window, the (begin, end) crop of it); None where output_padding (< stride
+    or dilation) cannot reach that far."""
     ops = [op + max(0, -e) for op, (_, e) in zip(case.output_padding, case.pads)]
     if any(op >= max(s, d) for op, s, d in zip(ops, case.stride, case.dilation)):
         return None
-    crops = [[b, max(e, 0)] for b, e in case.pads]
-    v = variant(case, zeros, ops)
-    return Recipe("torch.functional@cpu", f"padding=0 + a slice {code.slice_text(crops)}",
-                  code.torch_slice_call(Case.from_dict(v), crops), v, cropping=crops)
+    return variant(case, full, ops), [[b, max(e, 0)] for b, e in case.pads]
 
 
-def keras_answer(case: Case) -> Answer:
-    answer = Answer("keras.layer@cpu", "Keras 3 layer, TensorFlow backend")
+def keras_answer(case: Case, target: str = "keras.layer@cpu", title: str = "Keras 3 layer, TensorFlow backend") -> Answer:
+    """Every Keras target (each backend and path, and LiteRT: the model converted) takes the same layers."""
+    answer = Answer(target, title)
     if case.op == "conv_transpose" and case.groups > 1:
         answer.none = (f"Conv{case.ndim}DTranspose has no groups argument, and no padding or crop around one "
                        "layer splits its channels; port it as one layer per group and concatenate")
@@ -171,13 +177,13 @@ def keras_answer(case: Case) -> Answer:
     options = keras_options(case)
     exact = [(label, v) for label, _, kw, v in options if kw == mine]
     for label, v in exact:
-        answer.recipes.append(keras_recipe(case, label, v))
+        answer.recipes.append(keras_recipe(case, label, v, target))
     for label, keyword, kw, _ in options:
         where = code.windows_text(case, kw)
         state = "computes the case exactly" if kw == mine else difference(case, repr(keyword), kw, mine)
         answer.lines.append(f"{label} resolves to {where} at input {code.size(case)}: {state}")
     if not exact:
-        construction = keras_construction(case)
+        construction = keras_construction(case, target)
         if construction is None:
             answer.none = ("the case keeps elements past the end of what Conv{n}DTranspose(padding='valid') returns "
                            "(more than its output_padding can add)").format(n=case.ndim)
@@ -205,23 +211,23 @@ def keras_options(case: Case) -> list[tuple[str, str, list, dict]]:
     return out
 
 
-def keras_recipe(case: Case, label: str, v: dict, **layers) -> Recipe:
+def keras_recipe(case: Case, label: str, v: dict, target: str = "keras.layer@cpu", **layers) -> Recipe:
     core = Case.from_dict(v)
     cls, kwargs = layer_spec(core, "float32")
-    return Recipe("keras.layer@cpu", label if not layers else code.construction_label(case, layers),
-                  code.keras_code(core, cls, kwargs, **layers), v, **layers)
+    return Recipe(target, label if not layers else code.construction_label(case, layers),
+                  code.keras_code(core, cls, kwargs, **layers), v, family="keras", **layers)
 
 
-def keras_construction(case: Case) -> Recipe | None:
+def keras_construction(case: Case, target: str = "keras.layer@cpu") -> Recipe | None:
     """ZeroPaddingND + 'valid' (conv), or 'valid' + CroppingND (transposed); None where a crop cannot reach."""
     if case.op == "conv":
-        return keras_recipe(case, "", variant(case, "valid"), zero_padding=[list(p) for p in case.pads])
+        return keras_recipe(case, "", variant(case, "valid"), target, zero_padding=[list(p) for p in case.pads])
     # 'valid' alone first (the simplest layer), then with the case's output_padding (which reaches further)
     for op in [None] + ([list(case.output_padding)] if any(case.output_padding) else []):
         valid = keyword_windows(case, "valid", op, keras_transposed_window)
         crops = [[b, length - b - n] for (b, n), (_, length) in zip(windows(case), valid)]
         if all(e >= 0 for _, e in crops):
-            return keras_recipe(case, "", variant(case, "valid", op), cropping=crops)
+            return keras_recipe(case, "", variant(case, "valid", op), target, cropping=crops)
     return None
 
 
@@ -253,23 +259,3 @@ def flax_answer(case: Case) -> Answer:
     answer.recipes.append(Recipe(answer.target, "the native call", code.flax_call(case), case.to_dict(), native=True))
     lax_keywords(case, answer, code.flax_call)
     return answer
-
-
-def litert_answer(case: Case) -> Answer:
-    """The Keras layer converted for LiteRT: the Keras keywords that are exact, converted and run in the
-    interpreter (inference only); Keras constructions are not converted here (yet)."""
-    answer = Answer("litert.layer@cpu", "LiteRT: the Keras layer converted by TFLiteConverter (inference only)")
-    mine = windows(case)
-    exact = [(label, v) for label, _, kw, v in keras_options(case) if kw == mine] if keras_layer_takes(case) else []
-    for label, v in exact:
-        core = Case.from_dict(v)
-        cls, kwargs = layer_spec(core, "float32")
-        answer.recipes.append(Recipe(answer.target, label, code.keras_code(core, cls, kwargs), v))
-    if not exact:  # a construction may well convert: not claimed either way
-        answer.lines.append("no keyword of the Keras layer computes the case; the Keras construction above, "
-                            "converted, is not checked for LiteRT by this command (yet)")
-    return answer
-
-
-def keras_layer_takes(case: Case) -> bool:
-    return not (case.op == "conv_transpose" and case.groups > 1)

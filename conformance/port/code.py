@@ -69,18 +69,25 @@ def construction_label(case: Case, layers: dict) -> str:
     return f"padding='valid' + Cropping{nd}D({amounts(layers['cropping'], nd)})"
 
 
-def torch_call(case: Case) -> str:
+def torch_call(case: Case, layer: bool = False) -> str:
+    """The functional call, or on a `.layer` target the layer built with the same arguments, called on x."""
     nd = case.ndim
     pad = case.padding if isinstance(case.padding, str) else [list(p) for p in case.pads]
     symmetric = not isinstance(pad, str) and all(b == e for b, e in case.pads)
     if case.op == "conv":
         padding = repr(pad) if isinstance(pad, str) else (str(tuple(b for b, _ in case.pads)) if symmetric else
                                                           f"<asymmetric {pad}: F.pad first>")
-        return (f"torch.nn.functional.conv{nd}d(x, w, b, stride={case.stride}, padding={padding}, "
-                f"dilation={case.dilation}, groups={case.groups})")
-    return (f"torch.nn.functional.conv_transpose{nd}d(x, w, b, stride={case.stride}, padding="
-            f"{tuple(b for b, _ in case.pads)}, output_padding={case.output_padding}, groups={case.groups}, "
-            f"dilation={case.dilation})")
+        args = f"stride={case.stride}, padding={padding}, dilation={case.dilation}, groups={case.groups}"
+        name = f"Conv{nd}d"
+    else:
+        args = (f"stride={case.stride}, padding={tuple(b for b, _ in case.pads)}, output_padding={case.output_padding}, "
+                f"groups={case.groups}, dilation={case.dilation}")
+        name = f"ConvTranspose{nd}d"
+    if layer:
+        return (f"torch.nn.{name}({case.in_channels}, {case.out_channels}, {case.kernel_size}, {args}"
+                f"{'' if case.bias else ', bias=False'})(x)")
+    fn = f"conv{nd}d" if case.op == "conv" else f"conv_transpose{nd}d"
+    return f"torch.nn.functional.{fn}(x, w, b, {args})"
 
 
 def lax_pads(case: Case) -> list[tuple[int, int]]:
@@ -122,9 +129,40 @@ def slice_text(crops) -> str:
     return "[..., " + ", ".join(f"{b}:{-e if e else ''}" for b, e in crops) + "]"
 
 
-def torch_pad_call(core: Case, pads) -> str:
-    return torch_call(core).replace("(x, w, b,", f"(F.pad(x, {pad_text(pads).split(' (')[0]}), w, b,", 1)
+def torch_pad_call(core: Case, pads, layer: bool = False) -> str:
+    call = torch_call(core, layer)
+    flat = pad_text(pads).split(" (")[0]
+    return call[:-3] + f"(F.pad(x, {flat}))" if layer else call.replace("(x, w, b,", f"(F.pad(x, {flat}), w, b,", 1)
 
 
-def torch_slice_call(core: Case, crops) -> str:
-    return torch_call(core) + slice_text(crops)
+def torch_slice_call(core: Case, crops, layer: bool = False) -> str:
+    return torch_call(core, layer) + slice_text(crops)
+
+
+def tf_call(case: Case, pads=None, crops=None) -> str:
+    """tf.nn's call on channels-last x: the case's own padding (a keyword, or explicit pairs on the 2-D
+    functions), or 'VALID' after tf.pad (`pads`) or before a slice (`crops`)."""
+    nd = case.ndim
+    if isinstance(case.padding, str):
+        padding = repr(case.padding.upper())
+    else:
+        padding = str([[0, 0]] + [list(p) for p in case.pads] + [[0, 0]])
+    x = f"tf.pad(x, {[[0, 0]] + [list(p) for p in pads] + [[0, 0]]})" if pads else "x"
+    if case.op == "conv":
+        name = "conv2d" if nd == 2 and not isinstance(case.padding, str) else "convolution"
+        text = (f"tf.nn.{name}({x}, kernel, strides={list(case.stride)}, padding={padding}, "
+                f"dilations={list(case.dilation)}) + b")
+    else:
+        shape = [case.batch, *case.out_spatial, case.out_channels]
+        text = (f"tf.nn.conv{nd}d_transpose({x}, kernel, output_shape={shape}, strides={list(case.stride)}, "
+                f"padding={padding}, dilations={list(case.dilation)})")
+        if crops:
+            text += "[:, " + ", ".join(f"{b}:{-e if e else ''}" for b, e in crops) + ", :]"
+        text += " + b"
+    return text
+
+
+def onnx_node(case: Case, attrs: dict) -> str:
+    op = "Conv" if case.op == "conv" else "ConvTranspose"
+    return f"onnx.helper.make_node({op!r}, ['X', 'W', 'B'], ['Y'], " + ", ".join(
+        f"{k}={v!r}" for k, v in attrs.items()) + ")"

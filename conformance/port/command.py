@@ -7,7 +7,8 @@ from pathlib import Path
 
 from conformance import options
 from conformance.errors import UsageError
-from conformance.port.answers import TARGETS, WITH_RECIPES, Answer, answers
+from conformance.port.answers import Answer
+from conformance.port.families import FAMILIES, TARGETS, WITH_RECIPES, answers
 from conformance.port.parse import parse_call
 from conformance.port.run import run_recipes, runnable
 from conformance.repro.command import find_case, inputs_from_results
@@ -24,7 +25,8 @@ DESCRIPTION = (
     "native constructor call written as in your code (with --input-shape), e.g. \"torch.nn.ConvTranspose2d(32, 16, "
     "3, stride=2, padding=1, output_padding=1)\", a case id, or a case file. For each target: the call and the weight "
     "transpose that compute the case exactly; where the target's padding keyword does, what it resolves to at this "
-    f"input size; where none does, the explicit construction (recipes: on {', '.join(WITH_RECIPES)}), how the "
+    f"input size; where none does, the explicit construction (recipes, on every target of the {', '.join(WITH_RECIPES)} "
+    "families), how the "
     "nearest keyword differs, or why none exists. Every call offered runs now, in the target's worker, forward and "
     "gradients, and is checked against the oracle. Exit 0 when every recipe passed, 1 when one failed, 2 for bad "
     "input.")
@@ -95,8 +97,8 @@ def port_case(case: Case, args, selection) -> tuple[int, list]:
     by_recipe = {id(r): results.get(i, []) for i, r in enumerate(recipes)}
     print(f"port {case.id}")
     print(f"  the case: {case.describe()}; output {list(case.output_shape)}")
-    print(f"  constructions (recipes, checked against the oracle) on: {', '.join(WITH_RECIPES)}; keywords "
-          f"checked on every target; {', '.join(t for t in TARGETS if t not in WITH_RECIPES)}: no constructions")
+    print(f"  constructions (recipes, checked against the oracle) on every target of: {', '.join(WITH_RECIPES)}; "
+          f"{', '.join(t for f, apis in FAMILIES.items() if f not in WITH_RECIPES for t in apis)}: their own call")
     failed = 0
     for answer in items:
         failed += print_answer(answer, by_recipe, skipped.get(answer.target))
