@@ -14,7 +14,7 @@ import pytest
 from conformance.cli import main
 from conformance.errors import UsageError
 from conformance.port import answers as port_answers
-from conformance.port.answers import answers
+from conformance.port.families import answers
 from conformance.port.parse import parse_call
 from conformance.spec.case import Case
 
@@ -31,6 +31,26 @@ def keras(case: Case):
 
 def lax(case: Case):
     return next(a for a in answers(case) if a.target == "jax.lax@cpu")
+
+
+def by_target(case: Case) -> dict:
+    return {a.target: a for a in answers(case)}
+
+
+# Every CPU target (`conformance list`), written out here, not read from the code under test.
+TORCH_TARGETS = ["torch.functional@cpu", "torch.layer@cpu", "torch.compile.functional@cpu", "torch.compile.layer@cpu",
+                 "torch.channels_last.layer@cpu", "torch.compile.channels_last.layer@cpu",
+                 "torch.no_mkldnn.functional@cpu", "torch.onnx.layer@cpu", "torch.onnx.torchscript.layer@cpu"]
+KERAS_TARGETS = ["keras.layer@cpu", "keras.xla.layer@cpu", "keras.onednn.layer@cpu", "keras.jax.layer@cpu",
+                 "keras.torch.layer@cpu", "litert.layer@cpu"]
+TF_NN_TARGETS = ["tf.nn@cpu", "tf.xla.nn@cpu", "tf.onednn.nn@cpu"]
+ONNX_TARGETS = ["onnxruntime@cpu", "onnx.reference@cpu"]
+CPU_TARGETS = TORCH_TARGETS + KERAS_TARGETS + TF_NN_TARGETS + ["jax.lax@cpu", "flax.layer@cpu"] + ONNX_TARGETS
+FIVE_LAYERS = [("nn.Conv2d(3, 32, 3, stride=2, padding=1)", (1, 3, 16, 16)),
+               ("nn.Conv2d(32, 32, 3, padding=1, groups=32)", (1, 32, 16, 16)),
+               ("nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)", (1, 64, 16, 16)),
+               ("nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1)", (1, 32, 16, 16)),
+               ("nn.Conv1d(80, 256, 3, dilation=4, padding=4)", (1, 80, 100))]
 
 
 def line_of(answer, start: str) -> str:
@@ -89,9 +109,10 @@ def test_the_k3_s2_p1_op1_transposed_conv_matches_no_keras_keyword_and_is_valid_
     assert "shifted by one pixel" in line_of(answer, "padding='same' ")
     assert "gives 33, the case 32 (one pixel too many)" in line_of(answer, "padding='valid' ")
     assert [r.label for r in lax(case).recipes] == ["explicit lax pads (lax's own argument)"]  # no lax keyword either
-    litert = next(a for a in answers(case) if a.target == "litert.layer@cpu")
-    assert not litert.recipes and litert.none is None  # not claimed: the construction is just not checked there
-    assert any("no keyword of the Keras layer computes the case" in line for line in litert.lines)
+    # every Keras target takes the same construction, LiteRT too (the Sequential model converted)
+    for target in KERAS_TARGETS:
+        assert [(r.label, r.cropping, r.family) for r in by_target(case)[target].recipes] == [
+            ("padding='valid' + Cropping2D(((1, 0), (1, 0)))", [[1, 0], [1, 0]], "keras")]
 
 
 def test_the_dilated_conv1d_is_keras_same():
@@ -104,6 +125,77 @@ def test_the_dilated_conv1d_is_keras_same():
 def test_a_grouped_transposed_conv_has_no_keras_answer_and_says_why():
     answer = keras(case_of("nn.ConvTranspose2d(8, 8, 3, groups=2)", (1, 8, 5, 5)))
     assert not answer.recipes and "no groups argument" in answer.none
+
+
+# ------------------------------------------------------------------ the five layers on every CPU target
+@pytest.mark.parametrize("call, shape", FIVE_LAYERS)
+def test_every_cpu_target_gets_an_answer_for_the_five_layers(call, shape):
+    got = by_target(case_of(call, shape))
+    assert list(got) == CPU_TARGETS
+    assert all(a.recipes for a in got.values()), [t for t, a in got.items() if not a.recipes]
+
+
+@pytest.mark.parametrize("call, shape", FIVE_LAYERS)
+def test_pytorch_layers_are_native_on_every_torch_path(call, shape):
+    # PyTorch's own symmetric padding is the case as written: the call itself on every path
+    got = by_target(case_of(call, shape))
+    for target in TORCH_TARGETS:
+        [recipe] = got[target].recipes
+        assert recipe.native and recipe.label == "the native call"
+        layer = target.split("@")[0].endswith(".layer")
+        assert recipe.code.startswith("torch.nn.Conv" if layer else "torch.nn.functional.conv"), (target, recipe.code)
+
+
+def test_tf_nn_takes_explicit_pairs_in_2d_and_same_in_1d():
+    # by hand: the stem's pads (1, 1) per dim go to tf.nn.conv2d as [[0, 0], [1, 1], [1, 1], [0, 0]] (NHWC)
+    stem = by_target(case_of(*FIVE_LAYERS[0]))
+    for target in TF_NN_TARGETS:
+        [recipe] = stem[target].recipes
+        assert recipe.native and "tf.nn.conv2d(x, kernel, strides=[2, 2], padding=[[0, 0], [1, 1], [1, 1], [0, 0]]" \
+            in recipe.code
+    # the transposed op1 layer: conv2d_transpose with the same pairs and output_shape [1, 32, 32, 16] (NHWC)
+    up = by_target(case_of(*FIVE_LAYERS[3]))["tf.nn@cpu"].recipes[0]
+    assert up.native and "output_shape=[1, 32, 32, 16]" in up.code
+    # Conv1d: tf.nn.convolution takes no pairs in 1-D; 'SAME' total = (100 - 1) + 9 - 100 = 8 -> (4, 4): exact
+    conv1d = by_target(case_of(*FIVE_LAYERS[4]))
+    for target in TF_NN_TARGETS:
+        assert [(r.label, r.native, r.variant["padding"]) for r in conv1d[target].recipes] == [
+            ("padding='SAME'", False, "same")]
+
+
+def test_onnx_pads_write_every_one_of_the_five_layers():
+    # by hand: pads are [x1_begin, x2_begin, x1_end, x2_end]; output_padding only where the layer has one
+    expected = ["pads=[1, 1, 1, 1])", "group=32, pads=[1, 1, 1, 1])", "pads=[1, 1, 1, 1])",
+                "pads=[1, 1, 1, 1], output_padding=[1, 1])", "dilations=[4], group=1, pads=[4, 4])"]
+    for (call, shape), tail in zip(FIVE_LAYERS, expected):
+        for target in ONNX_TARGETS:
+            [recipe] = by_target(case_of(call, shape))[target].recipes
+            assert recipe.native and recipe.code.endswith(tail), (call, recipe.code)
+
+
+def test_tf_nn_constructions_where_1d_pairs_are_not_taken():
+    # a 1-D conv padded (1, 0), stride 2, on 9: out = (9 + 1 - 3) // 2 + 1 = 4. 'VALID': (0, 0), out 4, one
+    # element later; 'SAME': out ceil(9 / 2) = 5. So tf.pad (1, 0) then 'VALID'.
+    conv = by_target(case_of("linen.Conv(4, (3,), strides=(2,), padding=((1, 0),))", (1, 2, 9)))["tf.xla.nn@cpu"]
+    assert [(r.label, r.zero_padding, r.variant["padding"], r.family) for r in conv.recipes] == [
+        ("tf.pad + padding='VALID'", [[1, 0]], "valid", "tf.nn")]
+    assert "tf.pad(x, [[0, 0], [1, 0], [0, 0]])" in conv.recipes[0].code
+    # ConvTranspose1d k3 s2 p1 op1 on 9: full 2 * 8 + 3 = 19; PyTorch keeps [1, 19) (crop 1, add 1, crop 1).
+    # 'VALID' with output_padding 1 is 20 long: slice 1 at each end.
+    up = by_target(case_of("nn.ConvTranspose1d(2, 4, 3, stride=2, padding=1, output_padding=1)", (1, 2, 9)))
+    assert [(r.cropping, r.variant["padding"], r.variant["output_padding"]) for r in up["tf.onednn.nn@cpu"].recipes] \
+        == [([[1, 1]], "valid", [1])]
+    assert "output_shape=[1, 20, 4]" in up["tf.onednn.nn@cpu"].recipes[0].code
+
+
+def test_torch_constructions_on_every_torch_path_are_the_layer_or_the_function():
+    # Keras 'same', stride 2, on 16: total (8 - 1) * 2 + 3 - 16 = 1 -> (0, 1): F.pad (0, 1, 0, 1), last dim first
+    got = by_target(case_of("keras.layers.Conv2D(32, 3, strides=2, padding='same')", (1, 3, 16, 16)))
+    for target in TORCH_TARGETS:
+        [recipe] = got[target].recipes
+        assert (recipe.zero_padding, recipe.family) == ([[0, 1], [0, 1]], "torch")
+        layer = target.split("@")[0].endswith(".layer")
+        assert recipe.code.endswith("(F.pad(x, (0, 1, 0, 1)))") if layer else "F.pad(x, (0, 1, 0, 1)), w, b" in recipe.code
 
 
 # ------------------------------------------------------------------ reading the call
@@ -170,8 +262,8 @@ def test_a_recipe_that_fails_is_a_finding(tmp_path, monkeypatch, capsys):
     the check catches it and the command exits 1."""
     real = port_answers.keras_construction
 
-    def wrong(case):
-        recipe = real(case)
+    def wrong(case, *target):
+        recipe = real(case, *target)
         recipe.cropping = [[e, b] for b, e in recipe.cropping]
         return recipe
 
@@ -203,3 +295,61 @@ def test_keras_transposed_same_k3_s2_is_a_slice_in_pytorch():
     case = case_of("keras.layers.Conv2DTranspose(16, 3, strides=2, padding='same')", (1, 32, 16, 16))
     torch = next(a for a in answers(case) if a.target == "torch.functional@cpu")
     assert [(r.label, r.cropping) for r in torch.recipes] == [("padding=0 + a slice [..., 0:-1, 0:-1]", [[0, 1], [0, 1]])]
+
+
+def recipe_lines(stdout: str) -> list[tuple[str, str, str]]:
+    """(target, standing line, checked line) of every recipe the command printed."""
+    out, target = [], None
+    lines = stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("  == "):
+            target = line[5:].split(":")[0]
+        elif "(recipe)" in line:
+            out.append((target, line.strip(), lines[i + 2].strip()))
+    return out
+
+
+FORWARD_ONLY = "output_shape pass, output pass, weight_shape pass, param_count pass, grad_input unsupported"
+EVERY_CHECK = ("output_shape pass, output pass, weight_shape pass, param_count pass, grad_input pass, grad_weight pass, "
+               "grad_bias pass")
+
+
+def test_the_keras_crop_runs_on_the_jax_and_torch_backends_and_converted_for_litert(tmp_path):
+    proc = run_port("torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)", "--input-shape",
+                    "1,4,5,5", "--targets", "keras.jax.layer@cpu,keras.torch.layer@cpu,litert.layer@cpu",
+                    "--cache-dir", str(tmp_path / "c"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = recipe_lines(proc.stdout)
+    assert [t for t, _, _ in got] == ["keras.jax.layer@cpu", "keras.torch.layer@cpu", "litert.layer@cpu"]
+    label = "padding='valid' + Cropping2D(((1, 0), (1, 0)))"
+    assert got[0][1] == got[1][1] == f"exact (recipe): {label}"
+    assert got[0][2] == got[1][2] == f"checked (float32): {EVERY_CHECK}"
+    assert got[2][1] == f"exact, forward only (recipe): {label}" and got[2][2].startswith(f"checked (float32): "
+                                                                                          f"{FORWARD_ONLY}")
+
+
+def test_the_torch_pad_runs_on_the_layer_and_exported_to_onnx(tmp_path):
+    proc = run_port("keras.layers.Conv2D(4, 3, strides=2, padding='same')", "--input-shape", "1,2,6,6", "--targets",
+                    "torch.layer@cpu,torch.onnx.torchscript.layer@cpu", "--cache-dir", str(tmp_path / "c"),
+                    "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = recipe_lines(proc.stdout)
+    assert [(t, s) for t, s, _ in got] == [
+        ("torch.layer@cpu", "exact (recipe): F.pad (0, 1, 0, 1) (the last dim first) + padding=0"),
+        ("torch.onnx.torchscript.layer@cpu", "exact, forward only (recipe): F.pad (0, 1, 0, 1) (the last dim first) + "
+                                             "padding=0")]
+    assert got[0][2] == f"checked (float32): {EVERY_CHECK}" and got[1][2].startswith(f"checked (float32): "
+                                                                                     f"{FORWARD_ONLY}")
+    import json
+
+    apis = {r["api"] for r in json.loads((tmp_path / "r.json").read_text())["results"]}
+    assert apis == {"recipe:torch.layer", "recipe:torch.onnx.torchscript.layer"}
+
+
+def test_the_tf_nn_slice_runs_on_tf_nn(tmp_path):
+    proc = run_port("nn.ConvTranspose1d(2, 4, 3, stride=2, padding=1, output_padding=1)", "--input-shape", "1,2,9",
+                    "--targets", "tf.nn@cpu", "--cache-dir", str(tmp_path / "c"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert recipe_lines(proc.stdout) == [
+        ("tf.nn@cpu", "exact (recipe): padding='VALID' + a slice [..., 1:-1]",
+         "checked (float32): output_shape pass, output pass, grad_input pass, grad_weight pass, grad_bias pass")]
