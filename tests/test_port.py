@@ -353,3 +353,31 @@ def test_the_tf_nn_slice_runs_on_tf_nn(tmp_path):
     assert recipe_lines(proc.stdout) == [
         ("tf.nn@cpu", "exact (recipe): padding='VALID' + a slice [..., 1:-1]",
          "checked (float32): output_shape pass, output pass, grad_input pass, grad_weight pass, grad_bias pass")]
+
+
+def test_a_depthwise_layer_on_tf_nn_is_also_depthwise_conv2d_which_runs_with_gradients(tmp_path):
+    # by hand: groups 4 = C_in, 8 out: depth multiplier 2; the grouped kernel (3, 3, 1, 8) reshaped to (3, 3, 4, 2)
+    got = by_target(case_of("nn.Conv2d(4, 8, 3, padding=1, groups=4)", (1, 4, 6, 6)))["tf.nn@cpu"]
+    assert [(r.label, r.native) for r in got.recipes] == [("the native call", True), ("tf.nn.depthwise_conv2d", False)]
+    assert "tf.reshape(kernel, (3, 3, 4, 2)), strides=[1, 1, 1, 1]" in got.recipes[1].code
+    proc = run_port("nn.Conv2d(4, 8, 3, padding=1, groups=4)", "--input-shape", "1,4,6,6", "--targets", "tf.nn@cpu",
+                    "--cache-dir", str(tmp_path / "c"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert recipe_lines(proc.stdout) == [
+        ("tf.nn@cpu", "exact (recipe): tf.nn.depthwise_conv2d",
+         "checked (float32): output_shape pass, output pass, grad_input pass, grad_weight pass, grad_bias pass")]
+
+
+@pytest.mark.parametrize("api, statuses, says", [
+    ("tf.nn", ["pass", "pass", "unsupported"], "exact forward, gradients REFUSED"),  # the target has gradients
+    ("recipe:litert.layer", ["pass", "pass", "unsupported"], "exact, forward only"),  # a converted model has none
+    ("recipe:keras.layer", ["pass", "pass", "pass"], "exact"),
+    ("onnxruntime", ["pass", "unsupported", "unsupported"], "REFUSED"),
+])
+def test_a_calls_standing_reads_its_records(api, statuses, says):
+    from conformance.port.command import standing
+    from conformance.results.records import Result
+
+    records = [Result(case="c", framework="f", api=api, device="cpu", dtype="float32", check=check, status=status)
+               for check, status in zip(["output_shape", "output", "grad_input"], statuses)]
+    assert standing(records, []) == says

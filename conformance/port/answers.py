@@ -29,12 +29,13 @@ class Recipe:
     cropping: list | None = None
     native: bool = False
     family: str = ""
+    depthwise: bool = False  # tf.nn: tf.nn.depthwise_conv2d in place of the grouped tf.nn.conv2d
 
     def message(self) -> dict | None:
         """What the worker gets (conformance/recipes/), None for the native call."""
         if self.native:
             return None
-        return {"family": self.family, "variant": self.variant, "zero_padding": self.zero_padding, "cropping": self.cropping,
+        return {"family": self.family, "depthwise": self.depthwise, "variant": self.variant, "zero_padding": self.zero_padding, "cropping": self.cropping,
                 "code": self.code}
 
 

@@ -162,6 +162,15 @@ def tf_call(case: Case, pads=None, crops=None) -> str:
     return text
 
 
+def tf_depthwise_call(case: Case) -> str:
+    """tf.nn.depthwise_conv2d on channels-last x: the grouped kernel (*k, 1, C*m) reshaped to (*k, C, m)."""
+    padding = repr(case.padding.upper()) if isinstance(case.padding, str) else str(
+        [[0, 0]] + [list(p) for p in case.pads] + [[0, 0]])
+    shape = (*case.kernel_size, case.in_channels, case.out_channels // case.in_channels)
+    return (f"tf.nn.depthwise_conv2d(x, tf.reshape(kernel, {shape}), strides={[1, *case.stride, 1]}, "
+            f"padding={padding}, dilations={list(case.dilation)}) + b")
+
+
 def onnx_node(case: Case, attrs: dict) -> str:
     op = "Conv" if case.op == "conv" else "ConvTranspose"
     return f"onnx.helper.make_node({op!r}, ['X', 'W', 'B'], ['Y'], " + ", ".join(

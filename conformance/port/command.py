@@ -10,12 +10,13 @@ from conformance.errors import UsageError
 from conformance.port.answers import Answer
 from conformance.port.families import FAMILIES, TARGETS, WITH_RECIPES, answers
 from conformance.port.parse import parse_call
-from conformance.port.run import run_recipes, runnable
+from conformance.port.run import RECIPE_PREFIX, run_recipes, runnable
 from conformance.repro.command import find_case, inputs_from_results
 from conformance.results.records import FAILING, RunResults
 from conformance.run.selection import Selection
 from conformance.spec.case import Case
 from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.spec.frameworks import FORWARD_ONLY_APIS
 from conformance.spec.loader import load_cases
 from conformance.wording import plural, shorten
 
@@ -136,12 +137,16 @@ def print_answer(answer: Answer, by_recipe: dict, skipped: str | None) -> int:
 
 def standing(records, bad) -> str:
     """'exact' where every check passed; 'exact, forward only' where the output passed and the target
-    computes no gradients; 'REFUSED' where the target refused the call; 'FAILED' where a check failed."""
+    computes no gradients (an exported or converted model); 'exact forward, gradients REFUSED' where the
+    target refused its gradients; 'REFUSED' where it refused the call; 'FAILED' where a check failed."""
     output = next((r.status for r in records if r.check == "output"), None)
     if bad:
         return "FAILED"
     if output == "pass":
-        return "exact" if all(r.status == "pass" for r in records) else "exact, forward only"
+        if all(r.status == "pass" for r in records):
+            return "exact"
+        api = records[0].api.removeprefix(RECIPE_PREFIX)
+        return "exact, forward only" if api in FORWARD_ONLY_APIS else "exact forward, gradients REFUSED"
     return "REFUSED" if output == "unsupported" else "not checked"
 
 

@@ -74,6 +74,10 @@ def tf_nn_answer(case: Case, target: str, title: str) -> Answer:
     answer.lines.append(f"weights: {code.kernel_last_text(case)}; input: {code.channels_last(case)}")
     if tf_nn_takes(case):
         answer.recipes.append(Recipe(target, "the native call", code.tf_call(case), case.to_dict(), native=True))
+        if case.op == "conv" and case.ndim == 2 and case.groups > 1 and case.is_depthwise:
+            # TensorFlow's own depthwise op, whose gradients its CPU kernels have (the grouped conv2d's not)
+            answer.recipes.append(Recipe(target, "tf.nn.depthwise_conv2d", code.tf_depthwise_call(case),
+                                         case.to_dict(), family="tf.nn", depthwise=True))
         return answer
     answer.lines.append("tf.nn.convolution and conv1d/conv3d_transpose take 'VALID'/'SAME' only (explicit pairs "
                         f"on the 2-D functions alone); the case needs (begin, end) = {[tuple(p) for p in case.pads]}")

@@ -13,6 +13,7 @@ as a plain dict (`Request.recipe`):
      "variant": case dict: the case as the core call takes it (its padding keyword, output_padding),
      "zero_padding": [[begin, end], ...] or None: ZeroPaddingND (Keras), F.pad (PyTorch), tf.pad before it,
      "cropping": [[begin, end], ...] or None: CroppingND (Keras), a slice (PyTorch, tf.nn) after it,
+     "depthwise": tf.nn.depthwise_conv2d in place of tf.nn.conv2d (a depthwise case, tf.nn),
      "code": the construction as the user writes it, shown as the records' call}
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from conformance.spec.case import Case
 def recipe_adapter(adapter: Adapter, recipe: dict) -> Adapter:
     """The adapter that runs `recipe` on `adapter`'s framework, in place of the case's own call."""
     variant = Case.from_dict(recipe["variant"])
-    if not (recipe.get("zero_padding") or recipe.get("cropping")):
+    if not (recipe.get("zero_padding") or recipe.get("cropping") or recipe.get("depthwise")):
         return VariantAdapter(adapter, variant, recipe.get("code"))
     family = recipe.get("family")
     if family == "torch":

@@ -1,6 +1,7 @@
 """A tf.nn recipe: `tf.pad` then the conv with 'VALID', or a slice of the transposed conv's 'VALID'
 output, as a user writes it where tf.nn's own padding argument cannot compute the case (tf.nn.convolution
-and conv1d/conv3d_transpose take 'VALID'/'SAME' only). On tf.nn, tf.xla.nn (the construction compiled
+and conv1d/conv3d_transpose take 'VALID'/'SAME' only); or, for a depthwise case, tf.nn.depthwise_conv2d
+in place of the grouped tf.nn.conv2d (whose gradients TensorFlow's CPU kernels refuse). On tf.nn, tf.xla.nn (the construction compiled
 with the training step) and tf.onednn.nn. The run is the target's own (adapters/tensorflow_adapter.py:
 the tape, the layouts, the weights); only the forward differs."""
 from __future__ import annotations
@@ -43,6 +44,8 @@ class TfNnComposite(TensorFlowAdapter):
     def _nn_forward(self, case: Case, dtype: str, w_nat, b_nat, obs: Observation):
         forward, weights = super()._nn_forward(self.variant, dtype, w_nat, b_nat, obs)
         tf, pads, crops = self.tf, self.recipe.get("zero_padding"), self.recipe.get("cropping")
+        if self.recipe.get("depthwise"):
+            return self.depthwise(weights), weights
         if pads:
             amounts = pad_argument(pads)
             return (lambda x: forward(tf.pad(x, amounts))), weights
@@ -50,3 +53,20 @@ class TfNnComposite(TensorFlowAdapter):
             index = crop_index(crops)
             return (lambda x: forward(x)[index]), weights
         return forward, weights
+
+    def depthwise(self, weights):
+        """tf.nn.depthwise_conv2d(x, the grouped kernel (*k, 1, C*m) reshaped to (*k, C, m)) [+ b]:
+        output channel c*m + j reads kernel[..., c, j], as the grouped conv's c*m + j reads group c."""
+        tf, case = self.tf, self.variant
+        shape = (*case.kernel_size, case.in_channels, case.out_channels // case.in_channels)
+        if isinstance(case.padding, str):
+            padding = case.padding.upper()
+        else:
+            padding = pad_argument(case.pads)
+        strides = [1, *case.stride, 1]
+
+        def forward(x):
+            y = tf.nn.depthwise_conv2d(x, tf.reshape(weights[0], shape), strides=strides, padding=padding,
+                                       dilations=list(case.dilation))
+            return tf.nn.bias_add(y, weights[1]) if case.bias else y
+        return forward
