@@ -22,14 +22,16 @@ from conformance.wording import plural, shorten
 
 HELP = "how to compute a layer exactly on each target: the call, the weight transpose, checked against the oracle now"
 DESCRIPTION = (
-    "Answer 'my layer, what is it on Keras / JAX / Flax / PyTorch, and does it give the same numbers?'. WHAT is a "
+    "Answer 'my layer, what is it on PyTorch / Keras / TensorFlow / JAX / Flax / ONNX / LiteRT, and does it give the "
+    "same numbers?', on every CPU target (the paths of one API share its answer). WHAT is a "
     "native constructor call written as in your code (with --input-shape), e.g. \"torch.nn.ConvTranspose2d(32, 16, "
     "3, stride=2, padding=1, output_padding=1)\", a case id, or a case file. For each target: the call and the weight "
     "transpose that compute the case exactly; where the target's padding keyword does, what it resolves to at this "
     f"input size; where none does, the explicit construction (recipes, on every target of the {', '.join(WITH_RECIPES)} "
     "families), how the "
     "nearest keyword differs, or why none exists. Every call offered runs now, in the target's worker, forward and "
-    "gradients, and is checked against the oracle. Exit 0 when every recipe passed, 1 when one failed, 2 for bad "
+    "gradients (where the target has them), and is checked against the oracle; a construction's records read "
+    "recipe:<api>. Exit 0 when every recipe passed, 1 when one failed, 2 for bad "
     "input.")
 
 
