@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from conformance import adapters, options
 from conformance.errors import ConformanceError, UsageError, did_you_mean
 from conformance.report.porting import porting_view
 from conformance.repro import command as repro
+from conformance.port import command as port
 from conformance.report.text import describe_skip, unexpected_lines, varied_lines
 from conformance.results.diff import FAILED_TO_START, diff, parse_allow
 from conformance.results.diff_text import format_text, gate_lines
@@ -35,6 +37,7 @@ from conformance.spec.features import case_features
 from conformance.spec.library import known_path
 from conformance.spec.loader import parse_bytes
 from conformance.spec.schema import case_file_schema
+from conformance.wording import plural
 from conformance.spec.select import case_table, load_selected_cases, select_ids
 
 
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "list", help="list cases and targets (api@device, and whether this machine can run each)"), options.LIST)
     add_results_commands(sub)
     repro.add_parser(sub)
+    port.add_parser(sub)
     sub.add_parser("schema", help="print the JSON Schema of case files (for editor completion)")
     options.add_to_argparse(sub.add_parser(
         "explore", help="search random valid cases for discrepancies (hypothesis), shrink one, write it as a case",
@@ -89,11 +93,14 @@ def add_results_commands(sub) -> None:
     mx = sub.add_parser("matrix", help="print the support matrix (case features x targets) of a results file as Markdown")
     mx.add_argument("results")
 
-    sh = sub.add_parser("show", help="the porting view of a case: every target side by side, its status per dtype, "
-                                     "the framework's reason where it refuses, and the native call")
+    sh = sub.add_parser("show", help="the porting view of a case: every target side by side, the output's status per "
+                                     "dtype, each kind of check with the framework's reason where it refuses, the "
+                                     "native call and a repro command")
     sh.add_argument("case_id", metavar="CASE_ID", help="an id as printed (brackets included), or a glob")
     sh.add_argument("--results", default=options.JSON.default, metavar="PATH",
                     help="the results file to read (default: %(default)s, what `conformance run` writes)")
+    sh.add_argument("--cases", nargs="+", metavar="PATH", help="the case files the printed commands name "
+                                                               "(default: the case's file, as the results file records it)")
 
 
 def main(argv=None) -> int:
@@ -105,7 +112,8 @@ def main(argv=None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConformanceError as exc:
-        print(f"conformance: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # several bad cases: one line each
+            print(f"conformance: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)
@@ -233,9 +241,12 @@ def _start_failures(run, requested, d) -> list[str]:
 
 
 def _summary_text(summary) -> str:
-    lines = [f"{summary['total']} results: " + ", ".join(f"{n} {s}" for s, n in sorted(summary["by_status"].items()))]
-    for fw, counts in sorted(summary["by_framework"].items()):
-        lines.append(f"  {fw:11} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    """The counts by status, overall and per target (`api@device`): what a user selects and ports to."""
+    lines = [f"{plural(summary['total'], 'result')} on {plural(len(summary['by_target']), 'target')}: "
+             + ", ".join(f"{n} {s}" for s, n in sorted(summary["by_status"].items()))]
+    width = max(map(len, summary["by_target"]), default=0)
+    for target, counts in sorted(summary["by_target"].items()):
+        lines.append(f"  {target:{width}} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return "\n".join(lines) + "\n"
 
 
@@ -261,7 +272,7 @@ def cmd_list(args) -> int:
     cases = load_selected_cases(args.cases, None)
     for case in cases:
         print(f"{case.id}\t{case.describe()}\tdtypes={','.join(case.dtypes)}\tfeatures={','.join(case_features(case))}")
-    print(f"{len(cases)} cases")
+    print(plural(len(cases), "case"))
     Selection(frameworks=args.frameworks).validate()
     print("targets (select with --targets GLOB, e.g. 'torch.*', '*@cpu'):")
     rows = availability(args.frameworks or adapters.FRAMEWORKS)
@@ -282,7 +293,7 @@ def cmd_diff(args) -> int:
 def cmd_merge(args) -> int:
     merged = merge([(p, _read_results(p)) for p in args.inputs])
     path = merged.write(args.output)
-    print(f"merged {len(args.inputs)} files, {len(merged.results)} results: {path}")
+    print(f"merged {plural(len(args.inputs), 'file')}, {plural(len(merged.results), 'result')}: {path}")
     return 0
 
 
@@ -301,13 +312,20 @@ def cmd_matrix(args) -> int:
 
 
 def cmd_show(args) -> int:
+    if not Path(args.results).is_file():
+        raise UsageError(f"--results: no results file {args.results}; make one with `conformance run "
+                         f"--case-id {shlex.quote(args.case_id)} --json {shlex.quote(args.results)}` (add --cases "
+                         f"for your own case files), or ask `conformance port {shlex.quote(args.case_id)}`, which "
+                         f"runs the case on each target now")
     run = _read_results(args.results)
     ids = sorted({r.case for r in run.results})
     chosen = sorted(select_ids(ids, [args.case_id]))
     if not chosen:
         raise UsageError(f"no case {args.case_id!r} in {args.results}{did_you_mean(args.case_id, ids)}; "
-                         f"it holds {len(ids)} cases (`conformance list` names them)")
-    print("\n\n".join(porting_view(run.results, case_id) for case_id in chosen))
+                         f"it holds {plural(len(ids), 'case')} (`conformance list` names them)")
+    seed = int(run.environment.get("seed") or 0)
+    print("\n\n".join(porting_view(run.results, case_id, seed=seed, cases=args.cases,
+                                     origin=(run.cases.get(case_id) or {}).get("origin")) for case_id in chosen))
     return 0
 
 
@@ -377,7 +395,7 @@ def _explore(name: str, args, dtypes, known, database, environment: dict):
     statuses: dict = {}
     for r in ex.results:
         statuses[r.status] = statuses.get(r.status, 0) + 1
-    print(f"{name}: {len(ex.cases)} cases in {ex.seconds:.0f} s: "
+    print(f"{name}: {plural(len(ex.cases), 'case')} in {ex.seconds:.0f} s: "
           + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
     if ex.note:
         print(f"  {ex.note}")
@@ -393,7 +411,7 @@ def _explore(name: str, args, dtypes, known, database, environment: dict):
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "diff": cmd_diff, "merge": cmd_merge, "report": cmd_report,
             "matrix": cmd_matrix, "show": cmd_show, "schema": cmd_schema,
-            "explore": cmd_explore, "repro": repro.cmd_repro}
+            "explore": cmd_explore, "repro": repro.cmd_repro, "port": port.cmd_port}
 
 if __name__ == "__main__":
     sys.exit(main())

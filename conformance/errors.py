@@ -45,6 +45,21 @@ class CaseError(ConformanceError):
                          file=file, line=line if line is not None else self.line)
 
 
+class CaseErrors(CaseError):
+    """Several bad cases (of one or more files), one line each, so that one run shows them all."""
+
+    def __init__(self, errors: list[CaseError]):
+        self.errors = list(errors)
+        ConformanceError.__init__(self, "\n".join(str(e) for e in self.errors))
+        self.reason, self.case_id, self.field, self.file, self.line = str(self), None, None, None, None
+
+    def lines(self) -> list[str]:
+        return [str(e) for e in self.errors]
+
+    def located(self, file: str, line: int | None) -> "CaseErrors":
+        return self
+
+
 class UsageError(ConformanceError):
     """A bad command-line option, unknown framework, unreadable results file, ..."""
 

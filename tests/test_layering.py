@@ -2,7 +2,8 @@
 
 Layers, lowest first; a module imports only from its own layer or lower ones, lazily or not:
 
-    errors, files -> spec -> options -> results -> adapters -> check -> run -> search, report, repro
+    errors, files, wording -> spec -> options -> results -> adapters, recipes -> check -> run
+        -> search, report, repro, port
         -> cli, pytest_plugin
 
 Adapters know nothing of processes, results, checks or reports; spec imports no other subpackage;
@@ -20,14 +21,14 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 
 LAYERS = (
-    ("errors", "files"),
+    ("errors", "files", "wording"),
     ("spec", "__init__"),  # the package's own __init__ exports the case model and the loader
     ("options",),  # every option declared once; defaults from spec.library
     ("results",),
-    ("adapters",),
+    ("adapters", "recipes"),  # recipes: what a user writes where a target's own call cannot (conformance port)
     ("check",),
     ("run",),
-    ("search", "report", "repro"),
+    ("search", "report", "repro", "port"),
     ("cli", "pytest_plugin", "__main__"),
 )
 RANK = {group: rank for rank, groups in enumerate(LAYERS) for group in groups}
@@ -100,8 +101,9 @@ def upward_imports(mods) -> list[str]:
 
 
 ALLOWED = {
-    "adapters": {"errors", "files", "spec", "__init__", "adapters"},  # no run, results, check, search, report
-    "spec": {"errors", "files", "spec", "__init__"},
+    "adapters": {"errors", "files", "wording", "spec", "__init__", "adapters"},  # no run, results, check, search, report
+    "recipes": {"errors", "files", "wording", "spec", "__init__", "adapters", "recipes"},
+    "spec": {"errors", "files", "wording", "spec", "__init__"},
 }
 
 
@@ -182,6 +184,7 @@ RULES = {
     "lower layers never import higher ones": upward_imports,
     "adapters import nothing from run, results, check, search, report": lambda mods: forbidden_imports(mods, "adapters"),
     "spec imports no other subpackage": lambda mods: forbidden_imports(mods, "spec"),
+    "recipes import only the adapters and lower layers": lambda mods: forbidden_imports(mods, "recipes"),
     "frameworks are imported only inside the adapters' functions": framework_imports,
     "imports are at module top, except frameworks, hypothesis and Jinja": function_imports,
     "no private name is used outside its module": private_uses,
@@ -201,6 +204,7 @@ BROKEN = {  # a package that breaks every rule once (each rule must be able to f
     "adapters/__init__.py": ("import torch\nfrom conformance.run.worker import SCRATCH\n"
                              "from conformance.check import oracle\n\n\n"
                              "def f(pool):\n    import os\n    return os, oracle._pad, pool._spawn\n"),
+    "recipes/__init__.py": "from conformance.run.pool import WorkerPool\n",
     "spec/__init__.py": ("from conformance.results.records import Result\nfrom conformance.check.oracle import _pad\n\n\n"
                          "class P:\n    def _spawn(self):\n        pass\n\n\n"
                          "def g():\n" + "    x = 1\n" * 61 + "\n" * 400),

@@ -28,6 +28,7 @@ from conformance.errors import strip_escapes
 from conformance.spec.case import Case
 from conformance.spec.frameworks import API_PACKAGES
 from conformance.spec.inputs import Inputs
+from conformance.wording import shorten
 
 
 # Folders an adapter may keep files in, where its process was given them (a framework worker is):
@@ -244,7 +245,7 @@ def first_lines(text: str, limit: int = 600) -> str:
     text = _without_traced_frames(strip_escapes(text))  # Keras colours its error messages for terminals
     text = _ADDRESS.sub("", text)  # a Python object's repr: its address differs in every process
     text = " ".join(line.strip() for line in text.strip().splitlines()[:6] if line.strip())
-    return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."
+    return shorten(text, limit)
 
 
 def _without_traced_frames(text: str) -> str:

@@ -70,9 +70,12 @@ def native_weight_shape(api: str, case: Case) -> tuple[int, ...]:
     return keras_layers.native_weight_shape(case)
 
 
-def run_keras_layer(adapter: Adapter, api: str, case: Case, dtype: str, device: str, inputs: Inputs) -> Observation:
+def run_keras_layer(adapter: Adapter, api: str, case: Case, dtype: str, device: str, inputs: Inputs,
+                    make=None) -> Observation:
     """Build the case's Keras layer on the API's backend, load the case's weights, and observe the
-    output, the layer's kernel shape and parameter count, and the three gradients."""
+    output, the layer's kernel shape and parameter count, and the three gradients. `make(keras, cls,
+    kwargs, input_shape)` -> (the model called, the conv layer in it): where `conformance port` runs a
+    construction around the layer (conformance/recipes/); by default the model is the layer itself."""
     backend = BACKENDS[api]
     keras_layers.check_expressible(case)
     if device == "gpu" and "gpu" not in adapter.devices():
@@ -89,17 +92,23 @@ def run_keras_layer(adapter: Adapter, api: str, case: Case, dtype: str, device: 
     x64 = _x64(adapter.jax) if backend == "jax" and dtype == "float64" else contextlib.nullcontext()
     with keras.device(DEVICES[device]), x64:
         with adapter.native():
-            layer = getattr(keras.layers, cls)(**kwargs)
-            layer.build((case.batch, *case.in_spatial, case.in_channels))
+            model, layer = (make or own_layer)(keras, cls, kwargs, (case.batch, *case.in_spatial, case.in_channels))
         obs.layer_weight_shape = tuple(int(d) for d in layer.kernel.shape)
-        obs.param_count = int(layer.count_params())
+        obs.param_count = int(model.count_params())
         mismatch = keras_layers.kernel_mismatch(obs.layer_weight_shape, keras_layers.native_weight_shape(case))
         if mismatch is not None:
             obs.output = obs.grad_input = obs.grad_weight = obs.grad_bias = mismatch
             return obs
         run = _run_jax if backend == "jax" else _run_torch
-        run(adapter, layer, case, dtype, device, inputs, obs)
+        run(adapter, model, layer, case, dtype, device, inputs, obs)
     return obs
+
+
+def own_layer(keras, cls: str, kwargs: dict, input_shape):
+    """The layer alone, built on the input's shape: (the model called, the conv layer) are one."""
+    layer = getattr(keras.layers, cls)(**kwargs)
+    layer.build(tuple(input_shape))
+    return layer, layer
 
 
 def _x64(jax):
@@ -123,7 +132,7 @@ def _index(variables: list, variable) -> int:
     return next(i for i, v in enumerate(variables) if v is variable)
 
 
-def _run_jax(adapter, layer, case: Case, dtype: str, device: str, inputs: Inputs, obs: Observation) -> None:
+def _run_jax(adapter, model, layer, case: Case, dtype: str, device: str, inputs: Inputs, obs: Observation) -> None:
     jax = adapter.jax
     dev, ndtype = jax.devices(device)[0], np.dtype(getattr(jax.numpy, dtype))  # bfloat16: ml_dtypes'
 
@@ -133,12 +142,12 @@ def _run_jax(adapter, layer, case: Case, dtype: str, device: str, inputs: Inputs
     if case.bias:
         layer.bias.assign(put(inputs.bias))
     x, g = put(channels_last(inputs.input)), put(channels_last(inputs.grad_output))
-    variables = list(layer.trainable_variables)
+    variables = list(model.trainable_variables)
     trainable = [v.value for v in variables]
-    frozen = [v.value for v in layer.non_trainable_variables]
+    frozen = [v.value for v in model.non_trainable_variables]
 
     def forward(trainable, x):
-        return layer.stateless_call(trainable, frozen, x)[0]
+        return model.stateless_call(trainable, frozen, x)[0]
 
     def forward_backward(trainable, x, g):
         y, pull = jax.vjp(forward, trainable, x)
@@ -159,7 +168,7 @@ def _run_jax(adapter, layer, case: Case, dtype: str, device: str, inputs: Inputs
     obs.grad_bias = converted(gb, numpy64)
 
 
-def _run_torch(adapter, layer, case: Case, dtype: str, device: str, inputs: Inputs, obs: Observation) -> None:
+def _run_torch(adapter, model, layer, case: Case, dtype: str, device: str, inputs: Inputs, obs: Observation) -> None:
     t = adapter.torch
     kernel = layer.kernel.value  # the torch Parameter behind the keras.Variable
     bias = layer.bias.value if case.bias else None
@@ -171,7 +180,7 @@ def _run_torch(adapter, layer, case: Case, dtype: str, device: str, inputs: Inpu
         layer.bias.assign(tensor(inputs.bias))
     x = tensor(channels_last(inputs.input)).requires_grad_(True)
     with adapter.native():
-        y = layer(x)
+        y = model(x)
     obs.output = channels_first(y.detach().to(t.float64).cpu().numpy())
     if tuple(y.shape) != channels_last(inputs.grad_output).shape:
         obs.grad_input = obs.grad_weight = obs.grad_bias = _not_comparable(case, tuple(y.shape))

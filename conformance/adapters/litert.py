@@ -34,10 +34,11 @@ import importlib.util
 import io
 import re
 
-from conformance.adapters import artifacts, keras_layers, keras_snippet
+from conformance.adapters import artifacts, keras_backend, keras_layers, keras_snippet
 from conformance.adapters.base import Observation, Unsupported, channels_first, channels_last, dist_version
 from conformance.adapters.refusal import Refusal, refusal_for
 from conformance.spec.case import Case
+from conformance.wording import shorten
 
 API = "litert.layer"
 # How the TFLite converter and the LiteRT interpreter refuse a model (conformance/adapters/refusal.py).
@@ -57,9 +58,10 @@ FLOAT16_OPTION = ("; the converter's float16 option (target_spec.supported_types
                   "float32 model's weights in float16 and computes in float32, so it is no float16 run")
 
 
-def run(adapter, case: Case, dtype: str, device: str, inputs) -> Observation:
+def run(adapter, case: Case, dtype: str, device: str, inputs, make=None) -> Observation:
     """The case's Keras layer converted for LiteRT and run in its interpreter; `adapter` is the
-    tensorflow worker's (its `tf`, `keras` and `native()`)."""
+    tensorflow worker's (its `tf`, `keras` and `native()`). `make`: as keras_backend.run_keras_layer's
+    (a construction around the layer, `conformance port`); by default the layer alone is converted."""
     if device != "cpu":
         raise Unsupported("LiteRT's Python interpreter runs on the CPU (its GPU delegate is for mobile GPUs)")
     keras_layers.check_expressible(case)
@@ -76,10 +78,9 @@ def run(adapter, case: Case, dtype: str, device: str, inputs) -> Observation:
     obs.call, obs.repro = write().text(), write
     with tf.device("/CPU:0"):
         with adapter.native():
-            layer = getattr(keras.layers, cls)(**kwargs)
-            layer.build(x_nat.shape)
+            model, layer = (make or keras_backend.own_layer)(keras, cls, kwargs, x_nat.shape)
         obs.layer_weight_shape = tuple(int(d) for d in layer.kernel.shape)
-        obs.param_count = int(layer.count_params())
+        obs.param_count = int(model.count_params())
         mismatch = keras_layers.kernel_mismatch(obs.layer_weight_shape, keras_layers.native_weight_shape(case))
         if mismatch is not None:
             obs.output = mismatch
@@ -88,9 +89,9 @@ def run(adapter, case: Case, dtype: str, device: str, inputs) -> Observation:
         if case.bias:
             layer.bias.assign(inputs.bias.astype(ndtype))
         try:
-            model = artifacts.made(adapter, "litert", lambda: _convert_key(layer, x_nat.shape, dtype),
-                                   lambda: convert(adapter, layer, x_nat.shape, dtype))
-            obs.output = channels_first(adapter.to_numpy64(invoke(adapter, model, x_nat)))
+            flat = artifacts.made(adapter, "litert", lambda: _convert_key(model, x_nat.shape, dtype),
+                                  lambda: convert(adapter, model, x_nat.shape, dtype))
+            obs.output = channels_first(adapter.to_numpy64(invoke(adapter, flat, x_nat)))
         except Unsupported as exc:  # the layer's own facts still count: its kernel shape and parameter count
             obs.output = exc
     return obs
@@ -100,12 +101,21 @@ def _convert_key(layer, input_shape, dtype: str) -> dict:
     """What the converted model is a function of (conformance/adapters/artifacts.py): the packages
     that write it (their versions and installed code), the layer's class and configuration (without its name, which numbers layers in
     the order a worker builds them), its weights' bytes, the input's shape and dtype."""
-    config = {k: v for k, v in layer.get_config().items() if k != "name"}
+    config = _without_names(layer.get_config())
     return {"versions": {p: dist_version(p) for p in ("tensorflow", "tensorflow-cpu", "keras")},
             "code": {m: artifacts.installed_code(m) for m in ("tensorflow", "keras")},
             "converter": CONVERTER, "class": type(layer).__name__, "config": config,
             "weights": [[w.path.rsplit("/", 1)[-1], artifacts.digest(w.numpy())] for w in layer.weights],
             "input": [list(input_shape), dtype]}
+
+
+def _without_names(config: dict) -> dict:
+    """A layer's configuration without its name, which numbers layers in the order a worker builds
+    them; a model's (a construction around the layer), without its layers' names either."""
+    out = {k: v for k, v in config.items() if k != "name"}
+    if isinstance(out.get("layers"), list):
+        out["layers"] = [{**entry, "config": _without_names(entry.get("config", {}))} for entry in out["layers"]]
+    return out
 
 
 def convert(adapter, layer, input_shape, dtype: str) -> bytes:
@@ -172,7 +182,7 @@ def converter_reason(text: str) -> str:
     else:
         lines = [_without_locations(line) for line in text.splitlines() if "error:" in line]
     words = " ".join(dict.fromkeys(line.strip() for line in lines if line.strip())) or text.strip()
-    return words if len(words) <= 600 else words[:597] + "..."
+    return shorten(words, 600)
 
 
 def _without_locations(line: str) -> str:

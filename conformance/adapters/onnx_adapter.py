@@ -136,17 +136,9 @@ class OnnxAdapter(Adapter):
         return case.weight_shape  # ONNX's layouts are the canonical ones (module docstring)
 
     def node_attributes(self, case: Case) -> dict:
-        """The node's ONNX attributes for the case (the module docstring says why each). The planted
-        faults of ONNX's translation wrap this (conformance/search/faults.py)."""
-        attrs = {"kernel_shape": list(case.kernel_size), "strides": list(case.stride),
-                 "dilations": list(case.dilation), "group": case.groups}
-        if case.padding in AUTO_PAD:
-            attrs["auto_pad"] = AUTO_PAD[case.padding]
-        else:  # explicit pairs, or 'causal' resolved to its pairs: [x1_begin, ..., x1_end, ...]
-            attrs["pads"] = [b for b, _ in case.pads] + [e for _, e in case.pads]
-        if case.op == "conv_transpose" and any(case.output_padding):
-            attrs["output_padding"] = list(case.output_padding)
-        return attrs
+        """The node's ONNX attributes for the case (`node_attributes` below). The planted faults of
+        ONNX's translation wrap this method (conformance/search/faults.py)."""
+        return node_attributes(case)
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
         if api == "onnxruntime" and self.ort is None:
@@ -210,6 +202,19 @@ class OnnxAdapter(Adapter):
             # the gpu target's name: refused instead, with ORT's text
             options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+
+
+def node_attributes(case: Case) -> dict:
+    """The node's ONNX attributes for the case (the module docstring says why each)."""
+    attrs = {"kernel_shape": list(case.kernel_size), "strides": list(case.stride),
+             "dilations": list(case.dilation), "group": case.groups}
+    if case.padding in AUTO_PAD:
+        attrs["auto_pad"] = AUTO_PAD[case.padding]
+    else:  # explicit pairs, or 'causal' resolved to its pairs: [x1_begin, ..., x1_end, ...]
+        attrs["pads"] = [b for b, _ in case.pads] + [e for _, e in case.pads]
+    if case.op == "conv_transpose" and any(case.output_padding):
+        attrs["output_padding"] = list(case.output_padding)
+    return attrs
 
 
 def _threads() -> int:

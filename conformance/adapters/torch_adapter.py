@@ -155,6 +155,11 @@ class TorchAdapter(Adapter):
             None if p is None else converted(p.grad, to_numpy) for p in (x, w, b))
         return obs
 
+    def exported_module(self, layer):
+        """The module the torch.onnx targets export: the layer itself (a recipe of `conformance port`
+        exports its construction around the layer instead, conformance/recipes/torch_composite.py)."""
+        return layer
+
     def _callable(self, api, case: Case, dtype: str, device: str, inputs, tensor, obs: Observation):
         """(what a user calls: the functional conv or the layer, (its weight, its bias)); fills the
         snippet, and for a layer the weight shape and parameter count it reports."""

@@ -67,9 +67,10 @@ def run(adapter, api: str, case: Case, dtype: str, device: str, inputs, padding,
         layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts the dtype
         if case.bias:
             layer.bias.copy_(t.from_numpy(inputs.bias))
-    layer.eval()  # as users export (the dynamo exporter warns otherwise); a conv computes the same in both modes
+    module = adapter.exported_module(layer)  # the layer itself; `conformance port`'s constructions wrap it
+    module.eval()  # as users export (the dynamo exporter warns otherwise); a conv computes the same in both modes
     try:
-        obs.output = _exported_output(adapter, layer, t.from_numpy(inputs.input).to(dtype=tdtype), dtype, device,
+        obs.output = _exported_output(adapter, module, t.from_numpy(inputs.input).to(dtype=tdtype), dtype, device,
                                       dynamo=dynamo)
     except Unsupported as exc:  # the layer's own facts still count: its weight shape and parameter count
         obs.output = exc

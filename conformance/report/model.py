@@ -21,7 +21,7 @@ from conformance.report.tables import (EnvItem, SummaryGroup, SupportTable, case
                                        summary_groups, support_tables)
 from conformance.report.values import (SEVERITY, STATUS_ORDER, Counts, as_text, base_id, format_ratio, json_safe,
                                        key_text, ratio_value, target_label)
-from conformance.repro import command_line
+from conformance.repro import case_files_option, command_line
 from conformance.results.records import ORACLE_CHECKS, Result, RunResults
 
 
@@ -106,9 +106,8 @@ def _discrepancy_order(r: Result) -> tuple:
 def _repro_command(r: Result, seed: int, origins: Mapping[str, str]) -> str:
     """`conformance repro` of the record's unit; `--cases` names the case's file where it is not
     in the library (its origin, as the results file records it, is outside cases/)."""
-    origin = (origins.get(r.case) or "").rsplit(":", 1)[0]
-    cases = [origin] if origin and not origin.startswith("cases/") else None
-    return command_line(r.case, f"{r.api}@{r.device}", r.dtype, profile=r.precision, seed=seed, cases=cases)
+    return command_line(r.case, f"{r.api}@{r.device}", r.dtype, profile=r.precision, seed=seed,
+                        cases=case_files_option(origins.get(r.case)))
 
 
 def discrepancy_rows(records: list[Result], baseline: RunResults | None,

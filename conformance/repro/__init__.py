@@ -8,6 +8,9 @@ with the unit's records (verify.py). The command: command.py. No module here imp
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
+
+from conformance.spec.library import library_folder
 
 
 def command_line(case_id: str, target: str, dtype: str, *, profile: str = "defaults", seed: int = 0,
@@ -22,3 +25,15 @@ def command_line(case_id: str, target: str, dtype: str, *, profile: str = "defau
     if cases:
         args += ["--cases", *cases]
     return " ".join(shlex.quote(a) for a in args)
+
+
+def case_files_option(origin: str | None) -> list[str] | None:
+    """The `--cases` a printed command needs for a case declared at `origin` ('file:line', as results
+    files record it): its file, unless that is in the library (the default of `--cases`)."""
+    path = (origin or "").rsplit(":", 1)[0]
+    if not path:
+        return None
+    library = library_folder().resolve()
+    if path.startswith("cases/") or library in Path(path).resolve().parents:
+        return None
+    return [path]

@@ -9,11 +9,12 @@ from conformance import adapters, options
 from conformance.adapters.base import Target
 from conformance.errors import UsageError, did_you_mean
 from conformance.files import write_atomic
-from conformance.repro import command_line
+from conformance.repro import case_files_option, command_line
 from conformance.repro.script import default_path, script_text
 from conformance.repro.unit import UnitFailed, run_unit
 from conformance.repro.verify import check_script
 from conformance.results.known import load_known
+from conformance.results.records import RunResults
 from conformance.run.selection import PROFILES, Selection
 from conformance.run.targets import possible_targets
 from conformance.spec.case import Case
@@ -21,6 +22,7 @@ from conformance.spec.dtypes import DTYPE_NAMES
 from conformance.spec.library import known_path
 from conformance.spec.loader import load_cases
 from conformance.spec.select import select_ids
+from conformance.wording import plural
 
 HELP = "write a standalone script that reproduces one unit's records exactly (--check: run it and compare)"
 DESCRIPTION = (
@@ -48,9 +50,17 @@ def add_parser(sub) -> None:
                    help="the precision profile: defaults or strict (they differ on GPUs only; default: %(default)s)")
     p.add_argument("-o", "--output", metavar="FILE", help="where to write the script (default: "
                                                            "repro_<case>_<api>_<dtype>.py in this folder)")
+    p.add_argument("--compact", action="store_true", help="no arrays in the script: it draws the inputs again "
+                                                          "with the suite's generator (verified by their sha256) and "
+                                                          "recomputes the expected values with an embedded copy of "
+                                                          "the oracle; only the case's own data: arrays stay")
     p.add_argument("--check", action="store_true", help="run the script and compare its verdict on each check "
                                                         "with the unit's record from this run")
-    options.add_to_argparse(p, (options.SEED, replace(options.CASES, help="case files or folders (default: the "
+    p.add_argument("--results", metavar="PATH", help="a results file that holds the case: the case's file "
+                                                     "and the run's seed are read from it (--cases and --seed, "
+                                                     "where given, win)")
+    options.add_to_argparse(p, (replace(options.SEED, default=None, help="seed of the random inputs (default: "
+                                        "the --results file's, else 0)"), replace(options.CASES, help="case files or folders (default: the "
                                                                           "library, %(default)s)"),
                                 options.KNOWN, replace(options.TIMEOUT, help="seconds the unit may take in its worker, "
                                                        "and with --check the script (default: %(default)s)"),
@@ -59,6 +69,7 @@ def add_parser(sub) -> None:
 
 def cmd_repro(args) -> int:
     target, dtype, profile = parse_unit(args.target, args.dtype, args.precision)
+    args.cases, args.seed = inputs_from_results(args, args.case_id)
     case = find_case(args.cases, args.case_id)
     if dtype not in case.dtypes:
         raise UsageError(f"--dtype {dtype}: case {case.id!r} does not run in {dtype}; its dtypes: "
@@ -81,11 +92,27 @@ def cmd_repro(args) -> int:
     command = command_line(case.id, target.name, dtype, profile=profile, seed=args.seed,
                            cases=None if list(args.cases) == list(default) else list(args.cases))
     out = Path(args.output) if args.output else default_path(run)
-    write_atomic(out, script_text(run, command))
+    write_atomic(out, script_text(run, command + (" --compact" if args.compact else ""), compact=args.compact))
     summary = ", ".join(f"{r.check} {r.status}" for r in run.records)
     known = f"; known difference {run.known['id']}" if run.known else ""
     print(f"wrote {out} (the suite's records: {summary}{known})")
     return check_script(out, run, args.timeout) if args.check else 0
+
+
+def inputs_from_results(args, case_id: str) -> tuple[list[str], int]:
+    """The case files and seed of the unit: the options where given, else the --results file's (the
+    file the case was read from, as it records it), else the library and 0."""
+    cases, seed = list(args.cases), args.seed
+    if args.results:
+        run = RunResults.read(args.results)
+        given = list(cases) != list(options.CASES.default_value())
+        if not given:
+            chosen = sorted(select_ids(list(run.cases), [case_id]))
+            origin = (run.cases[chosen[0]] or {}).get("origin") if len(chosen) == 1 else None
+            cases = case_files_option(origin) or cases
+        if seed is None:
+            seed = int(run.environment.get("seed") or 0)
+    return cases, seed or 0
 
 
 def _no_script(run) -> int:
@@ -126,8 +153,8 @@ def find_case(paths, case_id: str) -> Case:
     chosen = sorted(select_ids(ids, [case_id]))
     if not chosen:
         raise UsageError(f"no case {case_id!r} in {' '.join(paths)}{did_you_mean(case_id, ids)}; "
-                         f"`conformance list` names the {len(ids)} cases")
+                         f"`conformance list` names the {plural(len(ids), 'case')}")
     if len(chosen) > 1:
         shown = ", ".join(chosen[:5]) + (", ..." if len(chosen) > 5 else "")
-        raise UsageError(f"{case_id!r} matches {len(chosen)} cases ({shown}); give one case id")
+        raise UsageError(f"{case_id!r} matches {plural(len(chosen), 'case')} ({shown}); give one case id")
     return next(c for c in cases if c.id == chosen[0])

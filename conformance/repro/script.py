@@ -16,6 +16,7 @@ import numpy as np
 from conformance.adapters import FORWARD_ONLY_APIS, KERAS_BACKENDS, VARIABLES
 from conformance.check.unit import Unit
 from conformance.repro import runtime
+from conformance.repro.compact import compact_parts
 from conformance.results.records import Result
 from conformance.run.worker_process import WORKER_ENVIRONMENT
 from conformance.spec.case import Case
@@ -46,7 +47,8 @@ class UnitRun:
     known: dict | None = None  # the known-difference entry that explains a record, if one does
 
 
-def script_text(run: UnitRun, command: str) -> str:
+def script_text(run: UnitRun, command: str, *, compact: bool = False) -> str:
+    """The script; `compact`: without the arrays, which it draws and recomputes (repro/compact.py)."""
     inputs, expected = unpack(run.material["inputs"]), unpack(run.material["expected"])
     body = run.material["body"]
     kind = PACKAGE.get(run.unit.framework, run.unit.framework)
@@ -55,10 +57,11 @@ def script_text(run: UnitRun, command: str) -> str:
     code = runtime_code()
     return "\n".join([*header(run, command), "import os", *environment_lines(run.unit), "",
                       "import base64", "import hashlib", "import io", "import sys", "", "import numpy as np", "",
-                      *constants(run, inputs, expected), "", "",
+                      *constants(run, inputs, expected, compact=compact), "", "",
                       "def native(x, w, b, dy, out):",
                       '    """The target\'s native call on the suite-layout arrays; fills `out`."""',
                       textwrap.indent(body, "    "), "", "", code.strip(), "", "",
+                      *(compact_parts(run.case, run.seed, run.unit.dtype) + ["", ""] if compact else []),
                       'if __name__ == "__main__":', "    sys.exit(main())", ""])
 
 
@@ -125,7 +128,7 @@ def environment_lines(unit: Unit) -> list[str]:
                     defaults.items()]
 
 
-def constants(run: UnitRun, inputs: dict, expected: dict) -> list[str]:
+def constants(run: UnitRun, inputs: dict, expected: dict, *, compact: bool = False) -> list[str]:
     case, unit, material = run.case, run.unit, run.material
     checks = tuple(r.check for r in run.records)
     not_computed = {r.check: r.message for r in run.records if r.check in GRADIENTS and unit.api in FORWARD_ONLY_APIS}
@@ -141,9 +144,11 @@ def constants(run: UnitRun, inputs: dict, expected: dict) -> list[str]:
             "INPUT_DIGESTS = {", *(f"    {k!r}: {runtime.digest(a)!r}," for k, a in inputs.items()), "}",
             "# sha256 of the expected values (not verified: a changed value shows as a failing check)",
             "EXPECTED_DIGESTS = {", *(f"    {k!r}: {runtime.digest(a)!r}," for k, a in expected.items()), "}",
-            *blob("INPUTS", material["inputs"], "x, w, b, dy: np.savez_compressed, base64"),
-            *blob("EXPECTED", material["expected"], "the oracle's values and bounds per check: np.savez_compressed, "
-                                                   "base64")]
+            *(['INPUTS = ""  # drawn again: load_inputs below', 'EXPECTED = ""  # recomputed: load_expected below']
+              if compact else
+              [*blob("INPUTS", material["inputs"], "x, w, b, dy: np.savez_compressed, base64"),
+               *blob("EXPECTED", material["expected"], "the oracle's values and bounds per check: np.savez_compressed, "
+                                                       "base64")])]
 
 
 def blob(name: str, data: bytes, what: str) -> list[str]:

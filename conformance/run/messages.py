@@ -29,6 +29,7 @@ class Request:
     relations: bool = False  # the worker also checks the metamorphic relations of each unit
     newer_than: int = 0  # only a worker whose number is higher may run it (a retry: not the one that failed)
     repro: bool = False  # `conformance repro`: the first record of each unit carries its reproducer's material
+    recipe: dict | None = None  # `conformance port`: run this recipe (conformance/recipes/) in place of the native call
 
 
 @dataclass(frozen=True)

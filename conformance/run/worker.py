@@ -24,6 +24,7 @@ from conformance.adapters import load_adapter
 from conformance.adapters.base import SCRATCH_VARIABLE, SHARED_CACHE_VARIABLE
 from conformance.check.evaluate import Reference, evaluate_unit
 from conformance.check.reproduce import repro_records
+from conformance.recipes import recipe_adapter
 from conformance.run.hostinfo import host_facts, process_variables
 from conformance.run.messages import STOP
 from conformance.spec.case import Case
@@ -105,7 +106,8 @@ def _serve(conn, adapter, known, environment: dict) -> None:
                                                                             ref=ref)))
                     continue
                 # relations in the worker too: a framework crash in a relation costs only this unit
-                records = evaluate_unit(adapter, unit, case, seed=request.seed, ref=ref, relations=request.relations,
+                runner = recipe_adapter(adapter, request.recipe) if request.recipe else adapter
+                records = evaluate_unit(runner, unit, case, seed=request.seed, ref=ref, relations=request.relations,
                                         known=known, environment=environment, mark=False)
                 conn.send(("records", request.request_id, [r.to_dict() for r in records]))
         except (EOFError, OSError):

@@ -26,6 +26,7 @@ import yaml
 from conformance.adapters import APIS, missing_packages
 from conformance import options
 from conformance.adapters.base import Adapter, Target
+from conformance.wording import plural, shorten
 from conformance.check.evaluate import evaluate_unit
 from conformance.check.unit import Unit
 from conformance.errors import UsageError
@@ -141,7 +142,7 @@ def explore_framework(adapter: Adapter | IsolatedFramework, *, examples: int, dt
         for r in records:
             counts[r.status] = counts.get(r.status, 0) + 1
         if progress is not None and len(out.cases) % PROGRESS_EVERY == 0:
-            print(f"explore {adapter.name}: {len(out.cases)} cases, {time.perf_counter() - t0:.0f} s, "
+            print(f"explore {adapter.name}: {plural(len(out.cases), 'case')}, {time.perf_counter() - t0:.0f} s, "
                   + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), file=progress, flush=True)
         bad = [r for r in records if r.status in FAILING]
         if bad:
@@ -189,7 +190,7 @@ def case_yaml(case: Case, found: UnexplainedFailure | None = None) -> str:
         lines.append("# A discrepancy found by `conformance explore` (shrunk by hypothesis):")
         for r in found.bad[:10]:
             lines.append(f"#   {r.status} {r.framework} {r.api}@{r.device} {r.dtype} {r.check}: "
-                         + " ".join(r.message.split())[:200])
+                         + shorten(" ".join(r.message.split()), 200))
     lines.append(yaml.safe_dump({"cases": [d]}, sort_keys=False, default_flow_style=None).rstrip())
     return "\n".join(lines) + "\n"
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from conformance.spec.dtypes import DTYPE_NAMES
 from conformance.errors import CaseError, did_you_mean
+from conformance.spec.hints import FIELD_HINTS
 
 OPS = ("conv", "conv_transpose")
 PADDING_KEYWORDS = ("valid", "same", "same_lower", "causal")
@@ -304,7 +305,8 @@ def _check_fields(v: _Validator, raw: dict, case_id) -> None:
     unknown = [k for k in raw if k not in FIELDS]
     if unknown:
         k = unknown[0]
-        v.fail(str(k), f"unknown field{did_you_mean(k, FIELDS)}; allowed fields: {', '.join(FIELDS)}")
+        hint = f"; {FIELD_HINTS[k]}" if k in FIELD_HINTS else did_you_mean(k, FIELDS)
+        v.fail(str(k), f"unknown field{hint}; allowed fields: {', '.join(FIELDS)}")
     for name in REQUIRED:
         if name not in raw:
             v.fail(name, "required field is missing")

@@ -15,7 +15,7 @@ import yaml
 
 from conformance.spec.library import library_folder
 from conformance.spec.case import FIELDS, Case
-from conformance.errors import CaseError, UsageError, did_you_mean
+from conformance.errors import CaseError, CaseErrors, UsageError, did_you_mean
 
 FILE_KEYS = ("cases", "defaults", "description")
 # The most cases one `matrix:` may expand to: a typo in a matrix must not hang the loader.
@@ -50,13 +50,22 @@ def load_cases(*paths, ids=None, memory_budget: int | None = DEFAULT_MEMORY_BUDG
     """Load every case of the given files and folders; ids must be unique across all of them."""
     cases: list[Case] = []
     seen: dict[str, Case] = {}
+    errors: list[CaseError] = []  # every bad case of every file, reported together
     paths = paths or (library_folder(),)
     for path in case_files(paths):
-        for case in load_file(path, memory_budget=memory_budget):
+        try:
+            loaded = load_file(path, errors=errors, memory_budget=memory_budget)
+        except CaseError as exc:  # the file itself (YAML, top-level keys): its cases cannot be read
+            errors.append(exc)
+            continue
+        for case in loaded:
             if case.id in seen:
-                raise duplicate_error(case, seen[case.id])
+                errors.append(duplicate_error(case, seen[case.id]))
+                continue
             seen[case.id] = case
             cases.append(case)
+    if errors:
+        raise errors[0] if len(errors) == 1 else CaseErrors(errors)
     if not cases:
         raise CaseError(f"no cases in {', '.join(map(str, paths))}: a case file is a .yaml or .yml file with a "
                         "top-level 'cases:' list of at least one case (see cases/README.md)")

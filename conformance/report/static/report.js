@@ -290,27 +290,56 @@
         ". `conformance show CASE_ID --results RESULTS.json` prints them." }));
     });
   }
-  /* The porting view: per target, the worst status over the case's dtypes and checks, why (a failure's or
-     a refusal's message, a known difference's id), and the call that computes it (report/porting.py). */
+  /* The porting view: per target, the status of each kind of check (output, gradients, shapes; over the
+     case's dtypes, each dtype's status where they differ), never only the worst; why (a failure's or a
+     refusal's message, per kind), and the call that computes it (report/porting.py says the same). */
+  var CHECK_KINDS = [["output", ["output"]], ["gradients", ["grad_input", "grad_weight", "grad_bias"]],
+                     ["shapes", ["output_shape", "weight_shape", "param_count"]]];
+  function kindOf(check) {
+    for (var i = 0; i < CHECK_KINDS.length; i++) if (CHECK_KINDS[i][1].indexOf(check) >= 0) return i;
+    return -1;
+  }
+  function kindCells(xs) {
+    var perDtype = {}, worst = null;
+    xs.forEach(function (x) {
+      var dtype = CV.rows[x[0]].split(" ")[1], s = CV.statuses[x[2]], w = perDtype[dtype];
+      if (!w || DATA.severity[s] > DATA.severity[w]) perDtype[dtype] = s;
+      if (!worst || DATA.severity[s] > DATA.severity[CV.statuses[worst[2]]]) worst = x;
+    });
+    var byStatus = {};
+    Object.keys(perDtype).sort().forEach(function (d) { (byStatus[perDtype[d]] = byStatus[perDtype[d]] || []).push(d); });
+    var statuses = Object.keys(byStatus);
+    var pills = statuses.map(function (st) {
+      return el("span", { cls: "pill st-" + st, text: st + (statuses.length > 1 ? " (" + byStatus[st].join(", ") + ")" : "") });
+    });
+    return { pills: pills, worst: worst };
+  }
   function portingTable(id) {
-    var box = el("div", { cls: "porting" }), recs = CV.cases[id] || [], worst = {};
+    var box = el("div", { cls: "porting" }), recs = CV.cases[id] || [], kinds = {};
     recs.forEach(function (x) {
-      var w = worst[x[1]];
-      if (!w || DATA.severity[CV.statuses[x[2]]] > DATA.severity[CV.statuses[w[2]]]) worst[x[1]] = x;
+      var k = kindOf(CV.rows[x[0]].split(" ")[0]);
+      if (k < 0) return;
+      kinds[x[1]] = kinds[x[1]] || [[], [], []];
+      kinds[x[1]][k].push(x);
     });
     withCalls(box, id, function (calls) {
       var tb = el("tbody");
-      Object.keys(worst).map(Number).sort(function (a, b) { return a - b; }).forEach(function (ti) {
-        var x = worst[ti], st = CV.statuses[x[2]], target = CV.targets[ti], byDtype = calls[target] || {};
+      Object.keys(kinds).map(Number).sort(function (a, b) { return a - b; }).forEach(function (ti) {
+        var target = CV.targets[ti], byDtype = calls[target] || {}, why = [];
         var dtypes = Object.keys(byDtype).sort(), shown = byDtype.float32 ? "float32" : dtypes[0];
         var call = shown ? el("details", {}, [el("summary", { text: "the call" + (dtypes.length > 1 ? " (" + shown + ")" : "") }),
                                                callBox(byDtype[shown])]) : el("span", { cls: "hint", text: "none recorded" });
-        tb.appendChild(el("tr", {}, [el("th", { scope: "row", text: target }),
-          el("td", {}, [el("span", { cls: "pill st-" + st, text: st })]),
-          el("td", { cls: "why", text: st === "pass" ? "" : CV.messages[x[3] || 0] }), el("td", {}, [call])]));
+        var cells = kinds[ti].map(function (xs, k) {
+          if (!xs.length) return el("td", { cls: "cell empty", text: "\u00b7" });
+          var c = kindCells(xs), st = CV.statuses[c.worst[2]];
+          if (st !== "pass") why.push(CHECK_KINDS[k][0] + ": " + (CV.messages[c.worst[3] || 0] || st));
+          return el("td", {}, c.pills);
+        });
+        tb.appendChild(el("tr", {}, [el("th", { scope: "row", text: target })].concat(cells).concat([
+          el("td", { cls: "why", text: why.join("; ") }), el("td", {}, [call])])));
       });
-      return [el("table", { cls: "porting-table" }, [el("caption", { text: "Porting " + id + ": what computes it on each target" }),
-        el("thead", {}, [el("tr", {}, ["target", "worst status", "why", "native call"].map(function (h) {
+      return [el("table", { cls: "porting-table" }, [el("caption", { text: "Porting " + id + ": what computes it on each target, per check" }),
+        el("thead", {}, [el("tr", {}, ["target", "output", "gradients", "shapes", "why", "native call"].map(function (h) {
           return el("th", { scope: "col", text: h }); }))]), tb])];
     });
     return box;
