@@ -69,3 +69,24 @@ def test_a_refusal_matches_a_base_class_by_name():
     adapter.refusals = (Refusal("RuntimeError", "dilation", "test"),)
     assert isinstance(failure(InvalidArgumentError("no dilation here"), adapter), Unsupported)
     assert isinstance(failure(InvalidArgumentError("other"), adapter), InvalidArgumentError)
+
+
+def test_an_error_raised_while_handling_another_names_both():
+    """A converter that catches the layer's RuntimeError and then fails on its own: the record names
+    the failure that matters too (a patched Keras under the TFLite converter did exactly this)."""
+    from conformance.check.evaluate import _exception_text
+
+    try:
+        try:
+            raise RuntimeError("the layer's call failed")
+        except RuntimeError:
+            follow_up = None
+            follow_up()  # the converter's own follow-up failure
+    except TypeError as exc:
+        text = _exception_text(exc)
+    assert text == ("TypeError: 'NoneType' object is not callable "
+                    "(raised while handling RuntimeError: the layer's call failed)")
+    try:
+        raise ValueError("wrapped") from KeyError("the cause the code names itself")
+    except ValueError as exc:
+        assert _exception_text(exc) == "ValueError: wrapped"

@@ -139,7 +139,19 @@ QUANTITIES = {"output": "output", "grad_input": "gradient for the input",
 
 def _exception_text(exc: BaseException) -> str:
     """'Type: message', as a traceback's last line shows it, without the notes that some frameworks
-    add (JAX's traceback-filtering note would otherwise be all the record says)."""
+    add (JAX's traceback-filtering note would otherwise be all the record says). Where it was raised
+    while another exception was handled, that one is named too: a converter that catches a layer's
+    RuntimeError and then fails on its own ("'NoneType' object is not callable") would hide the
+    failure that matters."""
+    text = _one_exception(exc)
+    # only an implicit chain: an explicit `raise ... from` is code that already says what it wraps
+    earlier = None if exc.__cause__ is not None or exc.__suppress_context__ else exc.__context__
+    if earlier is not None:
+        text += f" (raised while handling {_one_exception(earlier)})"
+    return text
+
+
+def _one_exception(exc: BaseException) -> str:
     kind = type(exc)
     name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
     text = str(exc).strip()
