@@ -193,7 +193,10 @@ def test_the_schema_describes_the_written_file_and_rejects_what_the_writer_never
     assert schema_errors({**data, "schema_version": 1}, schema) == ["$.schema_version: 1 is not 2"]
 
 
-def test_a_real_run_with_a_crash_matches_the_schema_and_stores_its_texts_once(tmp_path):
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    """`conformance run --json r.json.gz` on the fake framework: passes, a wrong output, a crash."""
+    tmp_path = tmp_path_factory.mktemp("real")
     (tmp_path / "cases.yaml").write_text(
         "cases:\n"
         "  - {id: good, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, dtypes: [float32, float64]}\n"
@@ -202,6 +205,11 @@ def test_a_real_run_with_a_crash_matches_the_schema_and_stores_its_texts_once(tm
     proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none",
                    "--retries", "0", "--jobs", "1", "--json", "r.json.gz", "--html", "")
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    return tmp_path
+
+
+def test_a_real_run_with_a_crash_matches_the_schema_and_stores_its_texts_once(real_run):
+    tmp_path = real_run
     assert not (tmp_path / "r.json.gz.partial.jsonl").exists()
     text = gzip.decompress((tmp_path / "r.json.gz").read_bytes()).decode()
     data = json.loads(text)
@@ -213,3 +221,17 @@ def test_a_real_run_with_a_crash_matches_the_schema_and_stores_its_texts_once(tm
     assert len(calls) >= 3 and all(text.count(json.dumps(call)) == 1 for call in calls)
     assert {r.stderr for r in crashed} <= set(data["texts"].values())
     assert len(data["texts"]) < len(data["results"])
+
+
+def test_every_command_that_reads_results_reads_the_gzip_form(real_run, tmp_path):
+    (tmp_path / "cases.yaml").write_text((real_run / "cases.yaml").read_text())
+    baseline = str(real_run / "r.json.gz")
+    proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none",
+                   "--retries", "0", "--jobs", "1", "--json", "again.json", "--html", "r.html", "--baseline", baseline)
+    assert proc.returncode == 1 and "0 regressions, 0 fixes" in proc.stdout, proc.stdout + proc.stderr
+    matrix = run_cli(tmp_path, "matrix", baseline)
+    assert matrix.returncode == 0 and "fakefw.layer@cpu" in matrix.stdout, matrix.stderr
+    show = run_cli(tmp_path, "show", "wrong", "--results", baseline)
+    assert show.returncode == 0 and "fakefw.conv" in show.stdout, show.stderr  # the native call, restored
+    report = run_cli(tmp_path, "report", "again.json", "-o", "vs.html", "--baseline", baseline)
+    assert report.returncode == 0 and (tmp_path / "vs.html").stat().st_size > 0, report.stderr
