@@ -77,7 +77,8 @@ def add_results_commands(sub) -> None:
     mg = sub.add_parser("merge", help="merge results files (the shards of a run, or e.g. a CPU job and a GPU job) "
                                       "into one")
     mg.add_argument("inputs", nargs="+", metavar="RESULTS")
-    mg.add_argument("-o", "--output", required=True, metavar="PATH")
+    mg.add_argument("-o", "--output", required=True, metavar="PATH",
+                    help="the merged results file; a name ending in .gz writes it gzipped")
 
     rp = sub.add_parser("report", help="write the HTML report of a results file")
     rp.add_argument("results")

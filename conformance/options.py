@@ -148,13 +148,15 @@ NO_PROGRESS = Option(("--no-progress",), switch=True, default=False, pytest=Fals
 
 # ------------------------------------------------------------------------- what it writes
 JSON = Option(("--json",), default="reports/results.json", metavar="PATH", pytest_default=None,
-              help="results file (default: %(default)s)",
-              pytest_help="write the JSON results here (all items, xdist workers included)")
+              help="results file (default: %(default)s); a name ending in .gz writes it gzipped",
+              pytest_help="write the JSON results here (all items, xdist workers included); a name ending "
+                          "in .gz writes it gzipped")
 HTML = Option(("--html",), default="reports/report.html", metavar="PATH", pytest_default=None,
               help="HTML report (default: %(default)s; '' for none)", pytest_help="write the HTML report here")
 BASELINE = Option(("--baseline",), metavar="PATH", pytest=False,
-                  help="results JSON of an earlier run: regressions fail the run, and so do records of the "
-                       "baseline this run lacks, and frameworks, devices or APIs it ran that were skipped here")
+                  help="results file of an earlier run (JSON, or gzip: .json.gz): regressions fail the run, and so "
+                       "do records of the baseline this run lacks, and frameworks, devices or APIs it ran that were "
+                       "skipped here")
 ALLOW_REMOVED = Option(("--allow-removed",), switch=True, default=False, pytest=False,
                        help="records of the baseline that the new run lacks (cases or targets removed on "
                             "purpose) do not fail the comparison; a framework, device or API that it skipped (failed "

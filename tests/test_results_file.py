@@ -134,7 +134,8 @@ def test_ids_that_collide_still_give_each_text_its_own_entry(tmp_path, monkeypat
 @pytest.mark.parametrize("damage", ["truncated", "flipped"])
 def test_a_corrupt_gzip_is_one_line_naming_the_file_exit_2(tmp_path, damage):
     good = sample().write(tmp_path / "good.json.gz").read_bytes()
-    bad = good[:len(good) // 2] if damage == "truncated" else good[:20] + bytes(b ^ 0xFF for b in good[20:60]) + good[60:]
+    flipped = good[:20] + bytes(b ^ 0xFF for b in good[20:60]) + good[60:]
+    bad = good[:len(good) // 2] if damage == "truncated" else flipped
     (tmp_path / "bad.json.gz").write_bytes(bad)
     for args in (["diff", "good.json.gz", "bad.json.gz"], ["report", "bad.json.gz", "-o", "r.html"],
                  ["merge", "bad.json.gz", "-o", "m.json"]):
@@ -197,11 +198,10 @@ def test_the_schema_describes_the_written_file_and_rejects_what_the_writer_never
 def real_run(tmp_path_factory):
     """`conformance run --json r.json.gz` on the fake framework: passes, a wrong output, a crash."""
     tmp_path = tmp_path_factory.mktemp("real")
-    (tmp_path / "cases.yaml").write_text(
-        "cases:\n"
-        "  - {id: good, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, dtypes: [float32, float64]}\n"
-        "  - {id: aborts, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_abort_layer]}\n"
-        "  - {id: wrong, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, tags: [fake_wrong]}\n")
+    case = "  - {{id: {}, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2, {}}}\n"
+    (tmp_path / "cases.yaml").write_text("cases:\n" + case.format("good", "dtypes: [float32, float64]")
+                                         + case.format("aborts", "tags: [fake_abort_layer]")
+                                         + case.format("wrong", "tags: [fake_wrong]"))
     proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none",
                    "--retries", "0", "--jobs", "1", "--json", "r.json.gz", "--html", "")
     assert proc.returncode == 1, proc.stdout + proc.stderr

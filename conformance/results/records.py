@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +68,17 @@ class Result:
         return f"{self.api}@{self.device}"
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        # Not dataclasses.asdict: _json_safe copies every list and dict already, and asdict's deep copy
+        # on top of it would be most of the time a results file takes to write.
+        d = {name: getattr(self, name) for name in RESULT_FIELDS}
         return {k: _json_safe(v) for k, v in d.items() if v is not None and v != {} or k in ("message",)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Result":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**{k: v for k, v in d.items() if k in RESULT_FIELDS})
+
+
+RESULT_FIELDS = tuple(f.name for f in fields(Result))
 
 
 def _json_safe(value):
