@@ -25,6 +25,7 @@ from conformance.results.finish import finish_run
 from conformance.results.known import load_known
 from conformance.results.merge import merge
 from conformance.results.records import RecordStream, RunResults, summarize
+from conformance.results.schema import results_file_schema
 from conformance.results.support import support_table
 from conformance.run.selection import Selection, resolve_frameworks
 from conformance.run.shard import parse_shard, select_shard
@@ -57,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_results_commands(sub)
     repro.add_parser(sub)
     port.add_parser(sub)
-    sub.add_parser("schema", help="print the JSON Schema of case files (for editor completion)")
+    schema = sub.add_parser("schema", help="print the JSON Schema of case files (for editor completion), "
+                                           "or with --results of results files")
+    schema.add_argument("--results", action="store_true",
+                        help="the schema of the results file that run, merge and --conformance-json write")
     options.add_to_argparse(sub.add_parser(
         "explore", help="search random valid cases for discrepancies (hypothesis), shrink one, write it as a case",
         description=("Draw random valid cases with hypothesis and run each on every API of the frameworks, "
@@ -83,7 +87,8 @@ def add_results_commands(sub) -> None:
     mg = sub.add_parser("merge", help="merge results files (the shards of a run, or e.g. a CPU job and a GPU job) "
                                       "into one")
     mg.add_argument("inputs", nargs="+", metavar="RESULTS")
-    mg.add_argument("-o", "--output", required=True, metavar="PATH")
+    mg.add_argument("-o", "--output", required=True, metavar="PATH",
+                    help="the merged results file; a name ending in .gz writes it gzipped")
 
     rp = sub.add_parser("report", help="write the HTML report of a results file")
     rp.add_argument("results")
@@ -330,7 +335,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    print(json.dumps(case_file_schema(), indent=2))
+    print(json.dumps(results_file_schema() if args.results else case_file_schema(), indent=2))
     return 0
 
 

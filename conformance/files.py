@@ -24,14 +24,16 @@ def default_cache_dir() -> str:
     return os.path.join(base, "conv-conformance")
 
 
-def write_atomic(path, text: str) -> Path:
-    """Write `text` (UTF-8) to `path` atomically, creating parent folders; returns the path."""
+def write_atomic(path, content: str | bytes) -> Path:
+    """Write `content` (text as UTF-8, or bytes) to `path` atomically, creating parent folders;
+    returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode("utf-8") if isinstance(content, str) else content
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private; an output file is an ordinary file

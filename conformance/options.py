@@ -148,12 +148,13 @@ NO_PROGRESS = Option(("--no-progress",), switch=True, default=False, pytest=Fals
 
 # ------------------------------------------------------------------------- what it writes
 JSON = Option(("--json",), default="reports/results.json", metavar="PATH", pytest_default=None,
-              help="results file (default: %(default)s)",
-              pytest_help="write the JSON results here (all items, xdist workers included)")
+              help="results file (default: %(default)s); a name ending in .gz writes it gzipped",
+              pytest_help="write the JSON results here (all items, xdist workers included); a name ending "
+                          "in .gz writes it gzipped")
 HTML = Option(("--html",), default="reports/report.html", metavar="PATH", pytest_default=None,
               help="HTML report (default: %(default)s; '' for none)", pytest_help="write the HTML report here")
 BASELINE = Option(("--baseline",), metavar="PATH", pytest=False,
-                  help="results JSON of an earlier run: a record that got worse (pass < known < unsupported < fail, "
+                  help="results file of an earlier run (JSON, or gzip: .json.gz): a record that got worse (pass < known < unsupported < fail, "
                        "error, crashed, flaky) fails the run, and so does an added record that fails, a record of "
                        "the baseline this run lacks, and a framework, device or API it ran that was skipped here "
                        "(--allow lets some through)")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import fakefw
+from conformance.results.records import RunResults
 
 TESTS = Path(__file__).resolve().parent
 
@@ -42,8 +43,10 @@ def write(tmp_path, name, text):
 
 
 def results(path):
+    """{(case, api, dtype, check): record as a dict, texts restored}, and the file's content."""
     data = json.loads(Path(path).read_text())
-    return {(r["case"], r["api"], r["dtype"], r["check"]): r for r in data["results"]}, data
+    records = [r.to_dict() for r in RunResults.read(path).results]
+    return {(r["case"], r["api"], r["dtype"], r["check"]): r for r in records}, data
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,7 @@ def test_every_status_and_exit_code_1(fake_run):
     tmp, proc = fake_run
     assert proc.returncode == 1, proc.stderr
     recs, data = results(tmp / "out" / "results.json")
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert recs[("good_conv", "fakefw.layer", "float32", "output")]["status"] == "pass"
     assert recs[("good_transposed", "fakefw.functional", "float64", "grad_weight")]["status"] == "pass"
     wrong = recs[("wrong_output", "fakefw.functional", "float32", "output")]

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import fakefw
+from conformance.results.records import RunResults
 
 TESTS = Path(__file__).resolve().parent
 CASES = """cases:
@@ -53,7 +54,7 @@ def _cli(folder: Path) -> dict:
                            "fakefw", "--known", "known.yaml", "--retries", "0", "--json", "cli.json", "--html", ""],
                           cwd=folder, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the layer's wrong output and the crash
-    return json.loads((folder / "cli.json").read_text())
+    return _content(folder / "cli.json")
 
 
 def _pytest(folder: Path, *args) -> dict:
@@ -62,7 +63,12 @@ def _pytest(folder: Path, *args) -> dict:
                            "--conformance-retries", "0", "--conformance-json", "pytest.json", *args],
                           cwd=folder, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    return json.loads((folder / "pytest.json").read_text())
+    return _content(folder / "pytest.json")
+
+
+def _content(path: Path) -> dict:
+    """The file's content with each record's texts (call, rerun) restored, as explore's records hold them."""
+    return {**json.loads(path.read_text()), "results": [r.to_dict() for r in RunResults.read(path).results]}
 
 
 EXPLORE = """

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import fakefw
+from conformance.results.records import RunResults
 
 pytest_plugins = ["pytester"]
 TESTS = Path(__file__).resolve().parent
@@ -96,6 +97,16 @@ def test_json_and_html_written_once_with_every_record(suite, xdist):
     result.stdout.fnmatch_lines(["*conformance results: out.json*"])
     assert "partial" not in data["environment"]
     assert not (suite.path / "out.json.partial.jsonl").exists()  # the stream is removed once the JSON is written
+
+
+def test_conformance_json_ending_in_gz_writes_the_gzip_form(suite):
+    result = run(suite, "transposed.yaml", "-k", "wrong", "--conformance-json", "out.json.gz")
+    written = suite.path / "out.json.gz"
+    assert written.read_bytes()[:2] == b"\x1f\x8b" and not (suite.path / "out.json.gz.partial.jsonl").exists()
+    records = RunResults.read(written).results
+    outcomes = result.parseoutcomes()
+    assert len(records) == sum(outcomes.get(k, 0) for k in ("passed", "failed", "skipped", "xfailed")) > 0
+    assert {r.case for r in records} == {"wrong"} and all(r.call.startswith("fakefw.conv") for r in records)
 
 
 def test_xdist_workers_share_one_cache_folder_that_the_controller_removes(suite, monkeypatch):

@@ -16,7 +16,7 @@ import pytest
 
 import fakefw
 from conformance.run.attempts import combine
-from conformance.results.records import Result
+from conformance.results.records import Result, RunResults
 
 TESTS = Path(__file__).resolve().parent
 CASE = "{{id: {id}, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2{extra}}}"
@@ -38,7 +38,8 @@ def run(tmp_path, cases: str, *args, name="r"):
     proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none",
                    "--json", f"{name}.json", "--html", f"{name}.html", "--jobs", "1", *args)
     data = json.loads((tmp_path / f"{name}.json").read_text())
-    recs = {(r["case"], r["api"], r["dtype"], r["check"]): r for r in data["results"]}
+    records = [r.to_dict() for r in RunResults.read(tmp_path / f"{name}.json").results]  # texts restored
+    recs = {(r["case"], r["api"], r["dtype"], r["check"]): r for r in records}
     return proc, recs, data
 
 

@@ -1,19 +1,23 @@
 """Result records: the outcome of one check for one (case, target, dtype), and the JSON results file.
 
-The JSON results are the source of truth; the HTML report, diffs and gates are views of it.
+The JSON results are the source of truth; the HTML report, diffs and gates are views of it. How the
+file lies on disk (texts stored once, gzip) is conformance/results/layout.py's job.
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from conformance.errors import UsageError
 from conformance.files import write_atomic
+from conformance.results import layout
 
-SCHEMA_VERSION = 1
+# 1: every record holds its texts. 2: shared texts stored once in 'texts' (conformance/results/layout.py).
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 STATUSES = ("pass", "fail", "unsupported", "error", "crashed", "known", "flaky")
 # Statuses that fail a run unless a known difference covers them. `flaky`: the attempts of a unit
 # (retries after a crash or error, or --repeat) gave different statuses (conformance/run/attempts.py).
@@ -64,13 +68,17 @@ class Result:
         return f"{self.api}@{self.device}"
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        # Not dataclasses.asdict: _json_safe copies every list and dict already, and asdict's deep copy
+        # on top of it would be most of the time a results file takes to write.
+        d = {name: getattr(self, name) for name in RESULT_FIELDS}
         return {k: _json_safe(v) for k, v in d.items() if v is not None and v != {} or k in ("message",)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Result":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**{k: v for k, v in d.items() if k in RESULT_FIELDS})
+
+
+RESULT_FIELDS = tuple(f.name for f in fields(Result))
 
 
 def _json_safe(value):
@@ -102,47 +110,57 @@ class RunResults:
     cases: dict = field(default_factory=dict)  # case id -> {description, features, origin}
 
     def to_dict(self) -> dict:
+        """The file's content: records sorted by key, their shared texts in the `texts` table."""
+        head, records, texts = self._file_parts()
+        return {**head, "results": records, "texts": texts}
+
+    def _file_parts(self) -> tuple[dict, list[dict], dict]:
         ordered = sorted(self.results, key=lambda r: r.key)
-        return {
+        head = {
             "schema_version": SCHEMA_VERSION,
             "environment": self.environment,
             "skipped": self.skipped,
             "stale_known": self.stale_known,
             "summary": summarize(ordered),
             "cases": dict(sorted(self.cases.items())),
-            "results": [r.to_dict() for r in ordered],
         }
+        records, texts = layout.store_texts_once([r.to_dict() for r in ordered])
+        return head, records, texts
 
     @classmethod
     def from_dict(cls, d: dict, *, source: str = "results") -> "RunResults":
-        if not isinstance(d, dict) or "results" not in d:
+        """The content of a file of any version this one reads."""
+        if not isinstance(d, dict) or not isinstance(d.get("results"), list):
             raise UsageError(f"{source}: not a conformance results file (no 'results' list)")
         version = d.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise UsageError(f"{source}: schema_version {version!r} is not supported; this version reads {SCHEMA_VERSION}")
-        return cls(results=[Result.from_dict(r) for r in d["results"]], environment=d.get("environment", {}),
+        if version not in READABLE_VERSIONS:
+            raise UsageError(f"{source}: schema_version {version!r} is not supported; this version reads "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}")
+        records = d["results"] if version == 1 else layout.restore_texts(d["results"], d.get("texts", {}), source)
+        return cls(results=[Result.from_dict(r) for r in records], environment=d.get("environment", {}),
                    skipped=d.get("skipped", []), stale_known=d.get("stale_known", []),
                    cases=d.get("cases", {}))
 
     def write(self, path) -> Path:
-        return write_atomic(path, json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n")
+        """Write the results file; gzip when `path` ends in `.gz`."""
+        return write_atomic(path, layout.encode(layout.dump(*self._file_parts()), path))
 
     @classmethod
     def read(cls, path) -> "RunResults":
-        """A results file, or the record stream (JSON Lines) of a run that did not finish."""
+        """A results file of any version, plain or gzip, or the record stream (JSON Lines) of a run
+        that did not finish."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise UsageError(f"{path}: cannot read results: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"{path}: not a results file (not UTF-8 text: {exc.reason})") from None
-        if str(path).endswith(".jsonl"):
+        text = layout.decode(data, path)
+        if layout.is_record_stream(path):
             return RecordStream.read(path, text)
         try:
-            data = json.loads(text)
+            content = json.loads(text)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(content, source=str(path))
 
     @property
     def unexpected(self) -> list[Result]:
