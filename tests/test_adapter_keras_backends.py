@@ -205,3 +205,19 @@ def test_outside_a_worker_the_target_does_not_import_keras_with_its_backend(monk
                        Case.from_dict(CONV1D["case"]), "float32")
     assert {r.status for r in results} == {"unsupported"}
     assert "KERAS_BACKEND=torch" in results[0].message
+
+
+@pytest.mark.parametrize("version, backend, device, name", [
+    ("3.7.0", "jax", "cpu", "cpu:0"),  # JAX backend before 3.12 splits the name on ':'
+    ("3.11.3", "jax", "cpu", "cpu:0"),
+    ("3.12.0", "jax", "cpu", "cpu"),
+    ("3.15.1", "jax", "cpu", "cpu"),
+    ("3.7.0", "torch", "cpu", "cpu"),  # never 'cpu:0' on torch: no weight gradients there
+    ("3.7.0", "jax", "gpu", "gpu:0"),
+])
+def test_keras_device_name_by_keras_release(version, backend, device, name):
+    from types import SimpleNamespace
+
+    from conformance.adapters.keras_backend import keras_device
+
+    assert keras_device(SimpleNamespace(__version__=version), backend, device) == name

@@ -148,7 +148,9 @@ def test_reference_runs_on_the_cpu_only(adapter):
 # ---------------------------------------------------------------- environment and reproducer
 def test_opset_is_one_both_packages_know(adapter):
     env = adapter.environment()
-    assert env["opset"] <= onnx.defs.onnx_opset_version() == env["opset_onnx_newest"]
+    assert env["opset"] <= env["opset_onnx_helper_newest"] <= onnx.defs.onnx_opset_version() == env["opset_onnx_newest"]
+    onnx.helper.make_model_gen_version(onnx.helper.make_graph([], "g", [], []),  # the helper builds it
+                                       opset_imports=[onnx.helper.make_opsetid("", env["opset_onnx_helper_newest"])])
     if env["onnxruntime"] is not None:
         assert env["opset"] == env["opset_onnxruntime_newest"]
     assert env["onnx"] == onnx.__version__

@@ -140,6 +140,25 @@ def test_a_framework_path_reads_the_records_own_framework(tmp_path):
     assert marked(tmp_path, when, framework="tensorflow", match="{check: output}").status == "fail"
 
 
+@pytest.mark.parametrize("keras, litert, status", [
+    ("3.7.0", "1.1.0", "known"), ("3.14.1", "2.1.6", "known"),  # both releases before the fixes
+    ("3.15.0", "1.1.0", "fail"), ("3.7.0", "2.2.0", "fail"),  # one of them fixed
+])
+def test_a_condition_scopes_by_the_version_of_another_package_the_worker_drives(tmp_path, keras, litert, status):
+    # the version of Keras (in the torch section) or of ai-edge-litert (nested under the tensorflow
+    # section's litert): an entry for a bug of old releases of that package
+    environment = {"frameworks": {"torch": {"version": "2.13.0+cpu", "keras": keras,
+                                            "litert": {"ai_edge_litert": litert}}}}
+    when = """\
+        torch.keras: "<3.15"
+        torch.litert.ai_edge_litert: "<2.2"
+        """
+    r = marked(tmp_path, when, environment, framework="torch", match="{framework: torch, check: output}")
+    assert r.status == status
+    if status == "known":
+        assert r.known["when"] == {"torch.keras": keras, "torch.litert.ai_edge_litert": litert}
+
+
 def test_entries_without_when_ignore_the_environment(tmp_path):
     assert marked(tmp_path, "", environment=None).status == "known"
 

@@ -17,7 +17,7 @@ come from the backend's own autodiff, as a user's training step gets them:
   JAX trainer differentiates a model (one compiled program for forward and backward per case).
 - PyTorch: autograd through the layer's variables (a torch-backend keras.Variable's value is a
   torch Parameter), `y.backward(g)`.
-Devices: `keras.device('cpu' | 'gpu:0')`, the scope Keras offers on every backend (`DEVICES`). Precision
+Devices: `keras.device('cpu' | 'gpu:0')`, the scope Keras offers on every backend (`keras_device`). Precision
 profiles are the worker adapter's (JAX's default matmul precision; PyTorch's TF32 flags), which
 the backends' conv ops read. float64 on JAX needs x64, enabled for the call as in the jax adapter.
 """
@@ -44,6 +44,17 @@ BACKENDS = {"keras.jax.layer": "jax", "keras.torch.layer": "torch"}
 # (a non-leaf tensor) for a tensor on 'cpu', so no gradient ever reaches the layer's weights
 # (examples/keras_torch_device_cpu0_no_weight_gradients.py).
 DEVICES = {"cpu": "cpu", "gpu": "gpu:0"}
+
+
+def keras_device(keras, backend: str, device: str) -> str:
+    """The keras.device name of the target's device. Keras's JAX backend takes a name without an
+    index ('cpu') from Keras 3.12.0 on (`_to_backend_device` in keras/src/backend/jax/
+    distribution_lib.py); before, it splits the name on ':' and raises ValueError for 'cpu', so
+    there the JAX backend gets 'cpu:0' (the torch backend's trouble with 'cpu:0' is not the JAX's)."""
+    major_minor = tuple(int(part) for part in keras.__version__.split(".")[:2])
+    if backend == "jax" and device == "cpu" and major_minor < (3, 12):
+        return "cpu:0"
+    return DEVICES[device]
 
 
 def import_keras(backend: str):
@@ -88,9 +99,11 @@ def run_keras_layer(adapter: Adapter, api: str, case: Case, dtype: str, device: 
         # zeros is the cheapest start, and no computation under test reads it.
         kwargs["depthwise_initializer" if cls.startswith("Depthwise") else "kernel_initializer"] = "zeros"
     obs = Observation(output=None)
-    attach(obs, functools.partial(keras_snippet.write, case, dtype, cls, kwargs, backend=backend, device=device))
+    device_name = keras_device(keras, backend, device)
+    attach(obs, functools.partial(keras_snippet.write, case, dtype, cls, kwargs, backend=backend, device=device,
+                                  keras_device=device_name))
     x64 = _x64(adapter.jax) if backend == "jax" and dtype == "float64" else contextlib.nullcontext()
-    with keras.device(DEVICES[device]), x64:
+    with keras.device(device_name), x64:
         with adapter.native():
             model, layer = (make or own_layer)(keras, cls, kwargs, (case.batch, *case.in_spatial, case.in_channels))
         obs.layer_weight_shape = tuple(int(d) for d in layer.kernel.shape)

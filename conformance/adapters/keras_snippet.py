@@ -42,17 +42,18 @@ def layer_lines(case: Case, cls: str, kwargs: dict, build: str, grads: bool) -> 
 
 
 def write(case: Case, dtype: str, cls: str, kwargs: dict, *, backend: str, device: str = "cpu", xla: bool = False,
-          grads: bool = False, forward: bool = True) -> Snippet:
+          grads: bool = False, forward: bool = True, keras_device: str | None = None) -> Snippet:
     """The layer on `backend` under the target's device. `grads`: the repro's version (gradients
     through the backend's autodiff, the layer's facts); `forward=False` stops once the layer holds
-    the case's weights (LiteRT's conversion takes it from there)."""
+    the case's weights (LiteRT's conversion takes it from there). `keras_device`: the keras.device
+    name the target used (keras_backend.keras_device), where it differs from the device's default."""
     head = [f"import os; os.environ['KERAS_BACKEND'] = {backend!r}  # read once, at the first import of keras",
             "import numpy as np"]
     if backend == "tensorflow":
         return _tensorflow(case, dtype, cls, kwargs, head, device, xla, grads and forward, forward, grads)
     writer = _jax if backend == "jax" else _torch
     imports, lines, results = writer(case, dtype, cls, kwargs, device, grads and forward)
-    keras_device = "gpu:0" if device == "gpu" else "cpu"  # keras_backend.DEVICES
+    keras_device = keras_device or ("gpu:0" if device == "gpu" else "cpu")  # keras_backend.DEVICES
     return Snippet(head + imports, [f"with keras.device({keras_device!r}):"] + indent(lines), results,
                    random_data(case))
 

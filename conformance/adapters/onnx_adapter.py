@@ -28,8 +28,8 @@ The attributes are ONNX's own (`node_attributes`): kernel_shape, strides, dilati
   for begin/end amounts, so this is a convention, not emulation.
 - output_padding where the case has one (added at the end of the full output, as in the case).
 
-The opset is the newest that both onnx and onnxruntime load (`_newest_common_opset`), recorded in
-`environment()`.
+The opset is the newest that onnx defines, its helper builds and onnxruntime loads
+(`_newest_common_opset`), recorded in `environment()`.
 """
 from __future__ import annotations
 
@@ -227,25 +227,46 @@ def _threads() -> int:
 
 
 def _newest_common_opset(onnx, ort) -> tuple[int, dict]:
-    """The newest default-domain opset that onnx defines and onnxruntime loads: onnx's newest, then
-    lower ones until ORT loads a one-node Conv model of it (ORT refuses opsets newer than it knows).
-    Without onnxruntime, onnx's newest. Returns (opset, the limits found, for the environment)."""
+    """The newest default-domain opset that onnx defines, onnx's helper builds a model of, and
+    onnxruntime loads: onnx's newest, then lower ones. onnx's helper refuses an opset its version
+    table lacks (ValueError "Unsupported opset-version"): onnx 1.22.0 defines opset 27 but its table
+    ends at 26. ORT refuses opsets newer than it knows. Without onnxruntime, the newest the helper
+    builds. Returns (opset, the limits found, for the environment)."""
     newest = onnx.defs.onnx_opset_version()
-    if ort is None:
-        return newest, {"opset_onnx_newest": newest, "opset_onnxruntime_newest": None}
-    helper = onnx.helper
+    limits = {"opset_onnx_newest": newest, "opset_onnx_helper_newest": None, "opset_onnxruntime_newest": None}
     for opset in range(newest, 0, -1):
-        node = helper.make_node("Conv", ["X", "W"], ["Y"])
-        graph = helper.make_graph([node], "probe", [
-            helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [1, 1, 1]),
-            helper.make_tensor_value_info("W", onnx.TensorProto.FLOAT, [1, 1, 1])],
-            [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, None)])
-        model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", opset)])
-        options = ort.SessionOptions()
-        options.log_severity_level = 4
-        try:
-            ort.InferenceSession(model.SerializeToString(), options, providers=[CPU_PROVIDER])
-        except Exception:  # noqa: BLE001 - ORT's refusal of this opset: try the next lower one
+        model = _probe_model(onnx, opset)
+        if model is None:
             continue
-        return opset, {"opset_onnx_newest": newest, "opset_onnxruntime_newest": opset}
-    raise RuntimeError(f"onnxruntime {ort.__version__} loads no opset up to onnx's newest ({newest})")
+        limits["opset_onnx_helper_newest"] = limits["opset_onnx_helper_newest"] or opset
+        if ort is None:
+            return opset, limits
+        if _ort_loads(ort, model):
+            limits["opset_onnxruntime_newest"] = opset
+            return opset, limits
+    runtime = f"onnxruntime {ort.__version__} loads" if ort is not None else "onnx's helper builds"
+    raise RuntimeError(f"{runtime} no opset up to onnx {onnx.__version__}'s newest ({newest})")
+
+
+def _probe_model(onnx, opset: int):
+    """A one-node Conv model of the opset, or None where onnx's helper refuses the opset."""
+    helper = onnx.helper
+    node = helper.make_node("Conv", ["X", "W"], ["Y"])
+    graph = helper.make_graph([node], "probe", [
+        helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [1, 1, 1]),
+        helper.make_tensor_value_info("W", onnx.TensorProto.FLOAT, [1, 1, 1])],
+        [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, None)])
+    try:
+        return helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", opset)])
+    except ValueError:  # "Unsupported opset-version": not in the helper's version table
+        return None
+
+
+def _ort_loads(ort, model) -> bool:
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    try:
+        ort.InferenceSession(model.SerializeToString(), options, providers=[CPU_PROVIDER])
+    except Exception:  # noqa: BLE001 - ORT's refusal of this opset: the caller tries the next lower one
+        return False
+    return True
