@@ -63,7 +63,7 @@ ORT_REFUSALS = (
     Refusal("InvalidArgument", r"output_padding \(\d+\) may be too large for stride",
             "onnxruntime/core/providers/cpu/nn/conv_transpose_attributes.h (ORT requires output_padding < stride, "
             "stricter than the operator page's 'less than the corresponding stride/dilation dimension')"),
-    Refusal("InvalidGraph", r"Type 'tensor\(bfloat16\)' of input parameter \(\w+\) of operator \((Conv|ConvTranspose)\)",
+    Refusal("InvalidGraph", r"Type 'tensor\(bfloat16\)' of input parameter \([^)]*\) of operator \((Conv|ConvTranspose)\)",
             "https://onnx.ai/onnx/operators/onnx__Conv.html (T: float16, float, double before opset 22, the opset "
             "that added bfloat16; ORT checks a model's types against its opset)"),
 )
