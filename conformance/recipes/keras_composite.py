@@ -13,6 +13,7 @@ from conformance.adapters import keras_backend, keras_layers, keras_snippet, lit
 from conformance.adapters.base import Adapter, Observation
 from conformance.adapters.snippet import attach
 from conformance.adapters.tensorflow_adapter import TensorFlowAdapter
+from conformance.recipes.variant import OnVariant, VariantAdapter
 from conformance.spec.case import Case
 
 
@@ -51,18 +52,9 @@ def shown(obs: Observation, recipe: dict) -> Observation:
     return obs
 
 
-class KerasComposite(TensorFlowAdapter):
+class KerasComposite(OnVariant, TensorFlowAdapter):
     """The Keras targets of the tensorflow workers (keras.layer, keras.xla.layer, keras.onednn.layer,
     litert.layer), running `recipe`'s layers around the variant's convolution layer."""
-
-    def __init__(self, adapter: Adapter, variant: Case, recipe: dict):
-        super().__init__()
-        self.name, self.apis = adapter.name, adapter.apis
-        self.variant = variant
-        self.recipe = recipe
-
-    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        return super().native_weight_shape(api, self.variant)
 
     def _check_expressible(self, api: str, case: Case):
         super()._check_expressible(api, self.variant)  # the core layer takes the variant's arguments
@@ -93,20 +85,13 @@ class KerasComposite(TensorFlowAdapter):
         return model, [core.kernel] + ([core.bias] if case.bias else [])
 
 
-class KerasBackendComposite:
+class KerasBackendComposite(VariantAdapter):
     """keras.jax.layer and keras.torch.layer (in the jax and torch workers): the construction on
     that backend, run as the target runs its layer (keras_backend.run_keras_layer)."""
 
     def __init__(self, adapter: Adapter, variant: Case, recipe: dict):
-        self.adapter = adapter
-        self.variant = variant
+        super().__init__(adapter, variant)
         self.recipe = recipe
-
-    def __getattr__(self, name):
-        return getattr(self.adapter, name)
-
-    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        return self.adapter.native_weight_shape(api, self.variant)
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
         make = builder(self.recipe, self.variant.ndim, dtype)

@@ -6,8 +6,9 @@ with the training step) and tf.onednn.nn. The run is the target's own (adapters/
 the tape, the layouts, the weights); only the forward differs."""
 from __future__ import annotations
 
-from conformance.adapters.base import Adapter, Observation
+from conformance.adapters.base import Observation
 from conformance.adapters.tensorflow_adapter import TensorFlowAdapter
+from conformance.recipes.variant import OnVariant
 from conformance.spec.case import Case
 
 
@@ -21,17 +22,8 @@ def crop_index(crops) -> tuple:
     return (slice(None),) + tuple(slice(int(b), -int(e) if e else None) for b, e in crops) + (slice(None),)
 
 
-class TfNnComposite(TensorFlowAdapter):
+class TfNnComposite(OnVariant, TensorFlowAdapter):
     """A tf.nn target, running tf.pad or a crop around the variant's tf.nn call."""
-
-    def __init__(self, adapter: Adapter, variant: Case, recipe: dict):
-        super().__init__()
-        self.name, self.apis = adapter.name, adapter.apis
-        self.variant = variant
-        self.recipe = recipe
-
-    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        return super().native_weight_shape(api, self.variant)
 
     def _check_expressible(self, api: str, case: Case):
         super()._check_expressible(api, self.variant)

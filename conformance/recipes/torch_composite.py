@@ -7,8 +7,9 @@ The run is the target's own (adapters/torch_adapter.py, torch_onnx.py: autograd,
 kernels, the exporter); only the call differs."""
 from __future__ import annotations
 
-from conformance.adapters.base import Adapter, Observation
+from conformance.adapters.base import Observation
 from conformance.adapters.torch_adapter import TorchAdapter
+from conformance.recipes.variant import OnVariant
 from conformance.spec.case import Case
 
 
@@ -22,17 +23,8 @@ def crop_index(crops) -> tuple:
     return (slice(None), slice(None)) + tuple(slice(int(b), -int(e) if e else None) for b, e in crops)
 
 
-class TorchComposite(TorchAdapter):
+class TorchComposite(OnVariant, TorchAdapter):
     """A torch target, running F.pad or a crop around the variant's call (functional or layer)."""
-
-    def __init__(self, adapter: Adapter, variant: Case, recipe: dict):
-        super().__init__()
-        self.name, self.apis = adapter.name, adapter.apis
-        self.variant = variant
-        self.recipe = recipe
-
-    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        return super().native_weight_shape(api, self.variant)
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
         # the variant is what the core call takes; the checks compare with the asked case's oracle

@@ -28,3 +28,17 @@ class VariantAdapter:
         if self.code:
             obs.call, obs.repro = self.code, None
         return obs
+
+
+class OnVariant:
+    """A mixin for a recipe that subclasses the target's adapter class (it wraps the native call in
+    its own `run`): a fresh adapter of the target's kind under the target's name, whose documented
+    weight shape is the variant's, with the recipe at hand."""
+
+    def __init__(self, adapter: Adapter, variant: Case, recipe: dict):
+        super().__init__()
+        self.name, self.apis = adapter.name, adapter.apis
+        self.variant, self.recipe = variant, recipe
+
+    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
+        return super().native_weight_shape(api, self.variant)
