@@ -1,5 +1,5 @@
 """`conformance port`: a layer written as the user writes it, read into a case; the call per target that
-computes it exactly; each recipe run and checked. The five layers of the README's worked example are
+computes it exactly; each recipe run and checked. The five layers of docs/porting.md's worked example are
 pinned here with their answers worked out by hand in each test (the padding arithmetic written out),
 never read back from the code under test."""
 from __future__ import annotations

@@ -166,12 +166,20 @@ def transposed_crop(case: Case, full) -> tuple[dict, list] | None:
     return variant(case, full, ops), [[b, max(e, 0)] for b, e in case.pads]
 
 
+def without_groups(answer: Answer, case: Case, api: str, unit: str) -> bool:
+    """Whether `api` (a transposed conv without a groups argument) cannot take this grouped case; if
+    so the answer says so, and how to port it instead."""
+    if not (case.op == "conv_transpose" and case.groups > 1):
+        return False
+    answer.none = (f"{api} has no groups argument, and no padding or crop around one {unit} splits its "
+                   f"channels; port it as one {unit} per group and concatenate")
+    return True
+
+
 def keras_answer(case: Case, target: str = "keras.layer@cpu", title: str = "Keras 3 layer, TensorFlow backend") -> Answer:
     """Every Keras target (each backend and path, and LiteRT: the model converted) takes the same layers."""
     answer = Answer(target, title)
-    if case.op == "conv_transpose" and case.groups > 1:
-        answer.none = (f"Conv{case.ndim}DTranspose has no groups argument, and no padding or crop around one "
-                       "layer splits its channels; port it as one layer per group and concatenate")
+    if without_groups(answer, case, f"Conv{case.ndim}DTranspose", "layer"):
         return answer
     answer.lines.append(f"weights: {code.keras_weight(case)}; input: {code.channels_last(case)}")
     mine = windows(case)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from conformance.adapters.onnx_adapter import node_attributes
 from conformance.port import code
-from conformance.port.answers import (Answer, Recipe, flax_answer, keras_answer, lax_answer, torch_answer,
+from conformance.port.answers import (Answer, Recipe, without_groups, flax_answer, keras_answer, lax_answer, torch_answer,
                                       transposed_crop, variant, windows)
 from conformance.spec.case import Case
 
@@ -67,9 +67,7 @@ def tf_nn_takes(case: Case) -> bool:
 
 def tf_nn_answer(case: Case, target: str, title: str) -> Answer:
     answer = Answer(target, title)
-    if case.op == "conv_transpose" and case.groups > 1:
-        answer.none = (f"tf.nn.conv{case.ndim}d_transpose has no groups argument, and no padding or crop around "
-                       "one call splits its channels; port it as one call per group and concatenate")
+    if without_groups(answer, case, f"tf.nn.conv{case.ndim}d_transpose", "call"):
         return answer
     answer.lines.append(f"weights: {code.kernel_last_text(case)}; input: {code.channels_last(case)}")
     if tf_nn_takes(case):
