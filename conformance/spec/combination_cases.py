@@ -8,6 +8,7 @@ smallest of the row's parity that fits the effective kernel and the stride.
 from __future__ import annotations
 
 from conformance.spec.case import Case
+from conformance.spec.features import case_features
 from conformance.spec.feature_model import NAMES, Row, case_rows, geometry_size, shape_examples
 
 # (grouping, channel range) -> (C_in, C_out, groups)
@@ -74,7 +75,7 @@ def case_dict(row: Row) -> dict:
     form = lv["padding"]
     d["padding"] = form if not form.startswith("explicit") else _padding(form, k_eff)
     if lv["op"] == "conv_transpose" and form.startswith("explicit"):
-        spatial[:] = _fit_crop(spatial, stride, k_eff, d["padding"])
+        d["input_shape"][2:] = _fit_crop(spatial, stride, k_eff, d["padding"])
     d["dilation"] = _compact(dilation)
     if groups > 1:
         d["groups"] = groups
@@ -110,8 +111,6 @@ def case_id(lv: dict, d: dict) -> str:
 
 def build(row: Row) -> Case:
     """The concrete case of a row, checked: its derived levels are the row's."""
-    from conformance.spec.features import case_features  # features import the case model only
-
     d = case_dict(row)
     case = Case.from_dict(d)
     if case_rows(case) != [tuple(row)]:
