@@ -80,7 +80,10 @@ def case_dict(row: Row) -> dict:
     if groups > 1:
         d["groups"] = groups
     if lv["output_padding"] == "some":
-        d["output_padding"] = _compact([1 if max(s, dl) > 1 else 0 for s, dl in zip(stride, dilation)])
+        # below the stride where a dim is strided (every framework's rule); where none is, below the
+        # dilation (PyTorch's rule, output_padding < max(stride, dilation))
+        strided = [1 if s > 1 else 0 for s in stride]
+        d["output_padding"] = _compact(strided if any(strided) else [1 if dl > 1 else 0 for dl in dilation])
     if lv["bias"] == "no_bias":
         d["bias"] = False
     d["dtypes"] = [lv["dtype"]]
