@@ -37,15 +37,15 @@ HAND = [
     (dict(op="conv_transpose", input_shape=[2, 4, 2, 2, 2], out_channels=8, kernel_size=[1, 2, 2], stride=[2, 1, 1],
           padding=[[0, 1], [0, 0], [0, 0]], groups=4, output_padding=[1, 0, 0], dtypes=["bfloat16"]),
      dict(op="conv_transpose", dims="3d", stride="mixed", dilation="1", grouping="multiplier",
-          padding="explicit_asymmetric", keff_vs_stride="lt", kernel="non_square", batch=">1", bias="bias",
+          padding="explicit_asymmetric", keff_vs_stride="lt", kernel="non_square", batch="2+", bias="bias",
           channels="2-8", parity="even", output_padding="some"), ["bfloat16"]),
     (dict(op="conv", input_shape=[3, 1, 9], out_channels=12, kernel_size=4, stride=3, padding="causal"),
      dict(op="conv", dims="1d", stride="3+", dilation="1", grouping="none", padding="causal", keff_vs_stride="gt",
-          kernel="even", batch=">1", bias="bias", channels=">8", parity="odd", output_padding="none"), ["float32"]),
+          kernel="even", batch="2+", bias="bias", channels="9+", parity="odd", output_padding="none"), ["float32"]),
     (dict(op="conv", input_shape=[1, 6, 6, 6], out_channels=9, kernel_size=1, stride=2, padding=[[0, 0], [0, 0]],
           groups=3, dtypes=["float64"]),
      dict(op="conv", dims="2d", stride="2", dilation="1", grouping="grouped", padding="explicit_zero",
-          keff_vs_stride="lt", kernel="1", batch="1", bias="bias", channels=">8", parity="even",
+          keff_vs_stride="lt", kernel="1", batch="1", bias="bias", channels="9+", parity="even",
           output_padding="none"), ["float64"]),
     # k_eff (3, 5) against stride 3: one dim equal, none shorter
     (dict(op="conv", input_shape=[1, 1, 9, 10], out_channels=1, kernel_size=3, stride=3, padding=[1, 2],
@@ -108,7 +108,7 @@ def test_channel_block_by_hand():
     pairs = {(g, c) for g in fm.FACTORS[fm.INDEX["grouping"]].levels for c in fm.FACTORS[fm.INDEX["channels"]].levels
              if fm.is_valid(combo(grouping=g, channels=c))}
     groupings = ("grouped", "depthwise", "multiplier")
-    assert pairs == {("none", "1"), ("none", "2-8"), ("none", ">8")} | set(itertools.product(groupings, ("2-8", ">8")))
+    assert pairs == {("none", "1"), ("none", "2-8"), ("none", "9+")} | set(itertools.product(groupings, ("2-8", "9+")))
 
 
 def test_free_factors_combine_with_everything():

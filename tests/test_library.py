@@ -115,7 +115,7 @@ def test_geometry_files_default_to_float32(name):
 def test_tensors_are_small():
     """Each case must run in milliseconds on a CI CPU core."""
     too_big = []
-    # combinations.yaml has its own rule (tests/test_coverage.py): its '>8 channels' depthwise cases need
+    # combinations.yaml has its own rule (tests/test_coverage.py): its '9+ channels' depthwise cases need
     # 9 input channels, and its 3-D transposed cases at stride 3+ give up to ~14k output elements
     for c in (c for c in LIB if _file(c) != "combinations.yaml"):
         limit = 6 if c.ndim == 3 else 12

@@ -13,10 +13,10 @@ from conformance.spec.feature_model import NAMES, Row, case_rows, geometry_size,
 
 # (grouping, channel range) -> (C_in, C_out, groups)
 CHANNELS = {
-    ("none", "1"): (1, 1, 1), ("none", "2-8"): (2, 3, 1), ("none", ">8"): (3, 9, 1),
-    ("grouped", "2-8"): (4, 2, 2), ("grouped", ">8"): (6, 9, 3),
-    ("depthwise", "2-8"): (3, 3, 3), ("depthwise", ">8"): (9, 9, 9),
-    ("multiplier", "2-8"): (2, 4, 2), ("multiplier", ">8"): (3, 9, 3),
+    ("none", "1"): (1, 1, 1), ("none", "2-8"): (2, 3, 1), ("none", "9+"): (3, 9, 1),
+    ("grouped", "2-8"): (4, 2, 2), ("grouped", "9+"): (6, 9, 3),
+    ("depthwise", "2-8"): (3, 3, 3), ("depthwise", "9+"): (9, 9, 9),
+    ("multiplier", "2-8"): (2, 4, 2), ("multiplier", "9+"): (3, 9, 3),
 }
 TAGGED = ("grouped", "depthwise", "depth_multiplier", "causal", "output_padding")  # features used as tags
 DTYPE_WORDS = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
@@ -70,7 +70,7 @@ def case_dict(row: Row) -> dict:
     k_eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
     cin, cout, groups = CHANNELS[(lv["grouping"], lv["channels"])]
     spatial = [_input_size(k, s, lv["parity"] == "odd", lv["op"]) for k, s in zip(k_eff, stride)]
-    d = {"op": lv["op"], "input_shape": [2 if lv["batch"] == ">1" else 1, cin, *spatial],
+    d = {"op": lv["op"], "input_shape": [2 if lv["batch"] == "2+" else 1, cin, *spatial],
          "out_channels": cout, "kernel_size": _compact(kernel), "stride": _compact(stride)}
     form = lv["padding"]
     d["padding"] = form if not form.startswith("explicit") else _padding(form, k_eff)

@@ -78,7 +78,7 @@ def grouping_level(in_channels: int, out_channels: int, groups: int) -> str:
 
 def channel_level(in_channels: int, out_channels: int) -> str:
     c = max(in_channels, out_channels)
-    return "1" if c == 1 else "2-8" if c <= 8 else ">8"
+    return "1" if c == 1 else "2-8" if c <= 8 else "9+"
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,9 @@ FACTORS = (
                        "explicit_asymmetric"), padding_level),
     Factor("keff_vs_stride", ("lt", "eq", "gt"), lambda c: keff_level(c.effective_kernel, c.stride)),
     Factor("kernel", ("1", "odd", "even", "non_square"), lambda c: kernel_level(c.kernel_size)),
-    Factor("batch", ("1", ">1"), lambda c: ">1" if c.batch > 1 else "1"),
+    Factor("batch", ("1", "2+"), lambda c: "2+" if c.batch > 1 else "1"),
     Factor("bias", ("bias", "no_bias"), lambda c: "bias" if c.bias else "no_bias"),
-    Factor("channels", ("1", "2-8", ">8"), lambda c: channel_level(c.in_channels, c.out_channels)),
+    Factor("channels", ("1", "2-8", "9+"), lambda c: channel_level(c.in_channels, c.out_channels)),
     Factor("parity", ("even", "odd"), lambda c: "even" if all(n % 2 == 0 for n in c.in_spatial) else "odd"),
     Factor("output_padding", ("none", "some"), lambda c: "some" if any(c.output_padding) else "none"),
     Factor("dtype", tuple(DTYPE_NAMES), lambda c: c.dtypes[0]),
