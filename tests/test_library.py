@@ -30,7 +30,7 @@ GEOMETRY_FILES = tuple(f for f in LIBRARY_FILES if f not in ("dtypes.yaml", "com
 
 MIN_CASES, MAX_CASES = 400, 600  # expanded cases in the whole folder
 # sum over cases of len(dtypes): the CI budget, the hand-written library's 720 plus the generated
-# combinations.yaml's (34 today; it grows only if the feature model does), with room for a few more
+# combinations.yaml's (34 today; regenerated when the other case files change), with room for a few more
 MAX_CASE_DTYPE_PAIRS = 800
 OPS = ("conv", "conv_transpose")
 
