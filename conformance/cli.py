@@ -33,6 +33,7 @@ from conformance.run.suite import dtypes_for, run_suite
 from conformance.run.targets import availability
 from conformance.run.worker import host_environment
 from conformance.search.explore import IsolatedFramework, case_yaml, explore_framework, write_case
+from conformance.spec import coverage
 from conformance.spec.dtypes import DTYPE_NAMES
 from conformance.spec.features import case_features
 from conformance.spec.library import known_path
@@ -55,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
         options.RUN)
     options.add_to_argparse(sub.add_parser(
         "list", help="list cases and targets (api@device, and whether this machine can run each)"), options.LIST)
+    options.add_to_argparse(sub.add_parser(
+        "coverage", help="how many valid 2-way and 3-way combinations of the feature model the cases cover, "
+                         "and which are missing", description=(
+            "Derive each case's level of every factor of the feature model (conformance/spec/feature_model.py: "
+            "op, dims, stride, dilation, grouping, padding, effective kernel against stride, kernel, batch, bias, "
+            "channels, input parity, output_padding, dtype), and count the valid combinations of 2 and of 3 "
+            "factors that some case has, out of those that can exist. Exit 0, or 2 for bad input. "
+            "`python -m conformance.spec.generate_combinations` rewrites cases/combinations.yaml to close the "
+            "gaps.")), options.COVERAGE)
     add_results_commands(sub)
     repro.add_parser(sub)
     port.add_parser(sub)
@@ -287,6 +297,19 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_coverage(args) -> int:
+    cases = load_selected_cases(args.cases, None)
+    results = [coverage.coverage(cases, t) for t in coverage.STRENGTHS]
+    if args.json:
+        text = json.dumps(coverage.as_json(results, len(cases)), indent=1) + "\n"
+        if args.json == "-":
+            print(text, end="")
+            return 0
+        Path(args.json).write_text(text, encoding="utf-8")
+    print(coverage.text(results, len(cases), None if args.all else args.limit), end="")
+    return 0
+
+
 def cmd_diff(args) -> int:
     allow = gate_allow(args)
     d = diff(_read_results(args.base), _read_results(args.new), allow=allow)
@@ -414,7 +437,7 @@ def _explore(name: str, args, dtypes, known, database, environment: dict):
     return ex
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "diff": cmd_diff, "merge": cmd_merge, "report": cmd_report,
+COMMANDS = {"run": cmd_run, "list": cmd_list, "coverage": cmd_coverage, "diff": cmd_diff, "merge": cmd_merge, "report": cmd_report,
             "matrix": cmd_matrix, "show": cmd_show, "schema": cmd_schema,
             "explore": cmd_explore, "repro": repro.cmd_repro, "port": port.cmd_port}
 

@@ -186,6 +186,23 @@ SEARCH_HTML = Option(("--html",), default="reports/explore.html", metavar="PATH"
 OUT = Option(("--out",), default="reports", metavar="FOLDER", pytest=False,
              help="where the minimal case of a discrepancy is saved (default: %(default)s)")
 
+# ------------------------------------------------------------------------- `conformance coverage`
+def positive_int(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise ValueError(value)
+    return n
+
+
+positive_int.__name__ = "integer >= 1"  # argparse names the type in its error: "invalid integer >= 1 value"
+MISSING_LIMIT = Option(("--limit",), parse=positive_int, default=20, metavar="N", pytest=False,
+                       help="list at most N missing combinations of each strength (default: %(default)s)")
+ALL_MISSING = Option(("--all",), switch=True, default=False, pytest=False,
+                     help="list every missing combination")
+COVERAGE_JSON = Option(("--json",), metavar="PATH", pytest=False,
+                       help="also write the numbers and every missing combination as JSON to PATH ('-': stdout, "
+                            "instead of the text)")
+
 # The options of each command, in the order `--help` lists them.
 SELECTION = (FRAMEWORKS, DEVICES, DTYPES, PRECISION, SEED, TIMEOUT, JOBS, RELATIONS, TARGETS, RETRIES,
              REPEAT, VERBOSE, CACHE_DIR)  # the fields of conformance.run.selection.Selection
@@ -196,5 +213,6 @@ PYTEST = tuple(o for o in RUN if o.pytest)
 LIST = (replace(CASES, help="case files or folders (default: the library, %(default)s)"),
         replace(FRAMEWORKS, help="only the targets of these frameworks (each installed one starts a worker to say "
                                  "which devices it sees; default: every known framework)"))
+COVERAGE = (LIST[0], MISSING_LIMIT, ALL_MISSING, COVERAGE_JSON)
 EXPLORE = (FRAMEWORKS, EXAMPLES, SEARCH_DTYPE_LIST, SEARCH_SEED, NO_RELATIONS, KNOWN, DATABASE, SEARCH_JSON,
            SEARCH_HTML, OUT)
