@@ -167,3 +167,53 @@ def test_stride_with_dilation_computes_where_the_layers_refuse_it(answers):
         assert "`strides > 1` not supported in conjunction with `dilation_rate > 1`" in got["output"][1]
     else:
         assert {s for s, _ in got.values()} == {"pass"}, got
+
+
+# ----------------------------------------------------------------------------- conformance repro
+REPRO_CASES = """
+cases:
+  - id: ops-grouped-biased
+    op: conv
+    input_shape: [2, 4, 6, 5]
+    out_channels: 6
+    kernel_size: 3
+    stride: 2
+    padding: same
+    groups: 2
+  - id: ops-depthwise-biased
+    op: conv
+    input_shape: [1, 3, 7]
+    out_channels: 6
+    kernel_size: 2
+    groups: 3
+    dilation: 2
+  - id: ops-transposed-same-output-padding
+    op: conv_transpose
+    input_shape: [1, 2, 4, 4]
+    out_channels: 3
+    kernel_size: 3
+    stride: 2
+    padding: same
+    output_padding: 1
+"""
+
+
+@pytest.mark.parametrize("target", [p.values[0] + "@cpu" for p in BACKENDS])
+@pytest.mark.parametrize("case_id", ["ops-grouped-biased", "ops-depthwise-biased", "ops-transposed-same-output-padding"])
+def test_the_repro_script_reproduces_every_record(target, case_id, tmp_path):
+    """`repro --check` runs the unit in its worker, writes the script, runs it and compares its
+    verdicts with the records: the bias added by keras.ops.add, the grouped kernel, the depthwise
+    kernel, and a known difference (Keras's 'same' with output_padding) reproduced as a failure."""
+    from conformance.cli import main
+    from conformance.spec.library import library_folder
+
+    if any(_missing(p) for p in ("keras", {"keras.ops": "tensorflow", "keras.jax.ops": "jax",
+                                           "keras.torch.ops": "torch"}[target.split("@")[0]])):
+        pytest.skip(f"{target} is not installed")
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(REPRO_CASES)
+    script = tmp_path / "repro.py"
+    code = main(["repro", case_id, "--target", target, "--dtype", "float32", "--cases", str(cases), "--known",
+                 str(library_folder() / "known_differences.yaml"), "--cache-dir", "none", "-o", str(script), "--check"])
+    assert code == 0
+    assert "keras.ops." in script.read_text() and "import conformance" not in script.read_text()

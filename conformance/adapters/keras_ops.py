@@ -42,12 +42,14 @@ from conformance.spec.inputs import Inputs
 
 BACKENDS = {"keras.ops": "tensorflow", "keras.jax.ops": "jax", "keras.torch.ops": "torch"}
 DOCS = "https://keras.io/api/ops/nn/"
-# How keras.ops refuses a convolution on every backend, beyond what the backend's own conv refuses
-# (the TensorFlow backend calls tf.nn.convolution and tf.nn.conv_transpose: tensorflow_adapter.REFUSALS).
+# How keras.ops refuses a convolution, beyond what each backend's own conv refuses (the TensorFlow
+# backend calls tf.nn.convolution and tf.nn.conv_transpose: tensorflow_adapter.REFUSALS, stride with
+# dilation among them, keras-team/keras#23028). What no keras.ops call can express (explicit, causal
+# or same_lower padding, groups in a transposed conv) is refused before the call: `check_expressible`.
 REFUSALS = (
-    Refusal("ValueError", r"The `padding` argument must be one of 'valid', 'same'",
-            "keras/src/backend/common/backend_utils.py _convert_conv_transpose_padding_args_from_keras_to_jax "
-            "and _to_torch (conv_transpose's padding, on the JAX and torch backends)"),
+    Refusal("ValueError", r"The convolution operation resulted in an empty output",
+            "keras/src/backend/tensorflow/nn.py and keras/src/backend/jax/nn.py conv (an input smaller than the "
+            "dilated kernel leaves no output; Keras raises rather than return an empty tensor)"),
 )
 
 
