@@ -198,8 +198,13 @@ cases:
 """
 
 
-@pytest.mark.parametrize("target", [p.values[0] + "@cpu" for p in BACKENDS])
-@pytest.mark.parametrize("case_id", ["ops-grouped-biased", "ops-depthwise-biased", "ops-transposed-same-output-padding"])
+REPRO_UNITS = [("keras.ops@cpu", "ops-grouped-biased"), ("keras.ops@cpu", "ops-transposed-same-output-padding"),
+               ("keras.jax.ops@cpu", "ops-depthwise-biased"), ("keras.jax.ops@cpu", "ops-grouped-biased"),
+               ("keras.torch.ops@cpu", "ops-transposed-same-output-padding"),
+               ("keras.torch.ops@cpu", "ops-depthwise-biased")]  # each case on two backends: a worker start each
+
+
+@pytest.mark.parametrize("target, case_id", REPRO_UNITS)
 def test_the_repro_script_reproduces_every_record(target, case_id, tmp_path):
     """`repro --check` runs the unit in its worker, writes the script, runs it and compares its
     verdicts with the records: the bias added by keras.ops.add, the grouped kernel, the depthwise

@@ -56,6 +56,7 @@ from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Observatio
 _DIMENSION_NUMBERS = jax_snippet.DIMENSION_NUMBERS
 FLAX_SAME_LOWER_NOTE = ("padding 'SAME_LOWER': not among the strings Flax documents; nn.Conv passes a string it "
                         "does not handle itself to jax.lax.conv_general_dilated, which documents 'SAME_LOWER'")
+KERAS_PATHS = {"keras.jax.layer": keras_backend.run_keras_layer, "keras.jax.ops": keras_ops.run}
 TRANSPOSE_KERNEL_NOTE = ("transpose_kernel=True (kernel flipped, I/O swapped by JAX: the adjoint of "
                          "conv, as the reference; the default False is not the adjoint)")
 
@@ -273,10 +274,8 @@ class JaxAdapter(Adapter):
         return self._layer_shapes[key]
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
-        if api in keras_backend.BACKENDS:
-            return keras_backend.run_keras_layer(self, api, case, dtype, device, inputs)
-        if api in keras_ops.BACKENDS:
-            return keras_ops.run(self, api, case, dtype, device, inputs)
+        if api in KERAS_PATHS:  # Keras on this backend: its layers, or keras.ops
+            return KERAS_PATHS[api](self, api, case, dtype, device, inputs)
         jax = self.jax
         if api == "flax.layer" and self.nn is None:
             self.import_package(api, "flax")  # raises its import's error where flax is installed
