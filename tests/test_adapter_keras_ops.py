@@ -83,7 +83,7 @@ def test_the_call_reads_as_the_op_with_the_bias_added_by_keras_ops_add():
 
 
 # ----------------------------------------------------------------------------- on the backends
-# Stride 2 with dilation 2: every Keras conv layer refuses it (keras_layers.REFUSALS); keras.ops
+# Stride 2 with dilation 2: Keras's Conv*D layers refuse it (keras_layers.REFUSALS); keras.ops
 # computes it on JAX and torch, and TensorFlow's keras.ops.conv refuses it with tf.nn.convolution's
 # words (keras-team/keras#23028) while its depthwise_conv computes it (keras-team/keras#23027).
 STRIDE_DILATION = dict(op="conv", input_shape=[1, 2, 9, 9], out_channels=3, kernel_size=3, stride=2, dilation=2)
