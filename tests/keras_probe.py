@@ -1,11 +1,13 @@
-"""Runs the Keras-backend targets (keras.jax.layer, keras.torch.layer) in a process of their own.
+"""Runs the Keras-backend targets (keras.jax.layer, keras.torch.layer, keras.jax.ops, keras.torch.ops) in a
+process of their own.
 
 Keras reads KERAS_BACKEND once per process, and a test session imports keras with TensorFlow's
 backend, so tests reach these targets through `probe`: a fresh interpreter started with
 KERAS_BACKEND set, running this file on a JSON request and writing a JSON answer to a file.
 A request names its `api` and any of:
-- observe: a list of {case, dtype, inputs}: the adapter's raw Observation for each, and the output
-  shape its reproducer snippet computes when run;
+- observe: a list of {case, dtype, inputs[, repro]}: the adapter's raw Observation for each, the output
+  shape its reproducer snippet computes when run, and with `repro: true` the values (`out`) that
+  the body of its `conformance repro` script computes;
 - evaluate: a list of [case, dtype]: each check's [status, message], as `conformance run` records them.
 (Their planted faults are searched by tests/test_sensitivity.py, one process per framework kind.)
 """
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FRAMEWORK = {"keras.jax.layer": "jax", "keras.torch.layer": "torch"}
+FRAMEWORK = {"keras.jax.layer": "jax", "keras.torch.layer": "torch", "keras.jax.ops": "jax", "keras.torch.ops": "torch"}
 
 
 def probe(request: dict, tmp_path, *, backend: str | None = None, timeout: float = 600) -> dict:
@@ -58,10 +60,16 @@ def _observe(adapter, api: str, request: dict) -> dict:
         return {"unsupported": str(exc)}
     scope: dict = {}
     exec(obs.call, scope)  # noqa: S102 - the reproducer must run as printed
+    repro: dict = {"x": arrays["input"], "w": arrays["weight"], "b": arrays["bias"], "dy": arrays["grad_output"],
+                   "out": {}}
+    if request.get("repro"):  # its JAX float64 version turns x64 on for the whole process
+        exec(obs.repro(grads=True).body(), repro)  # noqa: S102 - the repro script's native part, as written
+    layer = obs.layer_weight_shape
     return {"output": _value(obs.output), "grad_input": _value(obs.grad_input), "grad_weight": _value(obs.grad_weight),
-            "grad_bias": _value(obs.grad_bias), "layer_weight_shape": list(obs.layer_weight_shape),
+            "grad_bias": _value(obs.grad_bias), "layer_weight_shape": None if layer is None else list(layer),
             "param_count": obs.param_count, "call": obs.call, "snippet_output_shape": list(scope["y"].shape),
-            "native_weight_shape": list(adapter.native_weight_shape(api, case))}
+            "native_weight_shape": list(adapter.native_weight_shape(api, case)),
+            "repro": {k: _value(v) for k, v in repro["out"].items()}}
 
 
 def _evaluate(adapter, api: str, pair: list) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.adapters import keras_layers, litert, onnx_adapter
+from conformance.adapters import keras_layers, keras_ops, litert, onnx_adapter
 from conformance.adapters.refusal import refusal_for
 
 
@@ -41,6 +41,8 @@ REFUSED = [
     ("keras", "ValueError", "The `padding` argument must be a list/tuple or one of {'same', 'valid'}. Received: causal"),
     ("keras", "ValueError", "`output_padding` must be strictly less than `strides` for all dimensions. At dimension 0, "
      "`output_padding` is 1 but `strides` is 1. Received: output_padding=(1,), strides=(1,)"),
+    ("keras.ops", "ValueError", "The convolution operation resulted in an empty output. Output shape: (1, 0, 3). This "
+     "can happen if the input is too small for the given kernel size, strides, dilation rate, and padding mode."),
     ("litert", "ConverterError", "Some ops are not supported by the native TFLite runtime, you can enable TF kernels "
      "fallback using TF Select."),
     ("litert", "ValueError", "Unsupported TensorFlow type `<dtype: 'bfloat16'>` provided for the input type of the "
@@ -67,6 +69,7 @@ FAILED = [
      "descriptor for the convolution forward propagation primitive."),
     ("tensorflow", "InternalError", "Failed to compile XLA cluster"),
     ("litert", "TypeError", "'NoneType' object is not callable"),
+    ("keras.ops", "ValueError", "Input channels (3) must be divisible by kernel input channels (2)"),  # our kernel
     ("onnxruntime", "Fail", "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Conv node."),
 ]
 
@@ -77,7 +80,8 @@ def tables():
 
     return {"torch": torch_adapter.REFUSALS + keras_layers.REFUSALS + onnx_adapter.ORT_REFUSALS,
             "tensorflow": tensorflow_adapter.REFUSALS + keras_layers.REFUSALS + litert.REFUSALS,
-            "keras": keras_layers.REFUSALS, "litert": litert.REFUSALS, "onnxruntime": onnx_adapter.ORT_REFUSALS}
+            "keras": keras_layers.REFUSALS, "keras.ops": keras_ops.REFUSALS, "litert": litert.REFUSALS,
+            "onnxruntime": onnx_adapter.ORT_REFUSALS}
 
 
 @pytest.mark.parametrize("table, name, message", REFUSED)

@@ -48,7 +48,7 @@ from typing import NamedTuple
 import numpy as np
 
 from conformance.spec.case import Case
-from conformance.adapters import jax_snippet, keras_backend, keras_layers
+from conformance.adapters import jax_snippet, keras_backend, keras_layers, keras_ops
 from conformance.adapters.snippet import attach
 from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported, channels_first, channels_last, converted, dist_version, kernel_first, kernel_last
 
@@ -56,6 +56,7 @@ from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Observatio
 _DIMENSION_NUMBERS = jax_snippet.DIMENSION_NUMBERS
 FLAX_SAME_LOWER_NOTE = ("padding 'SAME_LOWER': not among the strings Flax documents; nn.Conv passes a string it "
                         "does not handle itself to jax.lax.conv_general_dilated, which documents 'SAME_LOWER'")
+KERAS_PATHS = {"keras.jax.layer": keras_backend.run_keras_layer, "keras.jax.ops": keras_ops.run}
 TRANSPOSE_KERNEL_NOTE = ("transpose_kernel=True (kernel flipped, I/O swapped by JAX: the adjoint of "
                          "conv, as the reference; the default False is not the adjoint)")
 
@@ -78,7 +79,7 @@ class _Spec(NamedTuple):
 
 class JaxAdapter(Adapter):
     name = "jax"
-    apis = ("jax.lax", "flax.layer", "keras.jax.layer")
+    apis = ("jax.lax", "flax.layer", "keras.jax.layer", "keras.jax.ops")
 
     def __init__(self):
         # By default JAX takes 75% of a GPU's memory when it starts. The runner starts up to --jobs
@@ -99,7 +100,7 @@ class JaxAdapter(Adapter):
         self.nn = nn
         # jax.lax and Flax refuse nothing the library asks that the adapter does not check itself (no
         # groups in transposed convs, no SAME_LOWER there): only keras.jax.layer's Keras refusals.
-        self.refusals = keras_layers.REFUSALS
+        self.refusals = keras_layers.REFUSALS + keras_ops.REFUSALS
         self._dtypes = {"float16": jnp.float16, "bfloat16": jnp.bfloat16,
                         "float32": jnp.float32, "float64": jnp.float64}
 
@@ -119,8 +120,8 @@ class JaxAdapter(Adapter):
         self.compilation_cache = _use_compilation_cache(jax)
 
     def import_package(self, api: str, package: str):
-        if api in keras_backend.BACKENDS and package == "keras":
-            return keras_backend.import_keras(keras_backend.BACKENDS[api])
+        if package == "keras" and (api in keras_backend.BACKENDS or api in keras_ops.BACKENDS):
+            return keras_backend.import_keras(keras_backend.BACKENDS.get(api) or keras_ops.BACKENDS[api])
         if package == "flax":
             return importlib.import_module("flax.linen")  # what flax.layer runs
         return super().import_package(api, package)
@@ -175,6 +176,8 @@ class JaxAdapter(Adapter):
     def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
         if api in keras_backend.BACKENDS:
             return keras_backend.native_weight_shape(api, case)
+        if api in keras_ops.BACKENDS:
+            return keras_ops.native_weight_shape(case)
         # Both APIs, both ops: kernel_last of the canonical weight, (A, B, *k) -> (*k, B, A).
         # conv (*k, I/g, O): lax 'HWIO' as our dimension_numbers declare; Flax nn.Conv creates
         #   kernel_size + (in_features // feature_group_count, features).
@@ -271,8 +274,8 @@ class JaxAdapter(Adapter):
         return self._layer_shapes[key]
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
-        if api in keras_backend.BACKENDS:
-            return keras_backend.run_keras_layer(self, api, case, dtype, device, inputs)
+        if api in KERAS_PATHS:  # Keras on this backend: its layers, or keras.ops
+            return KERAS_PATHS[api](self, api, case, dtype, device, inputs)
         jax = self.jax
         if api == "flax.layer" and self.nn is None:
             self.import_package(api, "flax")  # raises its import's error where flax is installed

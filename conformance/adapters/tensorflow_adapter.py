@@ -23,7 +23,7 @@ import os
 import sys
 
 from conformance.spec.case import Case
-from conformance.adapters import keras_layers, keras_snippet, litert, tf_snippet
+from conformance.adapters import keras_layers, keras_ops, keras_snippet, litert, tf_snippet
 from conformance.adapters.snippet import Snippet, attach
 from conformance.adapters.base import (Adapter, Observation, Unsupported, api_modifiers, api_surface, channels_first, channels_last,
                                        CompiledPathError, compiled_failure, converted, kernel_first,
@@ -68,7 +68,7 @@ class TensorFlowAdapter(Adapter):
         # Keras compiles grouped convs with XLA per input shape; each new case would log a retracing warning.
         tf.get_logger().setLevel("ERROR")
         self.tf = tf
-        self.refusals = REFUSALS + keras_layers.REFUSALS + litert.REFUSALS
+        self.refusals = REFUSALS + keras_layers.REFUSALS + keras_ops.REFUSALS + litert.REFUSALS
         self._dtypes = {"float16": tf.float16, "bfloat16": tf.bfloat16,
                         "float32": tf.float32, "float64": tf.float64}
 
@@ -142,7 +142,7 @@ class TensorFlowAdapter(Adapter):
 
     # ---------------------------------------------------------------- semantics
     def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        if api_surface(api) == "layer":
+        if api_surface(api) == "layer" or api in keras_ops.BACKENDS:
             return keras_layers.native_weight_shape(case)
         # conv (O, I/g, *k) -> (*k, I/g, O): https://www.tensorflow.org/api_docs/python/tf/nn/convolution
         # transposed (I, O, *k) -> (*k, O, I): https://www.tensorflow.org/api_docs/python/tf/nn/conv2d_transpose
@@ -181,6 +181,8 @@ class TensorFlowAdapter(Adapter):
     def run(self, api, case, dtype, device, inputs) -> Observation:
         if api == litert.API:  # the Keras layer converted for LiteRT, run in its interpreter
             return litert.run(self, case, dtype, device, inputs)
+        if api in keras_ops.BACKENDS:  # keras.ops on TensorFlow's backend
+            return keras_ops.run(self, api, case, dtype, device, inputs)
         tf = self.tf
         self._check_expressible(api, case)
         keras = self.keras if api_surface(api) == "layer" else None

@@ -17,7 +17,7 @@ from conformance.adapters.base import (Adapter, Observation, dist_version, Unsup
                                        compiled_failure)
 from conformance.adapters.refusal import Refusal
 from conformance.adapters.torch_compile import Compiler
-from conformance.adapters import keras_backend, keras_layers
+from conformance.adapters import keras_backend, keras_layers, keras_ops
 from conformance.adapters import onnx_adapter, torch_onnx, torch_snippet
 from conformance.adapters.snippet import Snippet, attach
 
@@ -50,13 +50,13 @@ class TorchAdapter(Adapter):
         torch.set_warn_always(True)
         self.torch = torch
         self.F = F
-        self.refusals = REFUSALS + keras_layers.REFUSALS + onnx_adapter.ORT_REFUSALS
+        self.refusals = REFUSALS + keras_layers.REFUSALS + keras_ops.REFUSALS + onnx_adapter.ORT_REFUSALS
         self._dtypes = {"float16": torch.float16, "bfloat16": torch.bfloat16,
                         "float32": torch.float32, "float64": torch.float64}
 
     def import_package(self, api: str, package: str):
-        if api in keras_backend.BACKENDS and package == "keras":
-            return keras_backend.import_keras(keras_backend.BACKENDS[api])
+        if package == "keras" and (api in keras_backend.BACKENDS or api in keras_ops.BACKENDS):
+            return keras_backend.import_keras(keras_backend.BACKENDS.get(api) or keras_ops.BACKENDS[api])
         return super().import_package(api, package)
 
     # ---------------------------------------------------------------- environment
@@ -105,6 +105,8 @@ class TorchAdapter(Adapter):
     def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
         if api in keras_backend.BACKENDS:
             return keras_backend.native_weight_shape(api, case)
+        if api in keras_ops.BACKENDS:
+            return keras_ops.native_weight_shape(case)
         return case.weight_shape  # PyTorch's layouts are the canonical ones
 
     def _padding(self, case: Case):
@@ -128,6 +130,8 @@ class TorchAdapter(Adapter):
     def run(self, api, case, dtype, device, inputs) -> Observation:
         if api in keras_backend.BACKENDS:
             return keras_backend.run_keras_layer(self, api, case, dtype, device, inputs)
+        if api in keras_ops.BACKENDS:
+            return keras_ops.run(self, api, case, dtype, device, inputs)
         if api in torch_onnx.APIS:  # exported to ONNX, run on ONNX Runtime
             return torch_onnx.run(self, api, case, dtype, device, inputs, self._padding(case), _snippet)
         t = self.torch

@@ -28,16 +28,17 @@ REGISTRY = {
 APIS = {
     "torch": ("torch.functional", "torch.layer", "torch.compile.functional", "torch.compile.layer",
               "torch.channels_last.layer", "torch.compile.channels_last.layer", "torch.no_mkldnn.functional",
-              "keras.torch.layer", "torch.onnx.layer", "torch.onnx.torchscript.layer"),
-    "tensorflow": ("tf.nn", "keras.layer", "tf.xla.nn", "keras.xla.layer", "litert.layer"),
-    "jax": ("jax.lax", "flax.layer", "keras.jax.layer"),
+              "keras.torch.layer", "torch.onnx.layer", "torch.onnx.torchscript.layer", "keras.torch.ops"),
+    "tensorflow": ("tf.nn", "keras.layer", "tf.xla.nn", "keras.xla.layer", "litert.layer", "keras.ops"),
+    "jax": ("jax.lax", "flax.layer", "keras.jax.layer", "keras.jax.ops"),
     "tensorflow-onednn": ("tf.onednn.nn", "keras.onednn.layer"),
     "onnx": ("onnxruntime", "onnx.reference"),
 }
 API_PACKAGES = {"keras.layer": ("keras",), "flax.layer": ("flax",), "keras.xla.layer": ("keras",),
                 "keras.onednn.layer": ("keras",), "keras.jax.layer": ("keras",), "keras.torch.layer": ("keras",),
                 "onnxruntime": ("onnxruntime",), "torch.onnx.layer": ("onnx", "onnxscript", "onnxruntime"),
-                "torch.onnx.torchscript.layer": ("onnx", "onnxruntime"), "litert.layer": ("keras",)}
+                "torch.onnx.torchscript.layer": ("onnx", "onnxruntime"), "litert.layer": ("keras",),
+                "keras.ops": ("keras",), "keras.jax.ops": ("keras",), "keras.torch.ops": ("keras",)}
 # APIs that exist on the CPU only: a switch of CPU kernels (oneDNN), an evaluator or interpreter
 # without a GPU path. The others run on every device their framework sees.
 CPU_ONLY_APIS = frozenset({"torch.no_mkldnn.functional", "tf.onednn.nn", "keras.onednn.layer", "onnx.reference",
