@@ -47,8 +47,10 @@ class Failure:
 class Reply:
     """What came back for one (case, framework) request: the records of the units that finished, and
     a `Failure` for each unit that did not. A piece of a reply (`WorkerPool.arrivals`) holds one
-    unit, and `worker` is the number of the worker that ran it (0: none did)."""
+    unit, and `worker` is the number of the worker that ran it (0: none did). `output`: all that
+    worker wrote while it ran that unit, for a pool made with `unit_output` (else None)."""
 
     records: list = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     worker: int = 0
+    output: str | None = None

@@ -31,6 +31,20 @@ def output_tail(path: str | None, since: int = 0, max_bytes: int = 4096, max_lin
     return text or None
 
 
+def output_since(path: str | None, since: int = 0, max_bytes: int = 8 << 20) -> tuple[str, int]:
+    """All of a worker's output file from byte `since` on (at most `max_bytes` of it, the first ones),
+    and the offset where that text ends."""
+    if not path:
+        return "", since
+    try:
+        with open(path, "rb") as f:
+            f.seek(since)
+            data = f.read(max_bytes)
+    except OSError:
+        return "", since
+    return data.decode("utf-8", errors="replace"), since + len(data)
+
+
 def file_size(path: str | None) -> int:
     try:
         return os.path.getsize(path) if path else 0
