@@ -1,0 +1,140 @@
+"""A failing unit on a oneDNN-backed CPU target names the oneDNN kernels it ran (run/kernel_log.py).
+
+The end-to-end test plants a fault (the kernel flipped) around the real PyTorch and TensorFlow
+(oneDNN on) adapters (tests/planted_onednn.py), so their units fail on every machine while the
+frameworks' own convs run. Which kernels those convs use depends on the CPU (AVX-512 or not, bf16
+support) and on PyTorch's choice of oneDNN for the shape, dtype and thread count, so the expected
+names come from the platform itself: a plain forward conv of the same shapes, run in its own process
+with ONEDNN_VERBOSE, read with a regular expression of the test's own.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import planted_onednn
+from conformance.results.kernels import NO_ONEDNN
+from conformance.results.records import Result
+from conformance.run import kernel_log
+from conformance.run.selection import Selection
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+CASE = """cases:
+  - id: planted_conv2d_k3
+    description: A small 2-D conv with bias; the planted fault flips its kernel.
+    op: conv
+    input_shape: [1, 4, 12, 12]
+    out_channels: 8
+    kernel_size: 3
+    bias: true
+    dtypes: [float32, bfloat16]
+"""
+PROBES = {  # a plain forward conv of the case's shapes, per target
+    "torch.functional": ("torch", {}, "import torch\n"
+                         "d = getattr(torch, '{dtype}')\n"
+                         "torch.nn.functional.conv2d(torch.randn(1, 4, 12, 12, dtype=d, requires_grad=True),\n"
+                         "    torch.randn(8, 4, 3, 3, dtype=d, requires_grad=True), torch.randn(8, dtype=d))\n"),
+    "tf.onednn.nn": ("tensorflow", {"TF_ENABLE_ONEDNN_OPTS": "1"}, "import tensorflow as tf\n"
+                     "d = tf.as_dtype('{dtype}')\n"
+                     "y = tf.nn.conv2d(tf.random.normal((1, 12, 12, 4), dtype=d), tf.random.normal((3, 3, 4, 8), dtype=d),"
+                     " 1, 'VALID')\n"
+                     "tf.nn.bias_add(y, tf.random.normal((8,), dtype=d))\n"),
+}
+FORWARD_CONV = re.compile(r"^onednn_verbose,.*?,exec,cpu,convolution,([^,]+),forward_\w+,", re.M)
+
+
+def probe(api: str, dtype: str) -> set[str]:
+    """The oneDNN convolution implementations a plain forward conv ran on this machine (exec lines)."""
+    _, variables, code = PROBES[api]
+    env = {**os.environ, "ONEDNN_VERBOSE": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           "TF_CPP_MIN_LOG_LEVEL": "2", **variables}
+    out = subprocess.run([sys.executable, "-c", code.format(dtype=dtype)], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return set(FORWARD_CONV.findall(out.stdout))
+
+
+@pytest.fixture(scope="module")
+def planted_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kernels")
+    (folder / "planted.yaml").write_text(CASE)
+    env = {**os.environ, **planted_onednn.environment_variables(TESTS)}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env["PYTHONPATH"]])
+    cmd = [sys.executable, "-m", "conformance", "run", "--cases", str(folder / "planted.yaml"), "--frameworks",
+           ",".join(planted_onednn.SPEC), "--devices", "cpu", "--known", "none", "--json", str(folder / "r.json"),
+           "--html", "", "--cache-dir", str(folder / "cache"), "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=folder)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the planted fault fails the run
+    return json.loads((folder / "r.json").read_text())
+
+
+def test_each_failing_unit_names_the_kernels_this_machine_ran(planted_run):
+    failing = [r for r in planted_run["results"] if r["status"] == "fail"]
+    units = {(r["api"], r["dtype"]) for r in failing}
+    assert units == {(api, dtype) for api in PROBES for dtype in ("float32", "bfloat16")}  # the fault shows
+    assert planted_run["environment"]["kernel_logs"] == {"limit": 10, "logged": 4, "over_limit": 0,
+                                                         "variables": {"ONEDNN_VERBOSE": "2"}}
+    for api, dtype in sorted(units):
+        expected = probe(api, dtype)
+        for r in (r for r in failing if (r["api"], r["dtype"]) == (api, dtype)):
+            kernels = r["kernels"]
+            assert kernels["rerun"] == "fail", (api, dtype, r["check"])
+            forward = {k["implementation"] for k in kernels["onednn"]
+                       if k["primitive"] == "convolution" and k["propagation"].startswith("forward") and k["executed"]}
+            assert forward == expected, (api, dtype, r["check"], kernels)
+            if not kernels["onednn"]:
+                assert kernels["note"] == NO_ONEDNN
+    passing = [r for r in planted_run["results"] if r["status"] == "pass"]
+    assert passing and not any("kernels" in r for r in passing)
+
+
+def test_tensorflow_with_onednn_on_always_logs_a_forward_conv_kernel(planted_run):
+    """tf.onednn.nn's worker forces TF_ENABLE_ONEDNN_OPTS=1: its float32 conv is oneDNN's on any x86 CPU."""
+    r = next(r for r in planted_run["results"] if (r["api"], r["dtype"], r["check"]) == ("tf.onednn.nn", "float32", "output"))
+    assert any(k["primitive"] == "convolution" and k["propagation"] == "forward_training" for k in r["kernels"]["onednn"])
+
+
+# ------------------------------------------------------------------------- which units, and the limit
+def record(api="tf.onednn.nn", status="fail", case="c1", dtype="float32", device="cpu", check="output",
+           framework="tensorflow-onednn") -> Result:
+    return Result(case=case, framework=framework, api=api, device=device, dtype=dtype, check=check, status=status)
+
+
+def test_only_failing_units_on_onednn_cpu_targets_are_logged_once_each_up_to_the_limit(monkeypatch):
+    records = [record(), record(check="grad_input", status="flaky"),  # one unit, two failing records
+               record(check="output_shape", status="pass"),
+               record(case="c2", status="crashed"), record(case="c3"),  # over the limit of 2
+               record(case="c4", status="known"), record(case="c5", status="error"),
+               record(case="c6", device="gpu"), record(case="c7", api="onnxruntime", framework="onnx"),
+               record(case="c8", api="litert.layer", framework="tensorflow")]
+    logged = []
+
+    def rerun(units, cases, selection, jobs):
+        logged.extend(units)
+        return {key: (lambda check: {"onednn": [], "rerun": "fail", "note": "fake"}) for key in units}
+
+    monkeypatch.setattr(kernel_log, "_rerun", rerun)
+    cases = {f"c{i}": object() for i in range(1, 9)}
+    said = kernel_log.name_kernels(records, cases, Selection(kernel_logs=2), jobs=1)
+    assert [case for case, _ in logged] == ["c1", "c2"]
+    assert said == {"limit": 2, "logged": 2, "over_limit": 1, "variables": {"ONEDNN_VERBOSE": "2"}}
+    by = {(r.case, r.check): r.kernels for r in records}
+    assert by[("c1", "output")]["note"] == by[("c1", "grad_input")]["note"] == by[("c2", "output")]["note"] == "fake"
+    assert by[("c1", "output_shape")] is None  # a passing record of a logged unit
+    assert by[("c3", "output")] == {"onednn": [], "note": "not logged: over this run's limit of 2 kernel-log re-runs "
+                                                          "(--kernel-logs)"}
+    assert all(by[(c, "output")] is None for c in ("c4", "c5", "c6", "c7", "c8"))
+
+
+def test_a_limit_of_zero_logs_nothing(monkeypatch):
+    monkeypatch.setattr(kernel_log, "_rerun", lambda *a: pytest.fail("no re-run with --kernel-logs 0"))
+    records = [record()]
+    assert kernel_log.name_kernels(records, {"c1": object()}, Selection(kernel_logs=0), jobs=1) is None
+    assert records[0].kernels is None
