@@ -22,6 +22,7 @@ from conformance.report.tables import (EnvItem, SummaryGroup, SupportTable, case
 from conformance.report.values import (SEVERITY, STATUS_ORDER, Counts, as_text, base_id, format_ratio, json_safe,
                                        key_text, ratio_value, target_label)
 from conformance.repro import case_files_option, command_line
+from conformance.results.kernels import kernel_lines
 from conformance.results.records import ORACLE_CHECKS, Result, RunResults
 
 
@@ -92,8 +93,10 @@ class DiscrepancyRow:
 
 def _story(r: Result) -> dict:
     """What the attempts of a record's unit left: earlier attempts, the worker's stderr, the command
-    that reruns the unit, and the values that varied between repeats (only those present)."""
-    story = {"attempts": r.attempts, "stderr": r.stderr, "rerun": r.rerun, "varies": r.varies}
+    that reruns the unit, the values that varied between repeats, and the oneDNN kernels of its
+    logged re-run (only those present)."""
+    story = {"attempts": r.attempts, "stderr": r.stderr, "rerun": r.rerun, "varies": r.varies,
+             "kernels": r.kernels and {"rerun": r.kernels.get("rerun"), "lines": kernel_lines(r.kernels)}}
     return {k: v for k, v in story.items() if v}
 
 

@@ -21,6 +21,9 @@ A record's `kernels` is a dict:
 from __future__ import annotations
 
 MARKERS = ("onednn_verbose", "dnnl_verbose")
+# The primitives that compute a convolution (gemm_api: oneDNN's sgemm under TensorFlow's Eigen
+# convolutions); the others (reorders of layouts) only move data.
+MAIN_PRIMITIVES = ("convolution", "deconvolution", "gemm_api")
 NO_ONEDNN = "oneDNN logged no primitive in the re-run: this unit ran no oneDNN kernel"
 
 
@@ -75,3 +78,19 @@ def kernel_lines(kernels: dict | None) -> list[str]:
     if kernels.get("note"):
         lines.append(kernels["note"])
     return lines
+
+
+def kernel_summary(kernels: dict | None) -> str | None:
+    """One line for the terminal: the convolution kernels (and oneDNN matrix products) with their
+    propagation kinds, 'jit:avx512_core (forward_training), ...', or the note; None without a log."""
+    if not kernels:
+        return None
+    named = []
+    for k in kernels.get("onednn", ()):
+        if k["primitive"] in MAIN_PRIMITIVES:
+            text = f"{k['implementation'] or k['primitive']} ({k['propagation']})"
+            if text not in named:
+                named.append(text)
+    if named:
+        return ", ".join(named)
+    return kernels.get("note") or "only " + ", ".join(sorted({k["primitive"] for k in kernels["onednn"]}))
