@@ -19,8 +19,13 @@ from pathlib import Path
 import pytest
 
 import planted_onednn
-from conformance.results.kernels import NO_ONEDNN
-from conformance.results.records import Result
+from json_schema_check import errors as schema_errors
+from conformance.report.model import discrepancy_rows
+from conformance.report.porting import porting_view
+from conformance.report.text import unexpected_lines
+from conformance.results.kernels import NO_ONEDNN, kernel_lines
+from conformance.results.records import Result, RunResults
+from conformance.results.schema import results_file_schema
 from conformance.run import kernel_log
 from conformance.run.selection import Selection
 
@@ -99,6 +104,23 @@ def test_tensorflow_with_onednn_on_always_logs_a_forward_conv_kernel(planted_run
     """tf.onednn.nn's worker forces TF_ENABLE_ONEDNN_OPTS=1: its float32 conv is oneDNN's on any x86 CPU."""
     r = next(r for r in planted_run["results"] if (r["api"], r["dtype"], r["check"]) == ("tf.onednn.nn", "float32", "output"))
     assert any(k["primitive"] == "convolution" and k["propagation"] == "forward_training" for k in r["kernels"]["onednn"])
+
+
+def test_the_file_the_porting_view_the_report_and_the_terminal_carry_them(planted_run):
+    assert schema_errors(planted_run, results_file_schema()) == []
+    run = RunResults.from_dict(planted_run)
+    r = next(r for r in run.results if (r.api, r.dtype, r.check) == ("tf.onednn.nn", "float32", "output"))
+    first = r.kernels["onednn"][0]
+    line = f"{first['primitive']} {first['implementation']} {first['propagation']} {first['problem']}"
+    view = porting_view(run.results, "planted_conv2d_k3").splitlines()
+    at = view.index("    oneDNN kernels, float32 (one re-run of the unit with ONEDNN_VERBOSE; its failing checks gave "
+                    "fail there):", view.index("tf.onednn.nn@cpu      fail                fail"))
+    assert view[at + 1] == "        " + line
+    story = {row["check"]: row["story"] for row in (row.to_dict() for row in discrepancy_rows(run.results, None, {}))
+             if row["target"] == "tf.onednn.nn@cpu" and row["dtype"] == "float32"}["output"]
+    assert story["kernels"] == {"rerun": "fail", "lines": kernel_lines(r.kernels)} and story["kernels"]["lines"][0] == line
+    terminal = unexpected_lines([r])
+    assert terminal[1].startswith(f"           kernels: {first['implementation']} ({first['propagation']})")
 
 
 # ------------------------------------------------------------------------- which units, and the limit

@@ -53,7 +53,7 @@ class DiscrepancyRow:
     known: dict | None
     baseline_status: str | None = None  # the status of the same key in the baseline, when one is given
     tags: list[str] = field(default_factory=list)
-    story: dict = field(default_factory=dict)  # attempts, stderr, rerun, varies (conformance/run/attempts.py)
+    story: dict = field(default_factory=dict)  # attempts, stderr, rerun, varies (run/attempts.py), kernels (run/kernel_log.py)
     repro: str = ""  # the `conformance repro` command that writes the unit's standalone script
 
     @property

@@ -62,7 +62,7 @@ def unexpected_lines(unexpected: list[Result], limit: int = 20) -> list[str]:
             lines.append(f"           rerun:  {r.rerun}")
         kernels = kernel_summary(r.kernels)
         if kernels:
-            lines.append(f"           oneDNN: {kernels}")
+            lines.append(f"           kernels: {kernels}")
     if len(groups) > limit:
         lines.append(f"  ... and {len(groups) - limit} more (see the report)")
     return lines
