@@ -160,3 +160,62 @@ def test_a_limit_of_zero_logs_nothing(monkeypatch):
     records = [record()]
     assert kernel_log.name_kernels(records, {"c1": object()}, Selection(kernel_logs=0), jobs=1) is None
     assert records[0].kernels is None
+
+
+# ------------------------------------------------------------------------- the pool's part
+def test_a_pool_with_unit_output_hands_back_each_units_own_output_and_forces_its_variables(monkeypatch):
+    """On the fake framework: a noisy unit's piece holds its own log line and not its neighbour's; a
+    unit that aborts holds what the worker wrote before it died; the pool's variables win over the
+    user's, in the workers only."""
+    import fakefw
+    from conformance.run.messages import Request
+    from conformance.run.pool import WorkerPool
+    from conformance.run.suite import units_for
+    from conformance.run.worker import framework_section
+    from conformance.spec.case import Case
+
+    for name, value in fakefw.environment_variables(TESTS).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    noisy = Case.from_dict({"id": "noisy", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1, "kernel_size": 2,
+                            "tags": ["fake_noisy"]})
+    aborts = Case.from_dict({"id": "aborts", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1,
+                             "kernel_size": 2, "tags": ["fake_abort_layer"]})
+    units = tuple(units_for("fakefw", [("fakefw.functional", "cpu", "defaults"), ("fakefw.layer", "cpu", "defaults")],
+                            ["float32"]))
+    with WorkerPool(["fakefw"], timeout=60, stream=True, jobs=1, variables={"OMP_NUM_THREADS": "3"},
+                    unit_output=True) as pool:
+        section = framework_section(pool.start()["fakefw"])
+        for rid, case in (("noisy", noisy), ("aborts", aborts)):
+            pool.submit("fakefw", Request(rid, case.to_dict(), units, seed=0))
+            while pool.pending:
+                pool.collect(block=0.5)
+        pieces = pool.take_arrivals()
+    assert os.environ["OMP_NUM_THREADS"] == "7" and section["started_with"]["OMP_NUM_THREADS"] == "3"
+    outputs = {(rid, (piece.records[0]["api"] if piece.records else piece.failures[0].unit.api)): piece.output
+               for rid, piece in pieces}
+    assert outputs[("noisy", "fakefw.functional")] == "fakefw log: running noisy on fakefw.functional\n"
+    assert outputs[("noisy", "fakefw.layer")] == "fakefw log: running noisy on fakefw.layer\n"
+    assert outputs[("aborts", "fakefw.functional")] == ""
+    crashed = next(piece for rid, piece in pieces if rid == "aborts" and piece.failures)
+    assert crashed.failures[0].status == "crashed" and "Fatal Python error: Aborted" in crashed.output
+
+
+def test_a_pool_without_unit_output_hands_back_none(monkeypatch):
+    import fakefw
+    from conformance.run.messages import Request
+    from conformance.run.pool import WorkerPool
+    from conformance.run.suite import units_for
+    from conformance.spec.case import Case
+
+    for name, value in fakefw.environment_variables(TESTS).items():
+        monkeypatch.setenv(name, value)
+    noisy = Case.from_dict({"id": "noisy", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1, "kernel_size": 2,
+                            "tags": ["fake_noisy"]})
+    units = tuple(units_for("fakefw", [("fakefw.functional", "cpu", "defaults")], ["float32"]))
+    with WorkerPool(["fakefw"], timeout=60, stream=True, jobs=1) as pool:
+        pool.start()
+        pool.submit("fakefw", Request("r", noisy.to_dict(), units, seed=0))
+        while pool.pending:
+            pool.collect(block=0.5)
+        assert [piece.output for _, piece in pool.take_arrivals()] == [None]
