@@ -49,7 +49,8 @@ FORWARD_ONLY_APIS = frozenset({"onnxruntime", "onnx.reference", "torch.onnx.laye
 # APIs whose computation runs in a process that has oneDNN loaded, so that oneDNN's verbose log can
 # name the kernel a failing unit ran (conformance/run/kernel_log.py): PyTorch's CPU convolutions
 # (mkldnn, for the shapes, dtypes and thread counts where ATen picks it), TensorFlow's with oneDNN on,
-# and TensorFlow's Eigen convolutions with it off, whose matrix products are oneDNN's sgemm. Not the
+# and TensorFlow's Eigen convolutions with it off, XLA:CPU's included, whose float32 matrix products
+# are oneDNN's sgemm (Eigen's contraction kernel in TF's build: tensorflow/tensorflow#44120). Not the
 # exported or converted models (ONNX Runtime, LiteRT), which run in runtimes of their own. Whether a
 # unit did call oneDNN is what its log says.
 ONEDNN_APIS = frozenset({"torch.functional", "torch.layer", "torch.compile.functional", "torch.compile.layer",
