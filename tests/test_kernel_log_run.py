@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,7 @@ def test_a_pool_with_unit_output_hands_back_each_units_own_output_and_forces_its
         section = framework_section(pool.start()["fakefw"])
         for rid, case in (("noisy", noisy), ("aborts", aborts)):
             pool.submit("fakefw", Request(rid, case.to_dict(), units, seed=0))
+            time.sleep(2)  # both units write before this process reads a message: the worker says where each ends
             while pool.pending:
                 pool.collect(block=0.5)
         pieces = pool.take_arrivals()

@@ -67,17 +67,19 @@ def _rerun(units, cases: dict, selection, jobs: int) -> dict:
     frameworks = sorted({unit.framework for _, unit in units})
     with WorkerPool(frameworks, timeout=selection.timeout, stream=True, jobs=max(1, min(jobs, len(units))),
                     shared_cache=selection.shared_cache, capture=True, variables=LOG_VARIABLES,
-                    unit_output=True, retire_idle=True) as pool:
+                    unit_output=True) as pool:
         pool.start()
         for n, (case_id, unit) in enumerate(units):
-            pool.submit(unit.framework, Request(("kernel-log", n), cases[case_id].to_dict(), (unit,), selection.seed))
+            pool.submit(unit.framework, Request(("kernel-log", n), cases[case_id].to_dict(), (unit,), selection.seed,
+                                                selection.relations))
+        pool.retire_idle = True  # everything is queued: a framework whose queue empties is done
         while pool.pending:
             pool.collect(block=0.5)
         pieces = pool.take_arrivals()
     out = {}
     for (_, n), piece in pieces:
         case_id, unit = units[n]
-        statuses = {r.check: r.status for r in records_from(piece, cases[case_id])}
+        statuses = {r.check: r.status for r in records_from(piece, cases[case_id], selection.relations)}
         out[(case_id, unit)] = _field_maker(piece.output, statuses)
     return out
 

@@ -333,7 +333,8 @@ class WorkerPool:
                 for r in records if stderr else ():
                     if r["status"] == "error":
                         r["stderr"] = stderr
-                self._arrive(rid, Reply(records=records, worker=w.number, output=self._unit_text(w)))
+                end = message[3] if len(message) > 3 else None
+                self._arrive(rid, Reply(records=records, worker=w.number, output=self._unit_text(w, end)))
                 w.position += 1
                 w.started = time.monotonic()
                 continue
@@ -374,12 +375,13 @@ class WorkerPool:
         """What the worker wrote since its request in flight was sent (the end of it)."""
         return output_tail(w.output, since=w.output_mark)
 
-    def _unit_text(self, w: Worker) -> str | None:
+    def _unit_text(self, w: Worker, end: int | None = None) -> str | None:
         """With `unit_output`: all the worker wrote since its last unit ended (or its request was
-        sent), and the mark moves past it; else None."""
+        sent) up to `end` (where the worker said this unit's output ended; None: all there is), and
+        the mark moves past it; else None."""
         if not self.unit_output:
             return None
-        text, w.output_mark = output_since(w.output, w.output_mark)
+        text, w.output_mark = output_since(w.output, w.output_mark, end)
         return text
 
     def _arrive(self, request_id, piece: Reply) -> None:
