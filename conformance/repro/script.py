@@ -85,8 +85,8 @@ def header(run: UnitRun, command: str) -> list[str]:
                   *("#   " + line for line in textwrap.wrap(reason, 96)),
                   "#   so this script reproduces a failure: it exits 1"]
     if unit.api in ONEDNN_APIS and unit.device == "cpu":
-        lines.append("# oneDNN names the kernels it runs here when started as `ONEDNN_VERBOSE=2 python THIS_SCRIPT` "
-                     "(one line per primitive; a failing record's `kernels` in the results holds them)")
+        lines.append("# started as `ONEDNN_VERBOSE=2 python THIS_SCRIPT`, oneDNN prints one line per primitive it runs "
+                     "here (none: this path ran no oneDNN kernel); a failing record's `kernels` holds them")
     lines += ["# Runs with NumPy and the target's framework only. It prints one line per check: pass, fail, tf32,",
               "# unsupported (the target computes no such value) or raised (the framework raised), and exits 1",
               "# when a check fails, else 2 when the framework raised, else 0; 3 when an embedded input was altered.",
