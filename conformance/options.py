@@ -135,6 +135,11 @@ REPEAT = Option(("--repeat",), parse=int, default=1, metavar="N",
                 help="run every (case, target, dtype) N times, each in another worker process: a check whose "
                      "status differs between them is 'flaky', one whose values differ is listed as varying "
                      "(default: %(default)s)")
+KERNEL_LOGS = Option(("--kernel-logs",), parse=int, default=10, metavar="N", pytest=False,
+                     help="re-run each (case, target, dtype) with a fail, flaky or crashed record on a CPU target "
+                          "that has oneDNN (PyTorch, TensorFlow) once more, in a worker with ONEDNN_VERBOSE=2, "
+                          "and name in its records the oneDNN kernels it ran; at most N of them per run, 0 for "
+                          "none (default: %(default)s)")
 VERBOSE = Option(("--verbose", "-v"), switch=True, default=False, pytest=False,
                  help="let the framework workers write their logs to this terminal (by default each worker's "
                       "output goes to a file, and a record that crashed or errored keeps its end)")
@@ -205,9 +210,10 @@ COVERAGE_JSON = Option(("--json",), metavar="PATH", pytest=False,
 
 # The options of each command, in the order `--help` lists them.
 SELECTION = (FRAMEWORKS, DEVICES, DTYPES, PRECISION, SEED, TIMEOUT, JOBS, RELATIONS, TARGETS, RETRIES,
-             REPEAT, VERBOSE, CACHE_DIR)  # the fields of conformance.run.selection.Selection
+             REPEAT, VERBOSE, CACHE_DIR, KERNEL_LOGS)  # the fields of conformance.run.selection.Selection
 RUN = (CASES, FRAMEWORKS, DEVICES, DTYPES, PRECISION, CASE_ID, KNOWN, JSON, HTML, BASELINE, ALLOW, ALLOW_REMOVED,
-       SEED, TIMEOUT, MAX_CASE_MEMORY, NO_PROGRESS, RELATIONS, JOBS, TARGETS, RETRIES, REPEAT, VERBOSE, SHARD, CACHE_DIR)
+       SEED, TIMEOUT, MAX_CASE_MEMORY, NO_PROGRESS, RELATIONS, JOBS, TARGETS, RETRIES, REPEAT, KERNEL_LOGS, VERBOSE,
+       SHARD, CACHE_DIR)
 GATE = (ALLOW, ALLOW_REMOVED)  # what may pass a comparison with a baseline: run, diff, report
 PYTEST = tuple(o for o in RUN if o.pytest)
 LIST = (replace(CASES, help="case files or folders (default: the library, %(default)s)"),

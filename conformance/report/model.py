@@ -22,6 +22,7 @@ from conformance.report.tables import (EnvItem, SummaryGroup, SupportTable, case
 from conformance.report.values import (SEVERITY, STATUS_ORDER, Counts, as_text, base_id, format_ratio, json_safe,
                                        key_text, ratio_value, target_label)
 from conformance.repro import case_files_option, command_line
+from conformance.results.kernels import kernel_lines
 from conformance.results.records import ORACLE_CHECKS, Result, RunResults
 
 
@@ -52,7 +53,7 @@ class DiscrepancyRow:
     known: dict | None
     baseline_status: str | None = None  # the status of the same key in the baseline, when one is given
     tags: list[str] = field(default_factory=list)
-    story: dict = field(default_factory=dict)  # attempts, stderr, rerun, varies (conformance/run/attempts.py)
+    story: dict = field(default_factory=dict)  # attempts, stderr, rerun, varies (run/attempts.py), kernels (run/kernel_log.py)
     repro: str = ""  # the `conformance repro` command that writes the unit's standalone script
 
     @property
@@ -92,8 +93,10 @@ class DiscrepancyRow:
 
 def _story(r: Result) -> dict:
     """What the attempts of a record's unit left: earlier attempts, the worker's stderr, the command
-    that reruns the unit, and the values that varied between repeats (only those present)."""
-    story = {"attempts": r.attempts, "stderr": r.stderr, "rerun": r.rerun, "varies": r.varies}
+    that reruns the unit, the values that varied between repeats, and the oneDNN kernels of its
+    logged re-run (only those present)."""
+    story = {"attempts": r.attempts, "stderr": r.stderr, "rerun": r.rerun, "varies": r.varies,
+             "kernels": r.kernels and {"rerun": r.kernels.get("rerun"), "lines": kernel_lines(r.kernels)}}
     return {k: v for k, v in story.items() if v}
 
 

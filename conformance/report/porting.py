@@ -13,6 +13,7 @@ from collections import defaultdict
 
 from conformance.repro import case_files_option, command_line
 from conformance.report.values import SEVERITY, target_label, worst_status
+from conformance.results.kernels import kernel_lines
 from conformance.results.records import Result
 from conformance.wording import plural, shorten
 
@@ -39,7 +40,7 @@ def porting_view(records: list[Result], case_id: str, *, seed: int = 0, origin: 
     for target in sorted(by_target, key=_target_order):
         group = by_target[target]
         lines.append((target.ljust(width) + "".join(_output_cell(group, d).ljust(20) for d in dtypes)).rstrip())
-        lines += [f"    {line}" for line in check_lines(group)]
+        lines += [f"    {line}" for line in check_lines(group) + kernel_view_lines(group)]
     lines.append("")
     for target in sorted(by_target, key=_target_order):
         call = next((r.call for r in by_target[target] if r.call), "")
@@ -68,6 +69,22 @@ def check_lines(group: list[Result]) -> list[str]:
     if all(r.status == "pass" for _, mine in kinds for r in mine):
         return [f"{', '.join(kind for kind, _ in kinds)}: pass"] if kinds else []
     return [f"{kind}: {kind_text(mine)}" for kind, mine in kinds]
+
+
+def kernel_view_lines(group: list[Result]) -> list[str]:
+    """The oneDNN kernels that the logged re-run of a failing unit ran, per dtype and profile
+    (conformance/run/kernel_log.py): a heading, then one line per primitive."""
+    units: dict = defaultdict(list)
+    for r in group:
+        if r.kernels:
+            units[(r.dtype, r.precision)].append(r)
+    lines = []
+    for (dtype, _), mine in sorted(units.items()):
+        gave = sorted({r.kernels["rerun"] for r in mine if r.kernels.get("rerun")}, key=lambda s: SEVERITY.get(s, 0))
+        said = f"; its failing checks gave {', '.join(gave)} there" if gave else ""
+        lines.append(f"oneDNN kernels, {dtype} (one re-run of the unit with ONEDNN_VERBOSE{said}):")
+        lines += [f"    {line}" for line in kernel_lines(mine[0].kernels)]
+    return lines
 
 
 def kind_text(records: list[Result]) -> str:

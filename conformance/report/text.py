@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from conformance.results.diff import skip_subject
+from conformance.results.kernels import kernel_summary
 from conformance.results.records import Result
 
 
@@ -59,6 +60,9 @@ def unexpected_lines(unexpected: list[Result], limit: int = 20) -> list[str]:
             lines.append(f"           stderr: {telling_line(r.stderr)}")
         if r.rerun:
             lines.append(f"           rerun:  {r.rerun}")
+        kernels = kernel_summary(r.kernels)
+        if kernels:
+            lines.append(f"           kernels: {kernels}")
     if len(groups) > limit:
         lines.append(f"  ... and {len(groups) - limit} more (see the report)")
     return lines

@@ -19,6 +19,7 @@ from conformance.repro import runtime
 from conformance.repro.compact import compact_parts
 from conformance.results.records import Result
 from conformance.run.worker_process import WORKER_ENVIRONMENT
+from conformance.spec.frameworks import ONEDNN_APIS
 from conformance.spec.case import Case
 
 GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
@@ -83,6 +84,9 @@ def header(run: UnitRun, command: str) -> list[str]:
         lines += [f"# known difference {run.known.get('id')}: {run.known.get('link')}",
                   *("#   " + line for line in textwrap.wrap(reason, 96)),
                   "#   so this script reproduces a failure: it exits 1"]
+    if unit.api in ONEDNN_APIS and unit.device == "cpu":
+        lines.append("# started as `ONEDNN_VERBOSE=2 python THIS_SCRIPT`, oneDNN prints one line per primitive it runs "
+                     "here (none: this path ran no oneDNN kernel); a failing record's `kernels` holds them")
     lines += ["# Runs with NumPy and the target's framework only. It prints one line per check: pass, fail, tf32,",
               "# unsupported (the target computes no such value) or raised (the framework raised), and exits 1",
               "# when a check fails, else 2 when the framework raised, else 0; 3 when an embedded input was altered.",

@@ -58,6 +58,7 @@ class Result:
     varies: dict | None = None  # what differed between --repeat attempts of the same status
     stderr: str | None = None  # the tail of the worker's stderr (crashed, error, flaky records)
     rerun: str | None = None  # a command that reruns exactly this (case, target, dtype) unit
+    kernels: dict | None = None  # oneDNN kernels of a failing unit's logged re-run (results/kernels.py)
 
     @property
     def key(self) -> tuple:

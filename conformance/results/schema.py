@@ -13,6 +13,15 @@ from conformance.results.records import CHECKS, KEY_FIELDS, SCHEMA_VERSION, STAT
 
 NUMBER_OR_WORD = {"type": ["number", "string"], "description": "a number; 'inf', '-inf' or 'nan' as a string"}
 TEXT_ID = {"type": "string", "pattern": "^[0-9a-f]{12}([0-9a-f]{52})?$"}
+KERNEL = {"type": "object", "required": ["primitive", "implementation", "propagation", "problem", "executed"],
+          "additionalProperties": False, "properties": {
+              "primitive": {"type": "string"}, "implementation": {"type": "string"}, "propagation": {"type": "string"},
+              "problem": {"type": "string"}, "executed": {"type": "boolean"}}}
+KERNELS = {"type": "object", "required": ["onednn"], "additionalProperties": False,
+           "description": "the oneDNN primitives a failing unit's re-run with ONEDNN_VERBOSE logged "
+                          "(conformance/results/kernels.py)",
+           "properties": {"onednn": {"type": "array", "items": KERNEL}, "rerun": {"enum": list(STATUSES)},
+                          "note": {"type": "string"}}}
 COUNTS = {"type": "object", "propertyNames": {"enum": list(STATUSES)}, "additionalProperties": {"type": "integer"}}
 
 
@@ -34,6 +43,7 @@ def record_properties() -> dict:
         "digest": {"type": "string"},
         "attempts": {"type": "array", "items": {"type": "object"}},
         "varies": {"type": "object"},
+        "kernels": KERNELS,
     }
     properties = {}
     for f in fields(Result):

@@ -3,7 +3,8 @@
 Over a worker's connection (pickled):
     parent -> child: a `Request` (the units of one case to run), or `STOP`;
     child -> parent: ("ready", info) | ("fatal", message) once; then, per request, one
-                     ("records", request_id, [record dict, ...]) per unit as soon as it is done,
+                     ("records", request_id, [record dict, ...], output_end) per unit as soon as
+                     it is done (output_end: the size of the worker's output file then, or None),
                      and ("done", request_id) or ("error", request_id, traceback).
 Streaming each unit's records means a crash or a hang costs only the unit in flight: the parent
 keeps what arrived, and gives the units after it to a fresh worker.
@@ -47,8 +48,10 @@ class Failure:
 class Reply:
     """What came back for one (case, framework) request: the records of the units that finished, and
     a `Failure` for each unit that did not. A piece of a reply (`WorkerPool.arrivals`) holds one
-    unit, and `worker` is the number of the worker that ran it (0: none did)."""
+    unit, and `worker` is the number of the worker that ran it (0: none did). `output`: all that
+    worker wrote while it ran that unit, for a pool made with `unit_output` (else None)."""
 
     records: list = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     worker: int = 0
+    output: str | None = None

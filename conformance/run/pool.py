@@ -24,7 +24,7 @@ from conformance import options
 from conformance.errors import UsageError, one_line
 from conformance.run.messages import STOP, Failure, Reply, Request
 from conformance.run.worker import worker_main
-from conformance.run.worker_output import dump_stacks, file_size, output_tail
+from conformance.run.worker_output import dump_stacks, file_size, output_since, output_tail
 from conformance.run.worker_process import Worker, worker_variables
 
 DEFAULT_TIMEOUT = options.TIMEOUT.default  # seconds one case may take on one framework before its worker is killed
@@ -56,16 +56,21 @@ class WorkerPool:
     A request submitted with `newer_than=N` runs only on a worker numbered above N (`Worker.number`),
     one spawned after worker N: a retry never runs in the process that failed. With `capture`, each
     worker's stdout and stderr go to a file in `scratch`, and the records of a unit that crashed or
-    errored carry its tail; without, the workers write to this process's terminal.
+    errored carry its tail; without, the workers write to this process's terminal. `variables`: set
+    in every worker this pool starts, whatever this process's environment says. With `unit_output`
+    (and `capture`), each piece carries all that its worker wrote while it ran the unit (`Reply.output`).
     """
 
     def __init__(self, frameworks, timeout: float = DEFAULT_TIMEOUT, stream: bool = False, jobs: int = 1,
-                 retire_idle: bool = False, known=(), shared_cache: str | None = None, capture: bool = True):
+                 retire_idle: bool = False, known=(), shared_cache: str | None = None, capture: bool = True,
+                 variables: dict | None = None, unit_output: bool = False):
         if jobs < 1:
             raise UsageError(f"jobs must be at least 1, not {jobs}")
         self.stream = stream
         self.jobs = jobs
         self.capture = capture
+        self.variables = dict(variables or {})
+        self.unit_output = unit_output and capture
         self.retire_idle = retire_idle
         self.known = list(known)  # known differences, for the relation checks the workers run
         self._ctx = multiprocessing.get_context("spawn")
@@ -119,7 +124,7 @@ class WorkerPool:
         w.process = self._ctx.Process(target=worker_main, args=(child, framework, self.known, self.scratch,
                                                                 self.shared_cache or self.scratch, w.output),
                                       daemon=True, name=f"conformance-{framework}-{w.number}")
-        with worker_variables():
+        with worker_variables(self.variables):
             w.process.start()
         child.close()
         w.conn = parent
@@ -328,7 +333,8 @@ class WorkerPool:
                 for r in records if stderr else ():
                     if r["status"] == "error":
                         r["stderr"] = stderr
-                self._arrive(rid, Reply(records=records, worker=w.number))
+                end = message[3] if len(message) > 3 else None
+                self._arrive(rid, Reply(records=records, worker=w.number, output=self._unit_text(w, end)))
                 w.position += 1
                 w.started = time.monotonic()
                 continue
@@ -345,7 +351,8 @@ class WorkerPool:
         request, position = w.current, w.position
         if status == "error":  # it hangs: have faulthandler write where (conformance/run/worker.py)
             dump_stacks(w.process, w.output)
-        self._fail_rest(request, position, status, message, only_one=True, worker=w.number, stderr=self._tail(w))
+        self._fail_rest(request, position, status, message, only_one=True, worker=w.number, stderr=self._tail(w),
+                        output=self._unit_text(w))
         rest = request.units[position + 1:]
         w.current = None
         if rest:  # first in line again (sequence 0)
@@ -356,16 +363,26 @@ class WorkerPool:
         self._feed()
 
     def _fail_rest(self, request: Request, position: int, status: str, message: str, only_one=False,
-                   worker: int = 0, stderr: str | None = None) -> None:
+                   worker: int = 0, stderr: str | None = None, output: str | None = None) -> None:
         units = request.units[position:position + 1] if only_one else request.units[position:]
         for u in units:  # one piece per unit, as the records of a unit that finished arrive
-            self._arrive(request.request_id, Reply(failures=[Failure(u, status, message, stderr)], worker=worker))
+            self._arrive(request.request_id, Reply(failures=[Failure(u, status, message, stderr)], worker=worker,
+                                                   output=output))
         if not only_one:
             self._finish(request.request_id)
 
     def _tail(self, w: Worker) -> str | None:
         """What the worker wrote since its request in flight was sent (the end of it)."""
         return output_tail(w.output, since=w.output_mark)
+
+    def _unit_text(self, w: Worker, end: int | None = None) -> str | None:
+        """With `unit_output`: all the worker wrote since its last unit ended (or its request was
+        sent) up to `end` (where the worker said this unit's output ended; None: all there is), and
+        the mark moves past it; else None."""
+        if not self.unit_output:
+            return None
+        text, w.output_mark = output_since(w.output, w.output_mark, end)
+        return text
 
     def _arrive(self, request_id, piece: Reply) -> None:
         reply = self.replies.setdefault(request_id, Reply())

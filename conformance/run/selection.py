@@ -38,6 +38,7 @@ class Selection:
     repeat: int = options.REPEAT.default  # attempts of every unit, each in another worker (conformance/attempts.py)
     verbose: bool = options.VERBOSE.default  # workers write to this terminal, not to files in the pool's scratch folder
     cache_dir: str | None = None  # the compilers' persistent caches ('none' or None: the run's own folder)
+    kernel_logs: int = options.KERNEL_LOGS.default  # failing oneDNN-backed units re-run to log their kernels
 
     @property
     def shared_cache(self) -> str | None:
@@ -54,6 +55,8 @@ class Selection:
             raise UsageError(f"--retries must be a whole number of at least 0, got {self.retries}")
         if not isinstance(self.repeat, int) or self.repeat < 1:
             raise UsageError(f"--repeat must be a whole number of at least 1, got {self.repeat}")
+        if not isinstance(self.kernel_logs, int) or self.kernel_logs < 0:
+            raise UsageError(f"--kernel-logs must be a whole number of at least 0, got {self.kernel_logs}")
         check_possible(self.targets)
 
         if not self.timeout > 0 or self.timeout == float("inf"):  # also refuses nan

@@ -10,6 +10,7 @@ from conformance.adapters.base import Target
 from conformance.check.unit import Unit
 from conformance.results.records import Result, RunResults
 from conformance.run.attempts import Attempts
+from conformance.run.kernel_log import name_kernels
 from conformance.run.pool import WorkerPool
 from conformance.run.selection import Selection, default_jobs, dtypes_for, plan_targets, resolve_frameworks
 from conformance.run.worker import host_environment
@@ -67,6 +68,10 @@ def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_reco
             # fresh worker, which it needs anyway).
             pool.retire_idle = True
             attempts.drive(arrived, progress)
+            # the run's workers are done: name the oneDNN kernels of the failing units (run/kernel_log.py)
+            logged = name_kernels(results, {c.id: c for c in cases}, selection, jobs)
+            if logged:
+                environment["kernel_logs"] = logged
         except KeyboardInterrupt:
             arrived(attempts.drain())
             environment["partial"] = (f"interrupted: {attempts.finished} of {attempts.requests} (case, "

@@ -109,13 +109,24 @@ def _serve(conn, adapter, known, environment: dict) -> None:
                 runner = recipe_adapter(adapter, request.recipe) if request.recipe else adapter
                 records = evaluate_unit(runner, unit, case, seed=request.seed, ref=ref, relations=request.relations,
                                         known=known, environment=environment, mark=False)
-                conn.send(("records", request.request_id, [r.to_dict() for r in records]))
+                conn.send(("records", request.request_id, [r.to_dict() for r in records], _output_end()))
         except (EOFError, OSError):
             raise
         except Exception:  # evaluate() catches adapter errors; anything here is a bug of ours
             conn.send(("error", request.request_id, traceback.format_exc()))
             continue
         conn.send(("done", request.request_id))
+
+
+def _output_end() -> int | None:
+    """Where what this process wrote so far ends in its output file (the pool reads each unit's part
+    of it up to there: WorkerPool(unit_output=True)); None when stdout is not a file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        return os.fstat(1).st_size
+    except OSError:
+        return None
 
 
 def host_environment() -> dict:

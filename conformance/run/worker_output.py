@@ -31,6 +31,22 @@ def output_tail(path: str | None, since: int = 0, max_bytes: int = 4096, max_lin
     return text or None
 
 
+def output_since(path: str | None, since: int = 0, until: int | None = None,
+                 max_bytes: int = 8 << 20) -> tuple[str, int]:
+    """A worker's output file from byte `since` to byte `until` (None: its end), at most `max_bytes`
+    of it, the first ones; and the offset where that text ends."""
+    if not path:
+        return "", since
+    size = max_bytes if until is None else max(0, min(max_bytes, until - since))
+    try:
+        with open(path, "rb") as f:
+            f.seek(since)
+            data = f.read(size)
+    except OSError:
+        return "", since
+    return data.decode("utf-8", errors="replace"), since + len(data)
+
+
 def file_size(path: str | None) -> int:
     try:
         return os.path.getsize(path) if path else 0

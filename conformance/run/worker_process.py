@@ -58,12 +58,21 @@ class Worker:
 
 
 @contextlib.contextmanager
-def worker_variables():
-    """Start workers with these variables, unless the user set them (`WORKER_ENVIRONMENT`)."""
-    added = [name for name in WORKER_ENVIRONMENT if name not in os.environ]
+def worker_variables(forced: dict | None = None):
+    """Start workers with these variables, unless the user set them (`WORKER_ENVIRONMENT`), and with
+    `forced` whatever the user set (a pool of its own kind, e.g. one that logs oneDNN's kernels)."""
+    forced = forced or {}
+    saved = {name: os.environ.get(name) for name in forced}
+    added = [name for name in WORKER_ENVIRONMENT if name not in os.environ and name not in forced]
     os.environ.update({name: WORKER_ENVIRONMENT[name] for name in added})  # read by the spawned interpreter
+    os.environ.update(forced)
     try:
         yield
     finally:
         for name in added:
             del os.environ[name]
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

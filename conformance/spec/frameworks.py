@@ -47,6 +47,17 @@ CPU_ONLY_APIS = frozenset({"torch.no_mkldnn.functional", "tf.onednn.nn", "keras.
 # gradients are `unsupported`, and faults that show in gradients only cannot show on them.
 FORWARD_ONLY_APIS = frozenset({"onnxruntime", "onnx.reference", "torch.onnx.layer", "torch.onnx.torchscript.layer",
                                "litert.layer"})
+# APIs whose computation runs in a process that has oneDNN loaded, so that oneDNN's verbose log can
+# name the kernel a failing unit ran (conformance/run/kernel_log.py): PyTorch's CPU convolutions
+# (mkldnn, for the shapes, dtypes and thread counts where ATen picks it), TensorFlow's with oneDNN on,
+# and TensorFlow's Eigen convolutions with it off, XLA:CPU's included, whose float32 matrix products
+# are oneDNN's sgemm (Eigen's contraction kernel in TF's build: tensorflow/tensorflow#44120). Not the
+# exported or converted models (ONNX Runtime, LiteRT), which run in runtimes of their own. Whether a
+# unit did call oneDNN is what its log says.
+ONEDNN_APIS = frozenset({"torch.functional", "torch.layer", "torch.compile.functional", "torch.compile.layer",
+                         "torch.channels_last.layer", "torch.compile.channels_last.layer", "torch.no_mkldnn.functional",
+                         "keras.torch.layer", "tf.nn", "keras.layer", "tf.xla.nn", "keras.xla.layer", "tf.onednn.nn",
+                         "keras.onednn.layer"})
 # The Keras backend each kind's Keras layers run on (KERAS_BACKEND, read at keras's first import).
 KERAS_BACKENDS = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "tensorflow-onednn": "tensorflow"}
 # Variables a kind's worker processes start with, whatever the user's environment says: they decide

@@ -581,6 +581,12 @@
       body.appendChild(el("h3", { text: "Rerun this unit" }));
       body.appendChild(el("pre", {}, [el("code", { text: s.rerun })]));
     }
+    // The oneDNN primitives of one re-run of the unit with ONEDNN_VERBOSE=2 (conformance/run/kernel_log.py).
+    if (s.kernels) {
+      var said = s.kernels.rerun ? " (this check in that re-run: " + s.kernels.rerun + ")" : "";
+      body.appendChild(el("h3", { text: "oneDNN kernels of a re-run with ONEDNN_VERBOSE" + said }));
+      body.appendChild(el("pre", { cls: "d-kernels" }, [el("code", { text: s.kernels.lines.join("\n") })]));
+    }
   }
   function selectText(node) {
     var range = document.createRange();
