@@ -57,7 +57,7 @@ FORWARD_ONLY_APIS = frozenset({"onnxruntime", "onnx.reference", "torch.onnx.laye
 ONEDNN_APIS = frozenset({"torch.functional", "torch.layer", "torch.compile.functional", "torch.compile.layer",
                          "torch.channels_last.layer", "torch.compile.channels_last.layer", "torch.no_mkldnn.functional",
                          "keras.torch.layer", "tf.nn", "keras.layer", "tf.xla.nn", "keras.xla.layer", "tf.onednn.nn",
-                         "keras.onednn.layer"})
+                         "keras.onednn.layer", "keras.ops", "keras.torch.ops"})
 # The Keras backend each kind's Keras layers run on (KERAS_BACKEND, read at keras's first import).
 KERAS_BACKENDS = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "tensorflow-onednn": "tensorflow"}
 # Variables a kind's worker processes start with, whatever the user's environment says: they decide
