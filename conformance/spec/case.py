@@ -244,14 +244,11 @@ class Case:
         return self._out_spatial
 
     @property
-    def no_valid_output(self) -> bool:
-        """Some spatial dim has no output: a raise or the empty tensor of `output_shape` are both
-        right (docs/semantics.md#no-valid-output)."""
+    def no_valid_output(self) -> bool:  # a raise is right, and so is the empty tensor (docs/semantics.md)
         return 0 in self.out_spatial
 
     @property
-    def empty_batch(self) -> bool:
-        """Batch 0: the outputs are empty and must be computed (docs/semantics.md#empty-batch)."""
+    def empty_batch(self) -> bool:  # to be computed: empty outputs, zero weight and bias gradients
         return self.batch == 0
 
     @property
@@ -387,17 +384,14 @@ def _labels(v: _Validator, values: dict) -> list:
 
 
 def output_sizes(op, in_sizes, kernel, stride, dilation, output_padding, pads) -> tuple[int, ...]:
-    """Output size per spatial dim, clamped at 0: a dim whose formula gives < 1 has no valid output
-    (a conv's effective kernel wider than its padded input, a transposed crop that leaves nothing),
-    and its output is the empty tensor of this shape (docs/semantics.md#no-valid-output)."""
+    """Output size per spatial dim, clamped at 0: a dim whose formula gives < 1 (a conv's effective kernel
+    wider than its padded input, a transposed crop that leaves nothing) has no valid output, and its
+    output is the empty tensor of this shape (docs/semantics.md#no-valid-output)."""
     out = []
     for n, k, s, d, op_pad, (b, e) in zip(in_sizes, kernel, stride, dilation, output_padding, pads):
         k_eff = (k - 1) * d + 1
-        if op == "conv":
-            padded = n + b + e
-            out.append((padded - k_eff) // s + 1 if padded >= k_eff else 0)
-        else:
-            out.append(max(0, s * (n - 1) + k_eff + op_pad - b - e))
+        size = (n + b + e - k_eff) // s + 1 if op == "conv" else s * (n - 1) + k_eff + op_pad - b - e
+        out.append(max(0, size))
     return tuple(out)
 
 
