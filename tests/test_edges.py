@@ -136,3 +136,21 @@ def test_an_error_elsewhere_stays_an_error():
     records = evaluate(FAKE, TARGET, case(["fake_internal_assert"], op="conv", input_shape=[1, 2, 5, 5],
                                           kernel_size=3), "float32")
     assert set(statuses(records).values()) == {"error"}
+
+
+# ---------------------------------------------------------------- repro and port say what happened
+def test_repro_and_port_say_that_an_allowed_raise_was_allowed(capsys):
+    from types import SimpleNamespace
+
+    from conformance.port.command import standing
+    from conformance.repro.command import _no_script
+    from conformance.check.unit import Unit
+
+    c = case(["fake_raise_on_empty"], **KERNEL_WIDER)
+    records = evaluate(FAKE, TARGET, c, "float32")
+    assert standing(records, bad=False) == "raises (no valid output: allowed)"
+    run = SimpleNamespace(records=records, case=c, unit=Unit(TARGET, "float32"), material={"body": None})
+    assert _no_script(run) == 2
+    err = capsys.readouterr().err
+    assert "as a target may where the case has no valid output" in err and "no script was written" in err
+    assert standing(evaluate(FAKE, TARGET, case(**KERNEL_WIDER), "float32"), bad=False) == "exact"

@@ -132,6 +132,9 @@ def evaluate(adapter: Adapter, target: Target, case: Case, dtype: str, *, profil
     return out
 
 
+# How the message of a record starts where the call raised and the case has no valid output (allowed).
+ALLOWED_RAISE = "raised, as a target may where the case has no valid output"
+
 # What each array check compares, in the words of its messages.
 QUANTITIES = {"output": "output", "grad_input": "gradient for the input",
               "grad_weight": "gradient for the weight", "grad_bias": "gradient for the bias"}
@@ -164,7 +167,7 @@ def raised(case: Case, exc: BaseException, what: str) -> tuple[str, str]:
     with the exception's text (docs/semantics.md#empty-tensors)."""
     text = f"{what} {_exception_text(exc)}"
     if case.no_valid_output:
-        return "pass", f"raised, as a target may where the case has no valid output: {text}"
+        return "pass", f"{ALLOWED_RAISE}: {text}"
     if case.empty_batch:
         return "fail", (f"raised on an empty batch, where the outputs must be empty arrays and the weight "
                         f"and bias gradients zeros: {text}")
