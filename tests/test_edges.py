@@ -154,3 +154,10 @@ def test_repro_and_port_say_that_an_allowed_raise_was_allowed(capsys):
     err = capsys.readouterr().err
     assert "as a target may where the case has no valid output" in err and "no script was written" in err
     assert standing(evaluate(FAKE, TARGET, case(**KERNEL_WIDER), "float32"), bad=False) == "exact"
+
+
+def test_an_empty_output_has_no_relations():
+    from conformance.check.relations import relations_for
+
+    assert relations_for(case(**KERNEL_WIDER)) == () and relations_for(case(**BATCH0)) == ()
+    assert "relation_vjp" in relations_for(case(op="conv", input_shape=[1, 2, 5, 5], kernel_size=3))
