@@ -132,6 +132,8 @@ class FakeAdapter(Adapter):
                 raise RuntimeError("fakefw refuses this configuration (a documented limit)")
             if "fake_internal_assert" in tags:
                 raise RuntimeError("INTERNAL ASSERT FAILED at fakefw/kernel.cc:42, please report a bug")
+            if "fake_raise_on_empty" in tags and 0 in case.output_shape:  # as torch's shape check raises
+                raise RuntimeError("fakefw: output size is too small")
         x, w, b, g = inputs
         tf32_on = self.profile == "defaults" or "fake_tf32_ignores_strict" in tags
         if "fake_tf32" in tags and device == "gpu" and tf32_on and dtype == "float32":
@@ -142,6 +144,10 @@ class FakeAdapter(Adapter):
         if "fake_wrong" in tags or ("fake_wrong_every_other" in tags and _odd_call(case, api, dtype, device)):
             y = y.copy()
             y.flat[0] += 1.0  # an off-by-something at the first element
+        if "fake_nonempty_output" in tags:  # a size of 1 where the output has none: a wrong shape, silently
+            y = np.zeros(tuple(max(1, n) for n in case.output_shape))
+        if "fake_weight_grad_garbage" in tags:  # uninitialised memory where an empty sum is zero
+            grads = grads._replace(weight=grads.weight + 1e30)
         if "fake_varies_by_process" in tags:  # another value in each process, far inside the bound
             y = y.copy()
             y.flat[0] += 1e-15 * os.getpid() * (1.0 + np.abs(y).max())

@@ -89,8 +89,9 @@ def test_round_trip_through_dict():
     ({"kernel_size": 0}, "kernel_size", "must be >= 1"),
     ({"stride": [1, 0]}, "stride", "must be >= 1"),
     ({"input_shape": [2, 4, 8, -1]}, "input_shape", "must be >= 1"),
-    ({"kernel_size": 9}, "kernel_size", "wider than the padded input"),
-    ({"kernel_size": 5, "dilation": 2}, "kernel_size", "effective kernel 9"),
+    ({"input_shape": [2, 4, 0, 8]}, "input_shape", "must be >= 1, got 0"),  # only the batch may be empty
+    ({"input_shape": [2, 0, 8, 8]}, "input_shape", "must be >= 1, got 0"),
+    ({"input_shape": [-1, 4, 8, 8]}, "input_shape", "must be >= 0, got -1"),
     ({"padding": -1}, "padding", "negative padding"),
     ({"padding": [[0, -1], [0, 0]]}, "padding", "negative padding"),
     ({"output_padding": 1}, "output_padding", "only a conv_transpose"),
@@ -124,9 +125,12 @@ def test_invalid_cases_are_rejected_with_case_id_and_field(changes, field, text)
     assert f"case 'c', field '{field}'" in str(err)
 
 
-def test_transposed_crop_that_leaves_nothing_is_rejected():
-    with pytest.raises(CaseError, match="leaves no output"):
-        make(op="conv_transpose", input_shape=[1, 1, 1], kernel_size=1, padding=[[1, 0]])
+def test_configurations_without_a_valid_output_are_cases():
+    """Not rejected: a target may raise or return the empty tensor (docs/semantics.md#no-valid-output);
+    tests/test_edges.py has the shapes."""
+    assert make(kernel_size=9).output_shape == (2, 6, 0, 0)
+    assert make(kernel_size=5, dilation=2).output_shape == (2, 6, 0, 0)  # k_eff 9 > 8
+    assert make(op="conv_transpose", input_shape=[1, 1, 1], kernel_size=1, padding=[[1, 0]]).output_shape == (1, 6, 0)
 
 
 def test_missing_required_field():

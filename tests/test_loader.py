@@ -71,11 +71,12 @@ def test_error_in_an_expanded_case_names_the_expanded_id(tmp_path):
         cases:
           - id: k
             op: conv
-            input_shape: [1, 1, 4]
-            out_channels: 1
-            matrix: {kernel_size: [3, 5]}
+            input_shape: [1, 2, 4]
+            out_channels: 2
+            kernel_size: 3
+            matrix: {groups: [2, 3]}
         """)
-    with pytest.raises(CaseError, match=r"bad.yaml:3: case 'k\[kernel_size=5\]', field 'kernel_size': effective kernel 5"):
+    with pytest.raises(CaseError, match=r"bad.yaml:3: case 'k\[groups=3\]', field 'groups': input channels \(2\) are not divisible"):
         load_file(path)
 
 

@@ -46,8 +46,10 @@ BAD_FILES = {
                    ":2: case 'a', field 'out_channels': expected an integer >= 1, got 'two'"),
     "unknown-field": ("cases:\n  - {id: a, op: conv, input_shape: [1, 3, 8], out_channels: 2, kernel_size: 3, strdie: 2}\n",
                       ":2: case 'a', field 'strdie': unknown field (did you mean 'stride'?); allowed fields:"),
-    "impossible": ("cases:\n  - {id: a, op: conv, input_shape: [1, 3, 4], out_channels: 2, kernel_size: 9}\n",
-                   ":2: case 'a', field 'kernel_size': effective kernel 9"),
+    "impossible": ("cases:\n  - {id: a, op: conv, input_shape: [1, 3, 4], out_channels: 2, kernel_size: 3, groups: 2}\n",
+                   ":2: case 'a', field 'groups': input channels (3) are not divisible by groups (2)"),
+    "negative-batch": ("cases:\n  - {id: a, op: conv, input_shape: [-1, 3, 4], out_channels: 2, kernel_size: 3}\n",
+                       ":2: case 'a', field 'input_shape': must be >= 0, got -1"),
     "duplicate-id": (f"cases:\n  - {GOOD}\n  - {GOOD}\n", ":3: case 'ok': duplicate case id: also declared at"),
     "absurd-size": ("cases:\n  - {id: huge, op: conv, input_shape: [4096, 1024, 1024, 1024], out_channels: 1024, "
                     "kernel_size: 3}\n", ":2: case 'huge', field 'input_shape': needs about"),
@@ -143,7 +145,10 @@ def _load_or_case_error(tmp_path, text: str):
         return None
     for case in cases:  # an accepted case is a valid one: it round-trips and has consistent shapes
         assert Case.from_dict(case.to_dict()) == case
-        assert len(case.output_shape) == len(case.input_shape) and min(case.output_shape) >= 1
+        # sizes of 0 only where the semantics define an empty output (docs/semantics.md#empty-tensors)
+        assert len(case.output_shape) == len(case.input_shape) and min(case.output_shape) >= 0
+        assert case.output_shape[0] == case.input_shape[0] and case.output_shape[1] >= 1
+        assert (0 in case.output_shape[2:]) == case.no_valid_output
     return cases
 
 

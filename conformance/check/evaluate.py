@@ -118,7 +118,7 @@ def evaluate(adapter: Adapter, target: Target, case: Case, dtype: str, *, profil
     except Unsupported as exc:
         return records("unsupported", str(exc), timings={"run": time.perf_counter() - t0})
     except Exception as exc:  # nothing computed, not even the output
-        return records("error", f"adapter raised {_exception_text(exc)}", timings={"run": time.perf_counter() - t0})
+        return records(*raised(case, exc, "adapter raised"), timings={"run": time.perf_counter() - t0})
     timings = {"run": time.perf_counter() - t0, "oracle": ref.seconds}
     ctx = CheckContext(adapter, case, Unit(target, dtype, profile), obs, ref)
     out = []
@@ -131,6 +131,9 @@ def evaluate(adapter: Adapter, target: Target, case: Case, dtype: str, *, profil
             out.append(r)
     return out
 
+
+# How the message of a record starts where the call raised and the case has no valid output (allowed).
+ALLOWED_RAISE = "raised, as a target may where the case has no valid output"
 
 # What each array check compares, in the words of its messages.
 QUANTITIES = {"output": "output", "grad_input": "gradient for the input",
@@ -158,15 +161,29 @@ def _one_exception(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
-def _missing(r: Result, got, quantity: str) -> bool:
+def raised(case: Case, exc: BaseException, what: str) -> tuple[str, str]:
+    """The status and message of a call that raised `exc` (not a declared refusal): allowed where the
+    case has no valid output, a failure where its batch is empty (both must compute), else an `error`
+    with the exception's text (docs/semantics.md#empty-tensors)."""
+    text = f"{what} {_exception_text(exc)}"
+    if case.no_valid_output:
+        return "pass", f"{ALLOWED_RAISE}: {text}"
+    if case.empty_batch:
+        return "fail", (f"raised on an empty batch, where the outputs must be empty arrays and the weight "
+                        f"and bias gradients zeros: {text}")
+    return "error", text
+
+
+def _missing(r: Result, got, quantity: str, case: Case) -> bool:
     """Whether the adapter did not compute the quantity; if so, `r` says why.
 
-    A refusal is `unsupported`; a computation that raised is an `error` of this check alone; nothing
-    at all (None) where the case needs the quantity is a `fail`: the framework gave no value."""
+    A refusal is `unsupported`; a computation that raised is an `error` of this check alone (but see
+    `raised`); nothing at all (None) where the case needs the quantity is a `fail`: the framework gave
+    no value."""
     if isinstance(got, Unsupported):
         r.status, r.message = "unsupported", str(got)
     elif isinstance(got, BaseException):
-        r.status, r.message = "error", f"computing the {quantity} raised {_exception_text(got)}"
+        r.status, r.message = raised(case, got, f"computing the {quantity} raised")
     elif got is None:
         r.status, r.message = "fail", f"the framework returned no {quantity}"
     else:
@@ -179,7 +196,7 @@ def _check(ctx: CheckContext, check: str, r: Result) -> Result:
     if obs.notes:
         r.message = "; ".join(obs.notes)
     if check == "output_shape":
-        if _missing(r, obs.output, "output"):
+        if _missing(r, obs.output, "output", case):
             return r
         return _equal(r, _shape(obs.output), case.output_shape)
     if check == "weight_shape":
@@ -187,7 +204,7 @@ def _check(ctx: CheckContext, check: str, r: Result) -> Result:
     if check == "param_count":
         return _equal(r, obs.param_count, case.param_count)
     got = getattr(obs, check)
-    if _missing(r, got, QUANTITIES[check]):
+    if _missing(r, got, QUANTITIES[check], case):
         return r
     expected = ref.values[check]
     if np.shape(got) != expected.shape:

@@ -216,11 +216,20 @@ def _check_shapes(case: Case, x, w, b, g=None):
             raise ValueError(f"case {case.id!r}: {name} has shape {given[name]}, the case needs {shape}")
 
 
+def _empty_output(case: Case) -> bool:
+    """An empty batch or a dim with no valid output: the output has no element, so the output is the
+    empty array of its shape and sum(output * grad_output) is an empty sum, zero whatever the input,
+    weight and bias (docs/semantics.md#empty-tensors). The primitives are not asked about such shapes."""
+    return math.prod(case.output_shape) == 0
+
+
 # ------------------------------------------------------------------------- public API
 def forward(case: Case, x, w, b=None) -> np.ndarray:
     """The case's output for input x, weight w and bias b (canonical layouts), in float64."""
     x, w, b = _as64(x), _as64(w), _as64(b) if case.bias else None
     _check_shapes(case, x, w, b)
+    if _empty_output(case):
+        return np.zeros(case.output_shape)
     if case.op == "conv":
         y = _gather(pad(x, case.pads), w, case.groups, case.stride, case.dilation, case.out_spatial)
     else:
@@ -236,6 +245,9 @@ def gradients(case: Case, x, w, b, grad_output) -> Gradients:
     x, w, g = _as64(x), _as64(w), _as64(grad_output)
     b = _as64(b) if case.bias else None
     _check_shapes(case, x, w, b, g)
+    if _empty_output(case):  # an empty sum: every gradient is zero, in the shape of what it is for
+        return Gradients(np.zeros(case.input_shape), np.zeros(case.weight_shape),
+                         np.zeros(case.bias_shape) if case.bias else None)
     if case.op == "conv":
         xp = pad(x, case.pads)
         gx = unpad(_scatter(g, w, case.groups, case.stride, case.dilation, xp.shape[2:]), case.pads)

@@ -53,7 +53,10 @@ class Outcome:
 
 
 def relations_for(case: Case) -> tuple[str, ...]:
-    """The relations that say something about the case."""
+    """The relations that say something about the case: none where the output is empty (an empty batch,
+    no valid output), which each relation would compare with another empty array, or a raise."""
+    if case.empty_batch or case.no_valid_output:
+        return ()
     out = ["relation_vjp", "relation_adjoint"]
     if case.groups > 1:
         out.append("relation_groups")

@@ -6,6 +6,7 @@ import fnmatch
 from pathlib import Path
 
 from conformance import options
+from conformance.check.evaluate import ALLOWED_RAISE
 from conformance.errors import UsageError
 from conformance.port.answers import Answer
 from conformance.port.families import FAMILIES, TARGETS, WITH_RECIPES, answers
@@ -140,10 +141,13 @@ def print_answer(answer: Answer, by_recipe: dict, skipped: str | None) -> int:
 def standing(records, bad) -> str:
     """'exact' where every check passed; 'exact, forward only' where the output passed and the target
     computes no gradients (an exported or converted model); 'exact forward, gradients REFUSED' where the
-    target refused its gradients; 'REFUSED' where it refused the call; 'FAILED' where a check failed."""
+    target refused its gradients; 'REFUSED' where it refused the call; 'FAILED' where a check failed;
+    'raises (no valid output: allowed)' where the case has no output and the call raised."""
     output = next((r.status for r in records if r.check == "output"), None)
     if bad:
         return "FAILED"
+    if any((r.message or "").startswith(ALLOWED_RAISE) for r in records if r.check == "output"):
+        return "raises (no valid output: allowed)"
     if output == "pass":
         if all(r.status == "pass" for r in records):
             return "exact"

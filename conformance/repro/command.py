@@ -36,7 +36,8 @@ DESCRIPTION = (
     "when the framework raised, 3 when its embedded inputs were altered. A unit the target refuses "
     "(unsupported) has no native computation: no script is written, and the refusal is printed. Exit 0 when "
     "the script was written (with --check: and reproduced every record), 1 when --check found a verdict that "
-    "differs or the unit crashed or raised in the adapter, 2 for bad input or a refused unit.")
+    "differs or the unit crashed or raised in the adapter, 2 for bad input or a refused unit (or one that raised "
+    "where the case has no valid output, as a target may).")
 
 
 def add_parser(sub) -> None:
@@ -126,6 +127,10 @@ def _no_script(run) -> int:
     if first.status == "unsupported":
         print(f"conformance: {what} is unsupported: {first.message}; there is no native computation to reproduce, "
               "so no script was written", file=sys.stderr)
+        return 2
+    if first.status == "pass":  # the call raised where the case has no valid output, which is allowed
+        print(f"conformance: {what} {first.message} (docs/semantics.md#no-valid-output); there is no computed "
+              "value to reproduce, so no script was written", file=sys.stderr)
         return 2
     print(f"conformance: {what} is {first.status} before any native call: {first.message}; no script was written",
           file=sys.stderr)

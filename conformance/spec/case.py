@@ -171,8 +171,8 @@ class Case:
         tags = _labels(v, values)
         pads = resolve_padding(conv["op"], conv["padding"], conv["input_shape"][2:], conv["kernel_size"],
                                conv["stride"], conv["dilation"], conv["output_padding"])
-        out_spatial = _output_spatial(v, conv["op"], conv["input_shape"][2:], conv["kernel_size"], conv["stride"],
-                                      conv["dilation"], conv["output_padding"], pads)
+        out_spatial = output_sizes(conv["op"], conv["input_shape"][2:], conv["kernel_size"], conv["stride"],
+                                   conv["dilation"], conv["output_padding"], pads)
         case = cls(id=case_id, **conv, dtypes=tuple(dtypes), data=None, expect=None, source=values["source"],
                    tags=tuple(tags), description=values["description"], origin=origin)
         object.__setattr__(case, "_out_spatial", out_spatial)
@@ -242,6 +242,14 @@ class Case:
     @property
     def out_spatial(self) -> tuple[int, ...]:
         return self._out_spatial
+
+    @property
+    def no_valid_output(self) -> bool:  # a raise is right, and so is the empty tensor (docs/semantics.md)
+        return 0 in self.out_spatial
+
+    @property
+    def empty_batch(self) -> bool:  # to be computed: empty outputs, zero weight and bias gradients
+        return self.batch == 0
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -322,7 +330,8 @@ def _conv_fields(v: _Validator, values: dict) -> dict:
     shape = values["input_shape"]
     if not isinstance(shape, (list, tuple)) or not 3 <= len(shape) <= 5:
         v.fail("input_shape", f"expected [N, C_in, *spatial] with 1 to 3 spatial dims, got {shape!r}")
-    input_shape = tuple(v.int_("input_shape", s, minimum=1) for s in shape)
+    # a batch may be empty (docs/semantics.md#empty-tensors); channels and spatial sizes may not
+    input_shape = tuple(v.int_("input_shape", s, minimum=0 if i == 0 else 1) for i, s in enumerate(shape))
     ndim = len(input_shape) - 2
     in_channels = input_shape[1]
 
@@ -374,23 +383,15 @@ def _labels(v: _Validator, values: dict) -> list:
     return tags
 
 
-def _output_spatial(v: _Validator, op, in_sizes, kernel, stride, dilation, output_padding, pads):
+def output_sizes(op, in_sizes, kernel, stride, dilation, output_padding, pads) -> tuple[int, ...]:
+    """Output size per spatial dim, clamped at 0: a dim whose formula gives < 1 (a conv's effective kernel
+    wider than its padded input, a transposed crop that leaves nothing) has no valid output, and its
+    output is the empty tensor of this shape (docs/semantics.md#no-valid-output)."""
     out = []
-    for axis, (n, k, s, d, op_pad, (b, e)) in enumerate(
-            zip(in_sizes, kernel, stride, dilation, output_padding, pads)):
+    for n, k, s, d, op_pad, (b, e) in zip(in_sizes, kernel, stride, dilation, output_padding, pads):
         k_eff = (k - 1) * d + 1
-        if op == "conv":
-            padded = n + b + e
-            if k_eff > padded:
-                v.fail("kernel_size", f"effective kernel {k_eff} (kernel {k}, dilation {d}) is wider than "
-                                      f"the padded input {padded} (size {n} + padding {b}+{e}) in spatial dim {axis}")
-            out.append((padded - k_eff) // s + 1)
-        else:
-            size = s * (n - 1) + k_eff + op_pad - b - e
-            if size < 1:
-                v.fail("padding", f"cropping {b}+{e} leaves no output in spatial dim {axis} "
-                                  f"(full transposed output is {s * (n - 1) + k_eff + op_pad})")
-            out.append(size)
+        size = (n + b + e - k_eff) // s + 1 if op == "conv" else s * (n - 1) + k_eff + op_pad - b - e
+        out.append(max(0, size))
     return tuple(out)
 
 

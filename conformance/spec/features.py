@@ -11,7 +11,7 @@ FEATURES = (
     "conv", "conv_transpose", "1d", "2d", "3d", "valid", "same", "same_lower", "causal", "explicit_padding",
     "asymmetric_padding", "same_odd_total", "same_extends_output", "padding_exceeds_kernel", "strided", "unequal_stride", "kernel_lt_stride", "even_kernel",
     "non_square_kernel", "dilated", "grouped", "depthwise", "depth_multiplier", "output_padding", "bias",
-    "no_bias", "batch", "non_square_input",
+    "no_bias", "batch", "non_square_input", "empty_batch", "no_valid_output",
 )
 
 
@@ -60,4 +60,8 @@ def case_features(case: Case) -> list[str]:
         f.append("batch")
     if len(set(case.in_spatial)) > 1:
         f.append("non_square_input")
+    if case.empty_batch:
+        f.append("empty_batch")
+    if case.no_valid_output:
+        f.append("no_valid_output")
     return f

@@ -5,7 +5,7 @@
 
 A greedy covering-array generator in the manner of AETG (Cohen, Dalal, Fredman, Patton, "The AETG
 System: An Approach to Testing Based on Combinatorial Design", IEEE TSE 23(7), 1997): the rows of
-the existing library (every case file but the output) count as covered; then each new row is the
+the hand-written case files (`SEED_FILES`) count as covered; then each new row is the
 best of a few candidates, each built from one uncovered combination by fixing the remaining
 factors one at a time, in random order, to the level that covers the most uncovered combinations
 with the factors fixed so far (a 2-way combination weighs as much as all the 3-way ones a level can
@@ -32,6 +32,15 @@ CANDIDATES = 20  # candidate rows per new row (AETG used 50; 20 gives the same s
 SEED = 23
 PAIR_WEIGHT = 1000
 OUTPUT_NAME = "combinations.yaml"
+# The hand-written files whose coverage the generated file completes. Fixed, so that case files of
+# another purpose (edges.yaml's empty tensors, layers.yaml's real sizes) do not reshuffle the
+# generated cases, and the records of a baseline keep their ids; they only add coverage.
+SEED_FILES = ("conv1d.yaml", "conv2d.yaml", "conv3d.yaml", "dtypes.yaml", "grouped.yaml", "same_lower.yaml",
+              "seeds.yaml", "transposed.yaml", "upstream_bugs.yaml")
+
+
+def seed_paths(folder: Path) -> list[str]:
+    return [str(Path(folder) / name) for name in SEED_FILES]
 
 
 class _Uncovered:
@@ -122,8 +131,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m conformance.spec.generate_combinations", description=(
         "Write the case file that, with the rest of the library, covers every valid 2-way combination of "
         "the feature model and at least 90%% of the valid 3-way ones (AETG-style greedy generation)."))
-    p.add_argument("--cases", nargs="+", default=[str(folder)], metavar="PATH",
-                   help="the library whose coverage the file completes (default: %(default)s)")
+    p.add_argument("--cases", nargs="+", default=seed_paths(folder), metavar="PATH",
+                   help="the case files whose coverage the file completes (default: the hand-written files of "
+                        f"{folder}: {', '.join(SEED_FILES)})")
     p.add_argument("--out", default=str(folder / OUTPUT_NAME), metavar="PATH",
                    help="the file to write (default: %(default)s); its own cases are not counted as covered")
     p.add_argument("--check", action="store_true",

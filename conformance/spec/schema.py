@@ -21,8 +21,8 @@ def case_file_schema() -> dict:
     fields = {
         "id": {"type": "string", "minLength": 1, "description": "unique across the library"},
         "op": {"enum": list(OPS)},
-        "input_shape": {"type": "array", "items": pos, "minItems": 3, "maxItems": 5,
-                        "description": "[N, C_in, *spatial], 1 to 3 spatial dims"},
+        "input_shape": {"type": "array", "prefixItems": [nonneg], "items": pos, "minItems": 3, "maxItems": 5,
+                        "description": "[N, C_in, *spatial], 1 to 3 spatial dims; the batch N may be 0"},
         "out_channels": pos,
         "kernel_size": per_dim(pos),
         "stride": per_dim(pos),
