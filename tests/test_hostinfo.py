@@ -141,8 +141,7 @@ def test_a_worker_records_the_variables_it_runs_with(monkeypatch, user_threads):
     from conformance.run.pool import WorkerPool
     from conformance.run.worker import framework_section
 
-    for name, value in fakefw.environment_variables(TESTS).items():  # read by the spawned worker
-        monkeypatch.setenv(name, value)
+    fakefw.enable(monkeypatch)  # read by the spawned worker
     if user_threads is None:
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     else:

@@ -26,7 +26,7 @@ import numpy as np
 from conformance.adapters.refusal import Refusal, refusal_for
 from conformance.errors import strip_escapes
 from conformance.spec.case import Case
-from conformance.spec.frameworks import API_PACKAGES
+from conformance.spec.frameworks import api_packages
 from conformance.spec.inputs import Inputs
 from conformance.wording import shorten
 
@@ -161,12 +161,12 @@ class Adapter:
 
     def start_errors(self) -> dict[str, str]:
         """The APIs of this kind that cannot start here although their own packages are installed
-        (`API_PACKAGES`: Keras on a backend, flax, onnxscript, the LiteRT interpreter), each with the
+        (`frameworks.api_packages`: Keras on a backend, flax, onnxscript, the LiteRT interpreter), each with the
         import's error: a broken install or upgrade is a failed start of that target, never a refusal
         of every case. A package that is not installed at all is not here: the run skips its API."""
         errors = {}
         for api in self.apis:
-            for package in API_PACKAGES.get(api, ()):
+            for package in api_packages(api):
                 if importlib.util.find_spec(package) is None:
                     continue
                 try:

@@ -13,13 +13,14 @@ from conformance.results.records import Result
 from conformance.run.messages import Request
 from conformance.run.pool import WorkerPool
 from conformance.spec.case import Case
+from conformance.spec import frameworks
 
 RECIPE_PREFIX = "recipe:"
 
 
 def target_of(name: str) -> Target:
     api, _, device = name.partition("@")
-    framework = next(fw for fw in adapters.FRAMEWORKS if api in adapters.APIS[fw])
+    framework = frameworks.kind_of(api)
     return Target(framework, api, device)
 
 

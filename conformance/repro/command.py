@@ -19,6 +19,7 @@ from conformance.run.selection import PROFILES, Selection
 from conformance.run.targets import possible_targets
 from conformance.spec.case import Case
 from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.spec import frameworks
 from conformance.spec.library import known_path
 from conformance.spec.loader import load_cases
 from conformance.spec.select import select_ids
@@ -142,7 +143,7 @@ def parse_unit(target: str, dtype: str, profile: str) -> tuple[Target, str, str]
         raise UsageError(f"--dtype {dtype!r}{did_you_mean(dtype, DTYPE_NAMES)}; allowed: {', '.join(DTYPE_NAMES)}")
     if profile not in PROFILES:
         raise UsageError(f"--precision {profile!r}{did_you_mean(profile, PROFILES)}; allowed: {', '.join(PROFILES)}")
-    framework = next(fw for fw in adapters.FRAMEWORKS if api in adapters.APIS[fw])
+    framework = frameworks.kind_of(api)
     return Target(framework, api, device), dtype, profile
 
 

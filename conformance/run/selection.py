@@ -15,6 +15,7 @@ from conformance.run.targets import (api_devices, check_available, check_possibl
 from conformance.run.worker import framework_section
 from conformance.spec.case import Case
 from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.spec import frameworks
 
 DEVICES = ("cpu", "gpu")
 PROFILES = ("strict", "defaults")
@@ -58,7 +59,7 @@ class Selection:
 
         if not self.timeout > 0 or self.timeout == float("inf"):  # also refuses nan
             raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout:g}")
-        for name, given, allowed in (("framework", self.frameworks, adapters.FRAMEWORKS),
+        for name, given, allowed in (("framework", self.frameworks, frameworks.kinds()),
                                      ("device", self.devices, DEVICES), ("dtype", self.dtypes, DTYPE_NAMES),
                                      ("precision profile", self.precision, PROFILES)):
             for value in given or ():
@@ -89,7 +90,7 @@ def resolve_frameworks(selection: Selection) -> tuple[list[str], list[dict]]:
                                  f"{', '.join(missing)}); install it with: pip install 'conv-conformance[{name}]'")
         return list(selection.frameworks), skipped
     chosen = []
-    for name in frameworks_for(selection.targets, adapters.FRAMEWORKS):
+    for name in frameworks_for(selection.targets, frameworks.kinds()):
         missing = adapters.missing_packages(name)
         if missing:
             skipped.append({"framework": name, "reason": f"not installed (missing: {', '.join(missing)})"})
@@ -106,11 +107,11 @@ def targets_for(framework: str, info: dict, selection: Selection) -> tuple[list[
     wanted = selection.devices or DEVICES
     devices = [d for d in wanted if d in available]
     for d in wanted:  # a device none of the kind's APIs exists on (oneDNN on a GPU) is no news
-        if d not in available and any(d in api_devices(api) for api in adapters.APIS[framework]):
+        if d not in available and any(d in api_devices(api) for api in frameworks.kind_apis(framework)):
             skipped.append({"framework": framework, "device": d, "reason": f"no {d} visible to {framework}"})
     triples = []
     broken = info.get("start_errors") or {}
-    for api in adapters.APIS[framework]:
+    for api in frameworks.kind_apis(framework):
         missing = adapters.missing_packages(framework, api)
         if missing:
             skipped.append({"framework": framework, "target": api, "reason": f"not installed (missing: {', '.join(missing)})"})

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from conformance.adapters import APIS, missing_packages
+from conformance.adapters import missing_packages
+from conformance.spec import frameworks
 from conformance import options
 from conformance.adapters.base import Adapter, Target
 from conformance.wording import plural, shorten
@@ -90,7 +91,7 @@ class IsolatedFramework:
         if "fatal" in self.info:
             self.pool.close()
             raise UsageError(f"{name} failed to start: {self.info['fatal']}")
-        self.apis = tuple(api for api in APIS[name] if not missing_packages(name, api))
+        self.apis = tuple(api for api in frameworks.kind_apis(name) if not missing_packages(name, api))
         self.environment = local_environment(name, self.info)  # what known differences' `when:` read
         self._requests = 0
 
