@@ -61,6 +61,7 @@ def declare(monkeypatch, tmp_path, code: str, name: str = "myplugin"):
     """This process with one more plugin (in tmp_path), its declarations read afresh."""
     fakefw.write_plugin(tmp_path, name, code)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, f"{name}_targets", raising=False)  # another test's module of that name
     monkeypatch.setattr(frameworks, "declarations", UNCACHED)
 
 

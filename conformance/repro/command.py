@@ -120,6 +120,11 @@ def _no_script(run) -> int:
     """A unit with no native call to write: refused (exit 2, the refusal said) or failed in the adapter."""
     first = run.records[0]
     what = f"{run.case.id} on {run.unit.target.name} in {run.unit.dtype}"
+    if run.material.get("no_snippet"):  # an adapter of a plugin may not write one (docs/architecture.md)
+        print(f"conformance: error: {run.unit.target.name}'s adapter ({run.unit.framework}) writes no native call for "
+              f"a script: its Observation needs `repro`, set by conformance.adapters.snippet.attach(obs, write); "
+              f"no script was written", file=sys.stderr)
+        return 2
     if run.material.get("body_error"):
         print(f"conformance: error: writing the reproducer of {what} failed: {run.material['body_error']}",
               file=sys.stderr)
