@@ -307,7 +307,7 @@ def test_diff_of_results_read_back_from_json(tmp_path):
 # ------------------------------------------------------------------------- environments
 def environment(*, tf="2.21.0", avx512f=True, onednn=True, started="2026-01-01T00:00:00", cache="/tmp/a",
                 gpu=None) -> dict:
-    """An environment shaped as a run records it (runner.run_suite, hostinfo, the adapters)."""
+    """An environment shaped as a run records it (run/suite.py run_suite, hostinfo, the adapters)."""
     tensorflow = {"version": tf, "keras": "3.15.0", "onednn": {"enabled": onednn, "TF_ENABLE_ONEDNN_OPTS": None},
                   "threads": 0, "devices": ["cpu"] + (["gpu"] if gpu else [])}
     if gpu:

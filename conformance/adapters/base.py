@@ -227,7 +227,7 @@ def dist_version(name: str) -> str | None:
 def converted(value, convert):
     """`convert(value)` for a quantity the framework computed. None (the framework returned none) and
     an exception (computing it raised) pass through, and so does an exception `convert` raises: each
-    quantity is judged on its own (execute._missing), so one missing piece hides no other."""
+    quantity is judged on its own (check/evaluate.py `_missing`), so one missing piece hides no other."""
     if value is None or isinstance(value, BaseException):
         return value
     try:

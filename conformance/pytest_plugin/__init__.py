@@ -55,9 +55,9 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     try:
         validate_options(config)
+        register_markers(config)  # the kinds' markers: a malformed target plugin stops here, in one line
     except ConformanceError as exc:
         raise pytest.UsageError(str(exc)) from None
-    register_markers(config)
     if not hasattr(config, "workerinput"):  # the controller (or a plain run) gathers every record
         config.stash[collector_key] = ResultsCollector(config)
         config.pluginmanager.register(config.stash[collector_key], "conformance-results")

@@ -33,10 +33,10 @@ class Selection:
     seed: int = options.SEED.default
     timeout: float = options.TIMEOUT.default
     jobs: int | None = None  # requests in flight at once (CPU cores used); None: the CPU count
-    relations: bool = options.RELATIONS.default  # also the metamorphic relation checks (conformance/metamorphic.py)
-    targets: list[str] | None = None  # globs on target names api@device (conformance/targets.py)
+    relations: bool = options.RELATIONS.default  # also the metamorphic relation checks (conformance/check/relations.py)
+    targets: list[str] | None = None  # globs on target names api@device (conformance/run/targets.py)
     retries: int = options.RETRIES.default  # more attempts, each in a fresh worker, for a unit that crashed or errored
-    repeat: int = options.REPEAT.default  # attempts of every unit, each in another worker (conformance/attempts.py)
+    repeat: int = options.REPEAT.default  # attempts of every unit, each in another worker (conformance/run/attempts.py)
     verbose: bool = options.VERBOSE.default  # workers write to this terminal, not to files in the pool's scratch folder
     cache_dir: str | None = None  # the compilers' persistent caches ('none' or None: the run's own folder)
 
@@ -116,7 +116,7 @@ def targets_for(framework: str, info: dict, selection: Selection) -> tuple[list[
         if missing:
             skipped.append({"framework": framework, "target": api, "reason": f"not installed (missing: {', '.join(missing)})"})
             continue
-        if api in broken:  # installed but broken: a failed start, which fails the run (cli.start_failures)
+        if api in broken:  # installed but broken: a failed start, which fails the run (cli.py `_start_failures`)
             skipped.append({"framework": framework, "target": api, "reason": f"{FAILED_TO_START}{broken[api]}"})
             continue
         for device in [d for d in devices if d in api_devices(api)]:

@@ -60,7 +60,7 @@ def frameworks_for(globs, frameworks) -> list[str]:
 
 
 def skip_selected(skip: dict, globs) -> bool:
-    """Whether a skip record (`runner.targets_for`: an API not installed, a device not visible)
+    """Whether a skip record (`selection.targets_for`: an API not installed, a device not visible)
     concerns a target that the globs select: the others are not news to this run."""
     framework, api, device = skip.get("framework"), skip.get("target"), skip.get("device")
     apis = [api] if api else frameworks.kind_apis(framework)

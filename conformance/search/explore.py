@@ -2,8 +2,8 @@
 
 Hypothesis draws cases (conformance/search/strategies.py: every op, 1-D to 3-D, stride, dilation, groups,
 every padding form, output_padding, bias, dtype, under a size cap) and each is run in-process on every
-API of the framework: the oracle checks (execute.evaluate) and the metamorphic relations
-(metamorphic.py). `unsupported` is fine (the API cannot express the case); a `fail`, `error` or
+API of the framework: the oracle checks (check/evaluate.py) and the metamorphic relations
+(check/relations.py). `unsupported` is fine (the API cannot express the case); a `fail`, `error` or
 `crashed` that no known difference explains is a discrepancy: hypothesis shrinks the case to a minimal
 one, which is written out as a ready-to-paste YAML case file.
 
