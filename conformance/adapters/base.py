@@ -199,11 +199,12 @@ class Adapter:
                     raise
                 raise Unsupported(f"{type(exc).__name__}: {first_lines(str(exc))}") from exc
             finally:
-                seen = self.__dict__.setdefault("_warnings", [])
-                for w in caught:
-                    text = f"{w.category.__name__}: {first_lines(str(w.message), 300)}"
-                    if text not in seen:
-                        seen.append(text)
+                self.keep_warnings(f"{w.category.__name__}: {first_lines(str(w.message), 300)}" for w in caught)
+
+    def keep_warnings(self, texts) -> None:
+        """Keep warning texts for `take_warnings`, each once (a kept artifact's, given again on a hit)."""
+        seen = self.__dict__.setdefault("_warnings", [])
+        seen.extend(t for t in dict.fromkeys(texts) if t not in seen)
 
     def take_warnings(self) -> list[str]:
         """Warnings the framework issued in `native()` blocks since the last call."""
