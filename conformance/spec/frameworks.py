@@ -102,8 +102,12 @@ def kind_packages(kind: str) -> tuple[str, ...]:
 
 
 def api_packages(api: str) -> tuple[str, ...]:
-    """The packages an API needs beyond its kind's own (Keras, Flax, onnxscript, ONNX Runtime)."""
-    d = declaration(api)
+    """The packages an API needs beyond its kind's own (Keras, Flax, onnxscript, ONNX Runtime); none
+    for an API nobody declares (an adapter a test or a script loads itself, in its own process)."""
+    found = [d for d in declarations() if d.api == api]
+    if not found:
+        return ()
+    d = found[0]
     common = kind_packages(d.kind)
     return tuple(p for p in d.packages if p not in common)
 
