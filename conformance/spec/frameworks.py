@@ -20,6 +20,7 @@ from conformance.spec.plugins import check_declarations, plugin_declarations
 
 __all__ = ["Declaration", "DEVICES", "BUILTIN", "declarations"]  # and the functions derived from them
 
+
 def _declare(kind: str, adapter: str, framework: tuple[str, ...], variables=None, keras_backend=None):
     """A function declaring the APIs of one kind: `declare(api, *more_packages, **fields)`."""
     def declare(api: str, *more: str, keras: bool = False, **fields) -> Declaration:
