@@ -48,6 +48,7 @@ def measure(framework: str, limit: int | None) -> dict:
         os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)  # cold, as on a fresh machine
     from conformance import adapters
     from conformance.adapters.base import Adapter, Target
+    from conformance.spec import frameworks
     from conformance.check.evaluate import Reference, evaluate
 
     t0 = time.perf_counter()
@@ -96,7 +97,7 @@ def measure(framework: str, limit: int | None) -> dict:
     for case in cases:
         for dtype in (d for d in case.dtypes if d in DTYPES):
             ref = Reference(case, dtype, 0)
-            for api in adapters.APIS[framework]:
+            for api in frameworks.kind_apis(framework):
                 target = Target(framework, api, "cpu")
                 native_time[0] = 0.0
                 before = jax_events["requests"] - jax_events["hits"]

@@ -35,6 +35,7 @@ from conformance.run.worker import host_environment
 from conformance.search.explore import IsolatedFramework, case_yaml, explore_framework, write_case
 from conformance.spec import coverage
 from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.spec import frameworks
 from conformance.spec.features import case_features
 from conformance.spec.library import known_path
 from conformance.spec.loader import parse_bytes
@@ -290,7 +291,7 @@ def cmd_list(args) -> int:
     print(plural(len(cases), "case"))
     Selection(frameworks=args.frameworks).validate()
     print("targets (select with --targets GLOB, e.g. 'torch.*', '*@cpu'):")
-    rows = availability(args.frameworks or adapters.FRAMEWORKS)
+    rows = availability(args.frameworks or frameworks.kinds())
     width = [max((len(row[i]) for row in rows), default=0) for i in (0, 1)]
     for name, fw, state in rows:
         print(f"  {name:{width[0]}} {fw:{width[1]}} {state}")
@@ -369,8 +370,8 @@ def cmd_explore(args) -> int:
     if args.examples < 1:
         raise UsageError(f"--examples must be at least 1, got {args.examples}")
     dtypes = _allowed(args.dtypes, DTYPE_NAMES, "--dtypes")
-    requested = None if args.frameworks is None else _allowed(args.frameworks, adapters.FRAMEWORKS, "--frameworks")
-    frameworks, skipped = resolve_frameworks(Selection(frameworks=requested))
+    requested = None if args.frameworks is None else _allowed(args.frameworks, frameworks.kinds(), "--frameworks")
+    kinds, skipped = resolve_frameworks(Selection(frameworks=requested))
     if not args.json:
         raise UsageError("--json needs a path: the JSON results are what every other view is made from")
     known = read_known(args.known)
@@ -378,7 +379,7 @@ def cmd_explore(args) -> int:
     environment = {"host": host_environment(), "explore": {
         "examples": args.examples, "dtypes": dtypes, "seed": args.seed, "relations": not args.no_relations},
         "frameworks": {}}
-    explorations = [_explore(name, args, dtypes, known, database, environment) for name in frameworks]
+    explorations = [_explore(name, args, dtypes, known, database, environment) for name in kinds]
     cases = [c for ex in explorations for c in ex.cases.values()]
     # No stale entries (known=[]): a random sample of cases cannot show that an entry no longer applies.
     run = finish_run([r for ex in explorations for r in ex.results], environment, skipped, case_table(cases),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from conformance.files import default_cache_dir
-from conformance.spec.frameworks import REGISTRY
+from conformance.spec.frameworks import BUILTIN
 from conformance.spec.library import default_cases, default_known
 
 PYTEST_PREFIX = "--conformance-"
@@ -86,7 +86,7 @@ def add_to_pytest(group, options) -> None:
 
 # ------------------------------------------------------------------------- what runs
 FRAMEWORKS = Option(("--frameworks",), metavar="LIST", parse=comma_list,
-                    help=f"comma-separated worker kinds: {','.join(REGISTRY)} (default: every installed one; a "
+                    help=f"comma-separated worker kinds: {','.join(dict.fromkeys(d.kind for d in BUILTIN))} and plugins' (default: every installed one; a "
                          "requested one that is not installed is an error; --targets picks APIs)")
 DEVICES = Option(("--devices",), metavar="LIST", parse=comma_list,
                  help="cpu,gpu (default: cpu, plus gpu where present)")

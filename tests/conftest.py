@@ -14,13 +14,13 @@ import os
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from conformance.spec.frameworks import VARIABLES
+from conformance.spec.frameworks import kind_variables
 
 # The tests that load adapters in this process load the `tensorflow` kind, whose workers run with
 # oneDNN off; TensorFlow reads the switch once, at import, and some tests import it directly, so it
 # is set before anything can import TensorFlow. The oneDNN kind is tested through its workers. So the
 # user's TF_ENABLE_ONEDNN_OPTS, and the CPU's default, change nothing here.
-os.environ.update(VARIABLES["tensorflow"])
+os.environ.update(kind_variables("tensorflow"))
 
 PROFILE_VARIABLE = "CONFORMANCE_HYPOTHESIS_PROFILE"
 

@@ -2,33 +2,49 @@
 ask it to misbehave. It lets the runner, CLI and pytest plugin be tested for every status, crash and
 hang in milliseconds, without importing a real framework.
 
-Enable it in a process (and its workers) with:
-    CONFORMANCE_EXTRA_ADAPTERS='{"fakefw": {"module": "fakefw", "class": "FakeAdapter",
-                                 "apis": ["fakefw.functional", "fakefw.layer"]}}'
-and this folder on PYTHONPATH.
+It is a target plugin, as a package outside the suite would be one: fakefw_plugin/ holds its
+distribution's metadata, whose entry point (group conv_conformance.targets) gives the
+`DECLARATIONS` of fakefw_plugin/fakefw_targets.py.
+A process (and its workers) has it with this folder and fakefw_plugin/ on its path:
+`environment_variables` for a subprocess, `enable` for this one.
 """
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import os
 import signal
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from conformance.check import oracle
 from conformance.adapters.base import SCRATCH_VARIABLE, SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported
 from conformance.adapters.refusal import Refusal
+from conformance.spec import frameworks
 
-SPEC = {"fakefw": {"module": "fakefw", "class": "FakeAdapter", "apis": ["fakefw.functional", "fakefw.layer"]}}
+# its distribution's metadata (entry_points.txt) and its declarations (fakefw_targets.py)
+PLUGIN = Path(__file__).resolve().parent / "fakefw_plugin"
 
 
 def environment_variables(tests_dir) -> dict:
-    path = os.pathsep.join([str(tests_dir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return {"CONFORMANCE_EXTRA_ADAPTERS": json.dumps(SPEC), "PYTHONPATH": path}
+    """PYTHONPATH for a subprocess (and its workers) that has the fake framework."""
+    given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"PYTHONPATH": os.pathsep.join([str(tests_dir), str(Path(tests_dir) / PLUGIN.name)] + given)}
+
+
+def enable(monkeypatch, tests_dir=None) -> None:
+    """This process has the fake framework, as a plugin, until the test ends: its entry point on
+    sys.path (the workers it spawns inherit it), PYTHONPATH for its subprocesses, and the
+    declarations read afresh (they are read once per process)."""
+    for name, value in environment_variables(tests_dir or Path(__file__).resolve().parent).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.syspath_prepend(str(PLUGIN))
+    fresh = functools.lru_cache(maxsize=1)(frameworks.declarations.__wrapped__)
+    monkeypatch.setattr(frameworks, "declarations", fresh)
 
 
 def known_differences(stale_case_glob: str) -> str:
@@ -171,3 +187,18 @@ def _odd_call(case, api, dtype, device) -> bool:
 def _tf32(a):
     bits = np.asarray(a, dtype=np.float32).view(np.uint32)
     return (bits & np.uint32(0xFFFFE000)).view(np.float32).astype(np.float64)
+
+
+def write_plugin(folder, name: str, code: str) -> dict:
+    """A target plugin in `folder`, as an installed distribution is one: its metadata, whose entry
+    point `name` (group conv_conformance.targets) gives `DECLARATIONS` of the module `<name>_targets`
+    written with `code`. Returns PYTHONPATH for a subprocess that has it and the fake framework's
+    module, but not the fake framework's own plugin (so `code` may declare the kind fakefw)."""
+    folder = Path(folder)
+    info = folder / f"{name}-0.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0\n")
+    (info / "entry_points.txt").write_text(f"[conv_conformance.targets]\n{name} = {name}_targets:DECLARATIONS\n")
+    (folder / f"{name}_targets.py").write_text(code)
+    given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"PYTHONPATH": os.pathsep.join([str(folder), str(PLUGIN.parent)] + given)}

@@ -82,6 +82,30 @@ def _items(value, schema, where):
         if isinstance(value, list) else []
 
 
+def _one_of(value, schema, where):
+    passing = [not errors(value, sub, where) for sub in schema["oneOf"]]
+    return [] if sum(passing) == 1 else [f"{where}: {value!r:.60} matches {sum(passing)} of oneOf's schemas, not 1"]
+
+
+def _any_of(value, schema, where):
+    return [] if any(not errors(value, sub, where) for sub in schema["anyOf"]) else \
+        [f"{where}: {value!r:.60} matches none of anyOf's schemas"]
+
+
+def _size(keyword, kind, compare):
+    def check(value, schema, where):
+        bad = isinstance(value, kind) and not compare(len(value), schema[keyword])
+        return [f"{where}: {value!r:.60} breaks {keyword} {schema[keyword]}"] if bad else []
+    return check
+
+
+def _unique(value, schema, where):
+    bad = schema["uniqueItems"] and isinstance(value, list) and len({repr(v) for v in value}) != len(value)
+    return [f"{where}: {value!r:.60} repeats an item"] if bad else []
+
+
 CHECKS = {"type": _type, "enum": _enum, "const": _const, "pattern": _pattern, "minimum": _minimum,
           "required": _required, "properties": _properties, "additionalProperties": _additional,
-          "propertyNames": _property_names, "items": _items}
+          "propertyNames": _property_names, "items": _items, "oneOf": _one_of, "anyOf": _any_of,
+          "minItems": _size("minItems", list, int.__ge__), "maxItems": _size("maxItems", list, int.__le__),
+          "minLength": _size("minLength", str, int.__ge__), "uniqueItems": _unique}

@@ -191,8 +191,8 @@ def test_usage_errors_exit_2(tmp_path, args, expected):
 
 
 def test_requested_framework_not_installed_is_an_error(tmp_path):
-    missing = {"CONFORMANCE_EXTRA_ADAPTERS": json.dumps({"ghost": {"module": "ghost", "class": "G", "apis": ["ghost.f"],
-                                                                   "packages": ["no_such_package_xyz"]}})}
+    missing = fakefw.write_plugin(tmp_path / "plugin", "ghost", "from conformance.spec.frameworks import Declaration\n"
+                                  "DECLARATIONS = [Declaration('ghost.f', 'ghost', 'ghost:G', ('no_such_package_xyz',))]\n")
     write(tmp_path, "c.yaml", "cases:\n  - {id: a, op: conv, input_shape: [1, 1, 4], out_channels: 1, kernel_size: 2}\n")
     proc = run_cli(tmp_path, "run", "--cases", "c.yaml", "--frameworks", "ghost", extra_env=missing)
     assert proc.returncode == 2 and "'ghost' was requested but is not installed" in proc.stderr
@@ -279,10 +279,11 @@ def test_baseline_regression_fails_the_run(fake_run, tmp_path):
 def broken_framework(tmp_path) -> dict:
     """The fake framework's adapter spec, but its module raises on import (a framework upgrade that
     does not import): the worker reports it as failing to start."""
-    (tmp_path / "brokenfw.py").write_text('raise ModuleNotFoundError("No module named \'jaxlib.xla_extension\'")\n')
-    spec = {"fakefw": {**fakefw.SPEC["fakefw"], "module": "brokenfw"}}
-    return {"CONFORMANCE_EXTRA_ADAPTERS": json.dumps(spec),
-            "PYTHONPATH": os.pathsep.join([str(tmp_path), fakefw.environment_variables(TESTS)["PYTHONPATH"]])}
+    (tmp_path / "plugin").mkdir(exist_ok=True)  # not the command's folder: other commands there have fakefw's own
+    (tmp_path / "plugin" / "brokenfw.py").write_text('raise ModuleNotFoundError("No module named \'jaxlib.xla_extension\'")\n')
+    return fakefw.write_plugin(tmp_path / "plugin", "brokenfw_plugin", "from conformance.spec.frameworks import Declaration\n"
+                               "DECLARATIONS = [Declaration(api, 'fakefw', 'brokenfw:FakeAdapter', ('fakefw',)) "
+                               "for api in ('fakefw.functional', 'fakefw.layer')]\n")
 
 
 REASON = "ModuleNotFoundError: No module named 'jaxlib.xla_extension'"

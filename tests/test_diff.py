@@ -307,7 +307,7 @@ def test_diff_of_results_read_back_from_json(tmp_path):
 # ------------------------------------------------------------------------- environments
 def environment(*, tf="2.21.0", avx512f=True, onednn=True, started="2026-01-01T00:00:00", cache="/tmp/a",
                 gpu=None) -> dict:
-    """An environment shaped as a run records it (runner.run_suite, hostinfo, the adapters)."""
+    """An environment shaped as a run records it (run/suite.py run_suite, hostinfo, the adapters)."""
     tensorflow = {"version": tf, "keras": "3.15.0", "onednn": {"enabled": onednn, "TF_ENABLE_ONEDNN_OPTS": None},
                   "threads": 0, "devices": ["cpu"] + (["gpu"] if gpu else [])}
     if gpu:
@@ -375,8 +375,8 @@ def cpu_only_run_environment(**torch_extra) -> dict:
 def test_the_environment_line_names_every_deciding_version_and_no_gpu_it_did_not_see():
     line = describe_environment(cpu_only_run_environment())
     assert line == ("torch 2.13.0+cpu, tensorflow 2.21.0 (oneDNN off), jax 0.10.2, tensorflow-onednn 2.21.0 "
-                    "(oneDNN on), onnx 1.23.2; keras 3.15.1, flax 0.12.8, onnxruntime 1.32.0, onnxscript 0.7.2, "
-                    "ai-edge-litert 2.3.0 on AMD EPYC [avx2]")
+                    "(oneDNN on), onnx 1.23.2; ai-edge-litert 2.3.0, flax 0.12.8, keras 3.15.1, onnxruntime 1.32.0, "
+                    "onnxscript 0.7.2 on AMD EPYC [avx2]")
     assert "gpu" not in line.lower() and "CUDA" not in line
     # A GPU is named where a framework saw one, whatever the static settings say; two versions of one
     # package (e.g. merged runs) are both named.
@@ -384,8 +384,8 @@ def test_the_environment_line_names_every_deciding_version_and_no_gpu_it_did_not
     env["frameworks"]["jax"].update(keras="3.14.1", jaxlib="0.10.1")
     assert describe_environment(env) == (
         "torch 2.13.0+cpu, tensorflow 2.21.0 (oneDNN off), jax 0.10.2, tensorflow-onednn 2.21.0 (oneDNN on), "
-        "onnx 1.23.2; keras 3.15.1, keras 3.14.1, flax 0.12.8, jaxlib 0.10.1, onnxruntime 1.32.0, onnxscript 0.7.2, "
-        "ai-edge-litert 2.3.0 on AMD EPYC [avx2], gpu NVIDIA H100 80GB HBM3")
+        "onnx 1.23.2; ai-edge-litert 2.3.0, flax 0.12.8, jaxlib 0.10.1, keras 3.15.1, keras 3.14.1, onnxruntime 1.32.0, "
+        "onnxscript 0.7.2 on AMD EPYC [avx2], gpu NVIDIA H100 80GB HBM3")
     merged = {"merged_from": [cpu_only_run_environment(), env]}  # a CPU job and a GPU job
     assert describe_environment(merged).endswith(", gpu NVIDIA H100 80GB HBM3")
 

@@ -136,20 +136,19 @@ def test_host_environment_keeps_its_keys_and_adds_the_cpu():
 
 @pytest.mark.parametrize("user_threads", [None, "3"])
 def test_a_worker_records_the_variables_it_runs_with(monkeypatch, user_threads):
-    """The workers start with OMP_NUM_THREADS=1 unless the user set it (runner.WORKER_ENVIRONMENT):
+    """The workers start with OMP_NUM_THREADS=1 unless the user set it (worker_process.WORKER_ENVIRONMENT):
     the framework's section says which, as the worker saw it."""
     from conformance.run.pool import WorkerPool
     from conformance.run.worker import framework_section
 
-    for name, value in fakefw.environment_variables(TESTS).items():  # read by the spawned worker
-        monkeypatch.setenv(name, value)
+    fakefw.enable(monkeypatch)  # read by the spawned worker
     if user_threads is None:
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     else:
         monkeypatch.setenv("OMP_NUM_THREADS", user_threads)
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     with WorkerPool(["fakefw"], timeout=60) as pool:
-        section = framework_section(pool.start()["fakefw"])  # as runner.plan_targets records it
+        section = framework_section(pool.start()["fakefw"])  # as selection.plan_targets records it
     assert section["variables"]["OMP_NUM_THREADS"] == (user_threads or "1")
     assert section["variables"]["TF_ENABLE_ONEDNN_OPTS"] == "0"
     assert section["version"] == "0.0-fake" and section["started_with"]["OMP_NUM_THREADS"] == (user_threads or "1")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance.spec.frameworks import BUILTIN
+
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 
 LAYERS = (
@@ -32,7 +34,8 @@ LAYERS = (
     ("cli", "pytest_plugin", "__main__"),
 )
 RANK = {group: rank for rank, groups in enumerate(LAYERS) for group in groups}
-FRAMEWORK_PACKAGES = {"torch", "tensorflow", "jax", "jaxlib", "flax", "keras", "onnx", "onnxruntime", "ai_edge_litert"}
+# Every package a target declares (spec/frameworks.py): what it needs, and what decides its numbers.
+FRAMEWORK_PACKAGES = {p for d in BUILTIN for p in (*d.packages, *d.versions)}
 LAZY_PACKAGES = FRAMEWORK_PACKAGES | {"hypothesis", "jinja2", "markupsafe"}
 # Modules that import a lazy package at their top: imported lazily themselves.
 LAZY_MODULES = ("conformance.report.html", "conformance.search.strategies")  # Jinja; hypothesis

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from conformance import adapters
+from conformance.spec import frameworks
 from conformance.cli import main
 from conformance.spec.library import library_folder
 
@@ -64,7 +65,7 @@ VERDICT = re.compile(r"^(\w+): (\w+) \((.*)\)$")
 
 def installed(target: str) -> bool:
     api = target.split("@")[0]
-    kind = next(fw for fw in adapters.FRAMEWORKS if api in adapters.APIS[fw])
+    kind = frameworks.kind_of(api)
     return not adapters.missing_packages(kind, api)
 
 

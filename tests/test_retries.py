@@ -231,8 +231,7 @@ def test_a_request_for_a_newer_worker_never_runs_in_an_older_one(monkeypatch):
     from conformance.run.messages import Request
     from conformance.run.suite import units_for
 
-    for name, value in fakefw.environment_variables(TESTS).items():
-        monkeypatch.setenv(name, value)
+    fakefw.enable(monkeypatch)
     case = Case.from_dict({"id": "c", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1, "kernel_size": 2})
     units = tuple(units_for("fakefw", [("fakefw.functional", "cpu", "defaults")], ["float32"]))
     with WorkerPool(["fakefw"], timeout=60, stream=True, jobs=1) as pool:
@@ -253,8 +252,7 @@ def test_an_internal_error_in_a_worker_is_a_one_line_message_with_the_traceback_
     from conformance.run.messages import Request
     from conformance.run.suite import units_for
 
-    for name, value in fakefw.environment_variables(TESTS).items():
-        monkeypatch.setenv(name, value)
+    fakefw.enable(monkeypatch)
     case = Case.from_dict({"id": "c", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1, "kernel_size": 2})
     broken = {**case.to_dict(), "kernel_size": "not a size"}  # the worker's Case.from_dict raises: a bug of ours
     units = tuple(units_for("fakefw", [("fakefw.functional", "cpu", "defaults")], ["float32"]))
@@ -301,8 +299,7 @@ PYTEST_CASES = case_line("a_good", "fake_noisy") + case_line("b_abort", "fake_ab
 
 @pytest.fixture
 def suite(pytester, monkeypatch):
-    for key, value in fakefw.environment_variables(TESTS).items():
-        monkeypatch.setenv(key, value)
+    fakefw.enable(monkeypatch)
     pytester.makefile(".yaml", cases="cases:\n" + PYTEST_CASES)
     return pytester
 

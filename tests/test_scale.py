@@ -188,8 +188,7 @@ def test_pytest_jobs_and_shard_options(library):
 def _pool_with_fake_framework(monkeypatch, **kwargs):
     from conformance.run.pool import WorkerPool
 
-    for name, value in fakefw.environment_variables(TESTS).items():  # read by the spawned workers
-        monkeypatch.setenv(name, value)
+    fakefw.enable(monkeypatch)  # read by the spawned workers
     return WorkerPool(["fakefw"], timeout=60, **kwargs)
 
 

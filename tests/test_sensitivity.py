@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.adapters import APIS, FORWARD_ONLY_APIS, FRAMEWORKS, KERAS_BACKENDS, missing_packages
+from conformance.adapters import missing_packages
+from conformance.spec import frameworks
 from conformance.search.faults import FAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,15 +46,16 @@ def _catches(kind: str) -> dict:
     """api -> fault -> catch, searched in a fresh interpreter running only `kind`."""
     out = Path(tempfile.mkdtemp(prefix="conformance-faults-")) / f"{kind}.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    if kind in KERAS_BACKENDS:
-        env["KERAS_BACKEND"] = KERAS_BACKENDS[kind]
+    backend = next((d.keras_backend for d in frameworks.kind_declarations(kind) if d.keras_backend), None)
+    if backend:
+        env["KERAS_BACKEND"] = backend
     done = subprocess.run([sys.executable, "-m", "conformance.search.faults", "--frameworks", kind, "--json", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text())[kind]
 
 
-TARGETS = [(kind, api) for kind in FRAMEWORKS for api in APIS[kind]]
+TARGETS = [(kind, api) for kind in frameworks.kinds() for api in frameworks.kind_apis(kind)]
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
@@ -105,7 +107,7 @@ def _faulty_records(adapter, *fault_names):
     case = Case.from_dict(BIASED)
     return {api: {r.check: (r.status, r.message) for r in evaluate(wrapped, Target(adapter.name, api, "cpu"),
                                                                     case, "float32")}
-            for api in adapter.apis if api not in FORWARD_ONLY_APIS and not api.startswith(KERAS_ELSEWHERE)}
+            for api in adapter.apis if not frameworks.forward_only(api) and not api.startswith(KERAS_ELSEWHERE)}
 
 
 # Keras on the torch and JAX backends runs in a process of its own (KERAS_BACKEND): tests/keras_probe.py

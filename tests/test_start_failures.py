@@ -14,6 +14,8 @@ import pytest
 
 from conformance.adapters.base import Adapter
 from conformance.run.selection import Selection, targets_for
+from conformance.spec import frameworks
+from conformance.spec.frameworks import Declaration
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,15 +29,17 @@ def test_an_installed_package_that_fails_to_import_is_a_start_error(tmp_path, mo
     (tmp_path / "brokenpkg_for_start").mkdir()
     (tmp_path / "brokenpkg_for_start" / "__init__.py").write_text("raise RuntimeError('half-installed upgrade')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr("conformance.adapters.base.API_PACKAGES",
-                        {"fakefw.layer": ("brokenpkg_for_start",), "fakefw.functional": ("no_such_pkg_for_start",)})
+    declared = (Declaration("fakefw.functional", "fakefw", "fakefw:FakeAdapter", ("numpy", "no_such_pkg_for_start")),
+                Declaration("fakefw.layer", "fakefw", "fakefw:FakeAdapter", ("numpy", "brokenpkg_for_start")))
+    monkeypatch.setattr(frameworks, "declarations", lambda: frameworks.BUILTIN + declared)
     errors = TwoApis().start_errors()
     # the missing package is not a start error (the run skips its API as not installed)
     assert errors == {"fakefw.layer": "brokenpkg_for_start failed to import: RuntimeError: half-installed upgrade"}
 
 
 def test_planning_turns_a_start_error_into_a_failed_start_of_that_target_alone(monkeypatch):
-    monkeypatch.setattr("conformance.adapters.APIS", {"fakefw": ("fakefw.functional", "fakefw.layer")})
+    declared = tuple(Declaration(api, "fakefw", "fakefw:FakeAdapter", ("numpy",)) for api in TwoApis.apis)
+    monkeypatch.setattr(frameworks, "declarations", lambda: frameworks.BUILTIN + declared)
     monkeypatch.setattr("conformance.adapters.missing_packages", lambda framework, api=None: [])
     info = {"devices": ["cpu"], "start_errors": {"fakefw.layer": "keras failed to import: SyntaxError: bad"}}
     triples, skipped = targets_for("fakefw", info, Selection(devices=["cpu"]))

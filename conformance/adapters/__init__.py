@@ -1,8 +1,8 @@
-"""Registry of framework adapters. Nothing here imports a framework.
+"""Loading framework adapters. Nothing here imports a framework.
 
-The frameworks and their APIs by name are in conformance/spec/frameworks.py. Detection asks
-`importlib.util.find_spec`, which locates a package without importing it; the adapter module (and
-with it the framework) is imported only when that framework is used.
+The targets, their worker kinds and packages are declared in conformance/spec/frameworks.py.
+Detection asks `importlib.util.find_spec`, which locates a package without importing it; the adapter
+module (and with it the framework) is imported only when that kind is used.
 """
 from __future__ import annotations
 
@@ -13,16 +13,14 @@ import sys
 
 from conformance.adapters.base import Adapter, Observation, Target, Unsupported
 from conformance.errors import UsageError
-from conformance.spec.frameworks import (API_PACKAGES, APIS, CPU_ONLY_APIS, EXTRA_ADAPTERS_VARIABLE, FORWARD_ONLY_APIS,
-                                         FRAMEWORKS, KERAS_BACKENDS, REGISTRY, VARIABLES)
+from conformance.spec import frameworks
 
-__all__ = ["Adapter", "Observation", "Target", "Unsupported", "FRAMEWORKS", "APIS", "API_PACKAGES", "REGISTRY",
-           "EXTRA_ADAPTERS_VARIABLE", "VARIABLES", "CPU_ONLY_APIS", "FORWARD_ONLY_APIS", "KERAS_BACKENDS", "installed", "missing_packages", "load_adapter"]
+__all__ = ["Adapter", "Observation", "Target", "Unsupported", "installed", "missing_packages", "load_adapter"]
 
 
 def missing_packages(name: str, api: str | None = None) -> list[str]:
-    """Packages the framework (or one of its APIs) needs that are not installed."""
-    needed = list(REGISTRY[name][2]) + list(API_PACKAGES.get(api, ()))
+    """Packages the kind (or one of its APIs) needs that are not installed."""
+    needed = list(frameworks.kind_packages(name)) + list(frameworks.api_packages(api) if api else ())
     return [p for p in needed if importlib.util.find_spec(p) is None]
 
 
@@ -31,11 +29,12 @@ def installed(name: str) -> bool:
 
 
 def load_adapter(name: str) -> Adapter:
-    """The adapter of the framework kind `name`, its variables (`VARIABLES`) applied before the
-    framework is imported. They are read at import, so a process that already imported the
+    """The adapter of the worker kind `name`, its variables (`frameworks.kind_variables`) applied
+    before the framework is imported. They are read at import, so a process that already imported the
     framework under other values cannot load this kind: that needs its own process (a worker)."""
-    module, cls, packages = REGISTRY[name]
-    wanted = VARIABLES.get(name, {})
+    module, cls = frameworks.kind_adapter(name)
+    packages = frameworks.kind_packages(name)
+    wanted = frameworks.kind_variables(name)
     differ = {k: v for k, v in wanted.items() if os.environ.get(k) != v}
     imported = [p for p in packages if p in sys.modules]
     if differ and imported:
@@ -43,5 +42,5 @@ def load_adapter(name: str) -> Adapter:
                          f"imported, and this process imported it already; run {name} in a worker process")
     os.environ.update(wanted)
     adapter = getattr(importlib.import_module(module), cls)()
-    adapter.name, adapter.apis = name, APIS[name]  # a kind may share its class with another (tensorflow-onednn)
+    adapter.name, adapter.apis = name, frameworks.kind_apis(name)  # a kind may share its class (tensorflow-onednn)
     return adapter

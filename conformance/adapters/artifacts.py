@@ -103,7 +103,7 @@ def made(adapter: Adapter, kind: str, key: Callable[[], dict], make: Callable[[]
         entry = _make(adapter, make)
         _write(path, entry)
     meta, data = entry
-    _give_warnings(adapter, meta["warnings"])
+    adapter.keep_warnings(meta["warnings"])
     if "refusal" in meta:
         raise Unsupported(meta["refusal"])
     return data
@@ -116,13 +116,8 @@ def _make(adapter: Adapter, make) -> tuple[dict, bytes]:
     except Unsupported as exc:
         data, meta = b"", {"refusal": str(exc)}
     meta["warnings"] = adapter.take_warnings()
-    _give_warnings(adapter, earlier)
+    adapter.keep_warnings(earlier)
     return meta, data
-
-
-def _give_warnings(adapter: Adapter, texts: list[str]) -> None:
-    seen = adapter.__dict__.setdefault("_warnings", [])
-    seen.extend(t for t in texts if t not in seen)
 
 
 def _read(path: str) -> tuple[dict, bytes] | None:

@@ -26,7 +26,7 @@ import numpy as np
 from conformance.adapters.refusal import Refusal, refusal_for
 from conformance.errors import strip_escapes
 from conformance.spec.case import Case
-from conformance.spec.frameworks import API_PACKAGES
+from conformance.spec.frameworks import api_packages
 from conformance.spec.inputs import Inputs
 from conformance.wording import shorten
 
@@ -161,12 +161,12 @@ class Adapter:
 
     def start_errors(self) -> dict[str, str]:
         """The APIs of this kind that cannot start here although their own packages are installed
-        (`API_PACKAGES`: Keras on a backend, flax, onnxscript, the LiteRT interpreter), each with the
+        (`frameworks.api_packages`: Keras on a backend, flax, onnxscript, the LiteRT interpreter), each with the
         import's error: a broken install or upgrade is a failed start of that target, never a refusal
         of every case. A package that is not installed at all is not here: the run skips its API."""
         errors = {}
         for api in self.apis:
-            for package in API_PACKAGES.get(api, ()):
+            for package in api_packages(api):
                 if importlib.util.find_spec(package) is None:
                     continue
                 try:
@@ -199,11 +199,12 @@ class Adapter:
                     raise
                 raise Unsupported(f"{type(exc).__name__}: {first_lines(str(exc))}") from exc
             finally:
-                seen = self.__dict__.setdefault("_warnings", [])
-                for w in caught:
-                    text = f"{w.category.__name__}: {first_lines(str(w.message), 300)}"
-                    if text not in seen:
-                        seen.append(text)
+                self.keep_warnings(f"{w.category.__name__}: {first_lines(str(w.message), 300)}" for w in caught)
+
+    def keep_warnings(self, texts) -> None:
+        """Keep warning texts for `take_warnings`, each once (a kept artifact's, given again on a hit)."""
+        seen = self.__dict__.setdefault("_warnings", [])
+        seen.extend(t for t in dict.fromkeys(texts) if t not in seen)
 
     def take_warnings(self) -> list[str]:
         """Warnings the framework issued in `native()` blocks since the last call."""
@@ -227,7 +228,7 @@ def dist_version(name: str) -> str | None:
 def converted(value, convert):
     """`convert(value)` for a quantity the framework computed. None (the framework returned none) and
     an exception (computing it raised) pass through, and so does an exception `convert` raises: each
-    quantity is judged on its own (execute._missing), so one missing piece hides no other."""
+    quantity is judged on its own (check/evaluate.py `_missing`), so one missing piece hides no other."""
     if value is None or isinstance(value, BaseException):
         return value
     try:

@@ -81,7 +81,7 @@ class OnnxAdapter(Adapter):
 
         try:
             import onnxruntime as ort
-        except Exception:  # noqa: BLE001 - not installed: the target is skipped (API_PACKAGES); installed but
+        except Exception:  # noqa: BLE001 - not installed: the target is skipped (its declared packages); installed but
             ort = None     # broken: it fails to start (Adapter.start_errors). onnx.reference runs either way.
         if ort is not None:
             # ORT also logs each refusal to stderr; its text comes back in the exception, kept there

@@ -12,7 +12,7 @@ conv cases go to tf.nn.conv2d. Other explicit cases are passed as lists and TF's
 Keras takes 'valid'/'same' (and 'causal' for Conv1D), never explicit amounts.
 Paths (the API name's middle word): `xla` compiles the training step (forward and gradients) with
 tf.function(jit_compile=True); `onednn` is the same call in the tensorflow-onednn worker kind, whose
-process imports TensorFlow with TF_ENABLE_ONEDNN_OPTS=1 (conformance/spec/frameworks.py VARIABLES).
+process imports TensorFlow with TF_ENABLE_ONEDNN_OPTS=1 (its declarations' `variables`, conformance/spec/frameworks.py).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from conformance.adapters.base import (Adapter, Observation, Unsupported, api_mo
                                        CompiledPathError, compiled_failure, converted, kernel_first,
                                        kernel_last)
 from conformance.adapters.refusal import Refusal
-from conformance.spec.frameworks import APIS
+from conformance.spec.frameworks import builtin_apis
 
 # How tf.nn refuses a convolution (conformance/adapters/refusal.py); the worker's Keras layers add
 # Keras's refusals, and litert.layer the converter's and the interpreter's (litert.REFUSALS).
@@ -57,7 +57,7 @@ REFUSALS = (
 
 class TensorFlowAdapter(Adapter):
     name = "tensorflow"
-    apis = APIS["tensorflow"]
+    apis = builtin_apis("tensorflow")
 
     def __init__(self):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # silence TF's import chatter

@@ -12,7 +12,7 @@ import re
 import warnings
 
 from conformance.spec.case import Case
-from conformance.spec.frameworks import APIS
+from conformance.spec.frameworks import builtin_apis
 from conformance.adapters.base import (Adapter, Observation, dist_version, Unsupported, api_modifiers, api_surface, converted,
                                        compiled_failure)
 from conformance.adapters.refusal import Refusal
@@ -38,7 +38,7 @@ REFUSALS = (
 
 class TorchAdapter(Adapter):
     name = "torch"
-    apis = APIS["torch"]
+    apis = builtin_apis("torch")
 
     def __init__(self):
         import torch

@@ -37,7 +37,7 @@ from conformance.spec.inputs import Inputs, case_seed, make_inputs
 from conformance.check.oracle import reduction_sizes
 from conformance.results.records import RELATION_CHECKS, Result
 
-RELATIONS = RELATION_CHECKS  # the check names, declared with the others in results.py
+RELATIONS = RELATION_CHECKS  # the check names, declared with the others in results/records.py
 U64 = UNIT_ROUNDOFF["float64"]
 
 
@@ -236,7 +236,7 @@ def evaluate_relations(adapter: Adapter, target: Target, case: Case, dtype: str,
         ctx = _Context(adapter, unit, case, seed)
     except Unsupported as exc:
         return [Result(check=n, status="unsupported", message=f"the case itself: {exc}", **base) for n in names]
-    except Exception as exc:  # noqa: BLE001 - reported as an error record, like execute.evaluate
+    except Exception as exc:  # noqa: BLE001 - reported as an error record, like check/evaluate.py's
         msg = f"adapter raised {traceback.format_exception_only(type(exc), exc)[-1].strip()}"
         return [Result(check=n, status="error", message=msg, **base) for n in names]
     outcomes: dict = {}

@@ -48,8 +48,9 @@ def repro_records(adapter: Adapter, unit: Unit, case: Case, *, seed: int, ref: R
 
 def material(adapter: Adapter, obs, unit: Unit, case: Case, ref: Reference) -> dict:
     """body: the script's native part (None where the adapter returned no observation: it refused
-    or failed before a native call); inputs, expected: .npz bytes; the arithmetic of the bounds."""
-    out = {"body": None, "body_error": None, "arithmetic": tolerance.arithmetic_for(unit.dtype).name,
+    or failed before a native call; or where its observation has no snippet writer, `no_snippet`);
+    inputs, expected: .npz bytes; the arithmetic of the bounds."""
+    out = {"body": None, "body_error": None, "no_snippet": obs is not None and obs.repro is None, "arithmetic": tolerance.arithmetic_for(unit.dtype).name,
            "terms": {c: int(ref.terms[c]) for c in QUANTITIES if ref.values[c] is not None},
            "native_weight_shape": None}
     if obs is not None and obs.repro is not None:

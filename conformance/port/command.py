@@ -17,7 +17,7 @@ from conformance.results.records import FAILING, RunResults
 from conformance.run.selection import Selection
 from conformance.spec.case import Case
 from conformance.spec.dtypes import DTYPE_NAMES
-from conformance.spec.frameworks import FORWARD_ONLY_APIS
+from conformance.spec.frameworks import forward_only
 from conformance.spec.loader import load_cases
 from conformance.wording import plural, shorten
 
@@ -152,7 +152,7 @@ def standing(records, bad) -> str:
         if all(r.status == "pass" for r in records):
             return "exact"
         api = records[0].api.removeprefix(RECIPE_PREFIX)
-        return "exact, forward only" if api in FORWARD_ONLY_APIS else "exact forward, gradients REFUSED"
+        return "exact, forward only" if forward_only(api) else "exact forward, gradients REFUSED"
     return "REFUSED" if output == "unsupported" else "not checked"
 
 

@@ -12,14 +12,16 @@ from conformance.port.answers import Answer, Recipe
 from conformance.results.records import Result
 from conformance.run.messages import Request
 from conformance.run.pool import WorkerPool
+from conformance.run.requests import run_requests
 from conformance.spec.case import Case
+from conformance.spec import frameworks
 
 RECIPE_PREFIX = "recipe:"
 
 
 def target_of(name: str) -> Target:
     api, _, device = name.partition("@")
-    framework = next(fw for fw in adapters.FRAMEWORKS if api in adapters.APIS[fw])
+    framework = frameworks.kind_of(api)
     return Target(framework, api, device)
 
 
@@ -40,25 +42,23 @@ def run_recipes(case: Case, recipes: list[Recipe], dtype: str, *, seed: int, tim
                 cache_dir: str | None) -> dict[int, list[Result]]:
     """index of the recipe in `recipes` -> its records (a crash or a hang: one record saying so)."""
     targets = [target_of(r.target) for r in recipes]
-    frameworks = sorted({t.framework for t in targets})
+    kinds = sorted({t.framework for t in targets})
     out: dict[int, list[Result]] = {}
-    with WorkerPool(frameworks, timeout=timeout, jobs=jobs, shared_cache=cache_dir) as pool:
+    with WorkerPool(kinds, timeout=timeout, jobs=jobs, shared_cache=cache_dir) as pool:
         infos = pool.start()
-        submitted = []
+        requests = []
         for i, (recipe, target) in enumerate(zip(recipes, targets)):
             if "fatal" in infos.get(target.framework, {}):
                 out[i] = [failed(case, target, dtype, f"{target.framework} failed to start: "
                                  f"{infos[target.framework]['fatal']}")]
                 continue
-            request = Request(("port", i), case.to_dict(), (Unit(target, dtype),), seed, recipe=recipe.message())
-            pool.submit(target.framework, request)
-            submitted.append(request.request_id)
-        while any(rid not in pool.done for rid in submitted):
-            pool.collect(1.0)
+            requests.append((target.framework, Request(("port", i), case.to_dict(), (Unit(target, dtype),), seed,
+                                                       recipe=recipe.message())))
+        replies = run_requests(pool, requests)
         for i, target in enumerate(targets):
             if i in out:
                 continue
-            reply = pool.done.get(("port", i))
+            reply = replies.get(("port", i))
             records = [Result.from_dict(d) for d in reply.records] if reply else []
             if reply and reply.failures:
                 f = reply.failures[0]

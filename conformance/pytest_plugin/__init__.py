@@ -37,6 +37,7 @@ from conformance.pytest_plugin.protocol import pytest_runtest_protocol
 from conformance.pytest_plugin.session import SHARED_CACHE_INPUT, session_key
 from conformance.pytest_plugin.sharding import keep_shard
 from conformance.spec.loader import is_case_file
+from conformance.spec import frameworks
 
 __all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure", "pytest_configure_node",
            "pytest_collect_file", "pytest_runtest_protocol", "pytest_collection_modifyitems",
@@ -54,9 +55,9 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     try:
         validate_options(config)
+        register_markers(config)  # the kinds' markers: a malformed target plugin stops here, in one line
     except ConformanceError as exc:
         raise pytest.UsageError(str(exc)) from None
-    register_markers(config)
     if not hasattr(config, "workerinput"):  # the controller (or a plain run) gathers every record
         config.stash[collector_key] = ResultsCollector(config)
         config.pluginmanager.register(config.stash[collector_key], "conformance-results")
@@ -112,7 +113,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 def pytest_report_header(config):
     lines = []
-    for name in adapters.FRAMEWORKS:
+    for name in frameworks.kinds():
         missing = adapters.missing_packages(name)
         lines.append(f"{name}: " + ("installed" if not missing else f"skipped, not installed ({', '.join(missing)})"))
     return "conformance: " + "; ".join(lines)

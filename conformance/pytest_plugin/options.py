@@ -8,6 +8,7 @@ from conformance.results.known import load_known
 from conformance.run.selection import Selection
 from conformance.run.shard import parse_shard
 from conformance.spec.library import known_path
+from conformance.spec import frameworks
 from conformance.spec.loader import parse_bytes
 
 OPT_JSON = options.JSON.pytest_flag
@@ -35,7 +36,7 @@ def add_options(parser):
 
 
 def register_markers(config) -> None:
-    for name in adapters.FRAMEWORKS:  # frameworks added through CONFORMANCE_EXTRA_ADAPTERS too
+    for name in frameworks.kinds():  # plugins' kinds too
         MARKERS.setdefault(name, f"conformance items run on {name}")
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")

@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from conformance.results.records import FAILING, STATUSES, Result, as_float
+from conformance.results.records import FAILING, ORACLE_CHECKS, STATUSES, Result, as_float
+from conformance.results.records import json_safe as records_json_safe
 
 # Display order of statuses (summary columns, legends).
 STATUS_ORDER = ("pass", "fail", "flaky", "known", "unsupported", "error", "crashed")
@@ -16,7 +17,7 @@ STATUS_ORDER = ("pass", "fail", "flaky", "known", "unsupported", "error", "crash
 # failure is the finding this suite exists for, so it outranks an adapter error or a crash; a flaky
 # result (attempts that disagree) is a finding about the framework too, next to it.
 SEVERITY = {"pass": 0, "unsupported": 1, "known": 2, "crashed": 3, "error": 4, "flaky": 5, "fail": 6}
-CHECK_ORDER = ("output_shape", "output", "weight_shape", "param_count", "grad_input", "grad_weight", "grad_bias")
+CHECK_ORDER = ORACLE_CHECKS  # the oracle's checks, in the order the results declare them
 _BRACKET = re.compile(r"^(?P<base>[^\[]*)\[(?P<label>.*)\]$")
 
 assert set(STATUS_ORDER) == set(STATUSES) == set(SEVERITY)
@@ -82,16 +83,9 @@ def worst_status(statuses: Iterable[str]) -> str:
 
 
 def json_safe(value):
-    """Plain JSON for the page's script: non-finite floats as strings (JSON.parse has no Infinity)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    return str(value)
+    """Plain JSON for the page's script: the results file's rule (`records.json_safe`), keys and
+    values JSON has no type for as text."""
+    return records_json_safe(value, text=True)
 
 
 def as_text(value) -> str:

@@ -19,6 +19,7 @@ from conformance.run.selection import PROFILES, Selection
 from conformance.run.targets import possible_targets
 from conformance.spec.case import Case
 from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.spec import frameworks
 from conformance.spec.library import known_path
 from conformance.spec.loader import load_cases
 from conformance.spec.select import select_ids
@@ -120,6 +121,11 @@ def _no_script(run) -> int:
     """A unit with no native call to write: refused (exit 2, the refusal said) or failed in the adapter."""
     first = run.records[0]
     what = f"{run.case.id} on {run.unit.target.name} in {run.unit.dtype}"
+    if run.material.get("no_snippet"):  # an adapter of a plugin may not write one (docs/architecture.md)
+        print(f"conformance: error: {run.unit.target.name}'s adapter ({run.unit.framework}) writes no native call for "
+              f"a script: its Observation needs `repro`, set by conformance.adapters.snippet.attach(obs, write); "
+              f"no script was written", file=sys.stderr)
+        return 2
     if run.material.get("body_error"):
         print(f"conformance: error: writing the reproducer of {what} failed: {run.material['body_error']}",
               file=sys.stderr)
@@ -147,7 +153,7 @@ def parse_unit(target: str, dtype: str, profile: str) -> tuple[Target, str, str]
         raise UsageError(f"--dtype {dtype!r}{did_you_mean(dtype, DTYPE_NAMES)}; allowed: {', '.join(DTYPE_NAMES)}")
     if profile not in PROFILES:
         raise UsageError(f"--precision {profile!r}{did_you_mean(profile, PROFILES)}; allowed: {', '.join(PROFILES)}")
-    framework = next(fw for fw in adapters.FRAMEWORKS if api in adapters.APIS[fw])
+    framework = frameworks.kind_of(api)
     return Target(framework, api, device), dtype, profile
 
 

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from conformance.adapters import FORWARD_ONLY_APIS, KERAS_BACKENDS, VARIABLES
 from conformance.check.unit import Unit
 from conformance.repro import runtime
 from conformance.repro.compact import compact_parts
 from conformance.results.records import Result
 from conformance.run.worker_process import WORKER_ENVIRONMENT
-from conformance.spec.frameworks import ONEDNN_APIS
+from conformance.spec import frameworks
 from conformance.spec.case import Case
 
 GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
@@ -32,7 +31,6 @@ STRICT = {
     "tensorflow": ["import tensorflow as tf", "tf.config.experimental.enable_tensor_float_32_execution(False)"],
     "jax": ["import jax", 'jax.config.update("jax_default_matmul_precision", "highest")'],
 }
-PACKAGE = {"tensorflow-onednn": "tensorflow"}  # a kind's framework package, where its name is not one
 
 
 @dataclass
@@ -52,7 +50,7 @@ def script_text(run: UnitRun, command: str, *, compact: bool = False) -> str:
     """The script; `compact`: without the arrays, which it draws and recomputes (repro/compact.py)."""
     inputs, expected = unpack(run.material["inputs"]), unpack(run.material["expected"])
     body = run.material["body"]
-    kind = PACKAGE.get(run.unit.framework, run.unit.framework)
+    kind = framework_package(run.unit.framework)
     if run.unit.profile == "strict" and (run.unit.device == "gpu" or kind == "jax"):  # JAX's applies on every device
         body = "\n".join(STRICT.get(kind, [])) + "\n" + body
     code = runtime_code()
@@ -84,7 +82,7 @@ def header(run: UnitRun, command: str) -> list[str]:
         lines += [f"# known difference {run.known.get('id')}: {run.known.get('link')}",
                   *("#   " + line for line in textwrap.wrap(reason, 96)),
                   "#   so this script reproduces a failure: it exits 1"]
-    if unit.api in ONEDNN_APIS and unit.device == "cpu":
+    if frameworks.onednn_logged(unit.api) and unit.device == "cpu":
         lines.append("# started as `ONEDNN_VERBOSE=2 python THIS_SCRIPT`, oneDNN prints one line per primitive it runs "
                      "here (none: this path ran no oneDNN kernel); a failing record's `kernels` holds them")
     lines += ["# Runs with NumPy and the target's framework only. It prints one line per check: pass, fail, tf32,",
@@ -97,21 +95,35 @@ def header(run: UnitRun, command: str) -> list[str]:
     return lines
 
 
+def framework_package(kind: str) -> str:
+    """The kind's framework package (its declarations' first): `tensorflow` for tensorflow-onednn."""
+    packages = frameworks.kind_packages(kind)
+    return packages[0] if packages else kind
+
+
 def versions(info: dict, api: str) -> str:
-    """The framework's version and those of the packages the API's path uses, as the worker reported them."""
+    """The framework's version and those of the packages the API's path needs or declares
+    (`Declaration.packages`, `.versions`), as the worker reported them: a package's version is its
+    environment's key of that name, at the top or in one section (`onnx.onnxscript`)."""
     env = info.get("environment", {})
-    found = [(PACKAGE.get(info.get("framework", ""), info.get("framework", "framework")), info.get("version"))]
-    keys = ["jaxlib", "onnxruntime"] + (["flax"] if api.startswith("flax") else []) + \
-        (["keras"] if api.startswith("keras") or api.startswith("litert") else [])
-    found += [(key, env[key]) for key in keys if isinstance(env.get(key), str)]
-    for nested, names, used in (("onnx", ("onnx", "onnxscript", "onnxruntime"), api.startswith("torch.onnx")),
-                                ("litert", ("ai_edge_litert",), api.startswith("litert"))):
-        section = env.get(nested)
-        if used and isinstance(section, dict):
-            found += [(key, section[key]) for key in names if section.get(key)]
+    found = [(framework_package(info.get("framework", "")) or "framework", info.get("version"))]
+    declared = frameworks.declaration(api)
+    for package in dict.fromkeys((*declared.packages[1:], *declared.versions)):
+        version = package_version(env, package)
+        if version:
+            found.append((package, version))
     host = info.get("host", {})
     found += [("python", host.get("python")), ("numpy", host.get("numpy"))]
     return ", ".join(f"{name} {version}" for name, version in found if version)
+
+
+def package_version(env: dict, package: str) -> str | None:
+    """A package's version as an adapter's `environment()` records it: `env[package]`, or
+    `env[section][package]` for a section of the path that uses it."""
+    if isinstance(env.get(package), str):
+        return env[package]
+    sections = [v for v in env.values() if isinstance(v, dict)]
+    return next((s[package] for s in sections if isinstance(s.get(package), str) and s[package]), None)
 
 
 def record_text(r: Result) -> str:
@@ -120,12 +132,12 @@ def record_text(r: Result) -> str:
 
 
 def environment_lines(unit: Unit) -> list[str]:
-    """The variables the kind's workers force (frameworks.VARIABLES; KERAS_BACKEND where Keras runs),
-    set before any framework is imported, and the workers' defaults where the user has set none."""
-    forced = dict(VARIABLES.get(unit.framework, {}))
-    keras = unit.api.startswith("keras") or unit.api == "litert.layer" or unit.framework.startswith("tensorflow")
-    if keras and unit.framework in KERAS_BACKENDS:
-        forced["KERAS_BACKEND"] = KERAS_BACKENDS[unit.framework]
+    """The variables the kind's workers force (`Declaration.variables`; KERAS_BACKEND where the path
+    runs Keras), set before any framework is imported, and the workers' defaults where the user has set none."""
+    forced = frameworks.kind_variables(unit.framework)
+    backend = frameworks.declaration(unit.api).keras_backend
+    if backend:
+        forced["KERAS_BACKEND"] = backend
     lines = [f"os.environ[{k!r}] = {v!r}  # as the {unit.framework} worker kind sets it" for k, v in forced.items()]
     defaults = {"OMP_NUM_THREADS": WORKER_ENVIRONMENT["OMP_NUM_THREADS"], "TF_CPP_MIN_LOG_LEVEL": "2"}
     return lines + [f"os.environ.setdefault({k!r}, {v!r})  # as the suite's workers, unless set" for k, v in
@@ -135,7 +147,7 @@ def environment_lines(unit: Unit) -> list[str]:
 def constants(run: UnitRun, inputs: dict, expected: dict, *, compact: bool = False) -> list[str]:
     case, unit, material = run.case, run.unit, run.material
     checks = tuple(r.check for r in run.records)
-    not_computed = {r.check: r.message for r in run.records if r.check in GRADIENTS and unit.api in FORWARD_ONLY_APIS}
+    not_computed = {r.check: r.message for r in run.records if r.check in GRADIENTS and frameworks.forward_only(unit.api)}
     weight = tuple(material["native_weight_shape"]) if material.get("native_weight_shape") else None
     return [f"CHECKS = {checks!r}", f"OUTPUT_SHAPE = {tuple(case.output_shape)!r}",
             f"WEIGHT_SHAPE = {weight!r}  # the kernel shape the framework documents (layer targets)",

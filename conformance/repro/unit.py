@@ -15,6 +15,7 @@ from conformance.results.known import mark_known
 from conformance.results.records import Result
 from conformance.run.messages import Request
 from conformance.run.pool import WorkerPool
+from conformance.run.requests import run_requests
 from conformance.run.worker import host_environment, local_environment
 from conformance.spec.case import Case
 from conformance.spec.features import case_features
@@ -35,10 +36,7 @@ def run_unit(case: Case, target: Target, dtype: str, profile: str, *, seed: int,
             raise UsageError(f"--target {target.name}: no {target.device} visible to {target.framework} here "
                              f"(it sees: {', '.join(info.get('devices', []))})")
         request = Request(("repro", case.id), case.to_dict(), (unit,), seed, repro=True)
-        pool.submit(target.framework, request)
-        while request.request_id not in pool.done:
-            pool.collect(1.0)
-        reply = pool.done[request.request_id]
+        reply = run_requests(pool, [(target.framework, request)])[request.request_id]
     if reply.failures or not reply.records:
         failure = reply.failures[0] if reply.failures else None
         why = f"{failure.status}: {failure.message}" if failure else "no records came back"

@@ -8,10 +8,13 @@ numbers first. `describe_environment` names what ran where in one line.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import re
 from dataclasses import dataclass
 from typing import Mapping
+
+from conformance.spec import frameworks
 
 ABSENT = "(not recorded)"
 # Facts that differ between any two runs and say nothing about the kernels or the numbers: when and
@@ -22,10 +25,9 @@ ENV_IGNORED = ("started", "finished", "command", "jobs", "workers_started", "wor
 # Display order of the groups, the facts most likely to change numbers first.
 ENV_GROUP_ORDER = ("versions", "cpu", "onednn", "gpu", "precision", "threads", "platform", "other")
 # Which group a key belongs to: the first rule whose pattern the lower-cased dotted key matches
-# (specific words before broad ones: `defaults.cudnn.allow_tf32` is precision, not gpu).
+# (specific words before broad ones: `defaults.cudnn.allow_tf32` is precision, not gpu). The
+# versions group (`version_rule`) is made of the declared packages' names.
 ENV_GROUP_RULES = (
-    ("versions", re.compile(r"^frameworks\.[^.]+\.(version|error|keras|jaxlib|flax|onnx|onnxruntime|"
-                            r"onnx\.(onnx|onnxruntime|onnxscript)|litert\.ai_edge_litert)$|^host\.numpy$")),
     ("onednn", re.compile(r"onednn|mkldnn|dnnl")),
     ("precision", re.compile(r"precision|tf32|x64|xla_flags|fpmath|\.defaults\.|deterministic")),
     ("gpu", re.compile(r"gpu|cuda|cudnn|nvidia|driver|devices|device_kinds|backend|cublas")),
@@ -64,8 +66,19 @@ def flatten_environment(env: Mapping) -> dict[str, str]:
     return flat
 
 
+@functools.lru_cache(maxsize=1)
+def version_rule() -> re.Pattern:
+    """A kind's version or start error, and the version of every package a declaration names
+    (`frameworks.version_packages`), at the top of its section or in a section of one path
+    (`frameworks.torch.onnx.onnxscript`); numpy's."""
+    names = "|".join(re.escape(p.lower()) for p in frameworks.version_packages())
+    return re.compile(rf"^frameworks\.[^.]+\.(version|error|([^.]+\.)?({names}))$|^host\.numpy$")
+
+
 def env_group(key: str) -> str:
     lower = key.lower()
+    if version_rule().search(lower):
+        return "versions"
     for name, pattern in ENV_GROUP_RULES:
         if pattern.search(lower):
             return name
@@ -95,12 +108,6 @@ def _ignored(key: str) -> bool:
     return any(fnmatch.fnmatchcase(key.lower(), pattern) for pattern in ENV_IGNORED)
 
 
-# The packages besides each worker kind's own that decide what a target computes, in the order the
-# one-line description names them: (package, the key under `frameworks.<kind>.` that records its
-# version; the adapters' `environment()` write them).
-PACKAGE_KEYS = (("keras", "keras"), ("flax", "flax"), ("jaxlib", "jaxlib"), ("onnx", "onnx"), ("onnx", "onnx.onnx"),
-                ("onnxruntime", "onnxruntime"), ("onnxruntime", "onnx.onnxruntime"), ("onnxscript", "onnx.onnxscript"),
-                ("ai-edge-litert", "litert.ai_edge_litert"))
 NOT_RECORDED = ("", "null")  # a version or name the run recorded as absent (None)
 
 
@@ -126,16 +133,18 @@ def describe_environment(env: Mapping) -> str:
 
 
 def _packages(flat: Mapping[str, str], kinds: list[str]) -> list[str]:
-    """`name version` of each package of PACKAGE_KEYS the kinds recorded, each (name, version) once,
-    leaving out one a kind of the same name and version already names (the onnx kind's onnx)."""
+    """`name version` of each declared package (`frameworks.version_packages`, by name) that the
+    kinds recorded, at the top of their section or in a path's section (`onnx.onnxscript`), each
+    (name, version) once, leaving out one a kind of the same name and version already names (the
+    onnx kind's onnx; jaxlib where it is jax's). Names as pip spells them (`ai-edge-litert`)."""
     named = {(kind, flat.get(f"frameworks.{kind}.version")) for kind in kinds}
     named |= {("jaxlib", version) for kind, version in named if kind == "jax"}  # jaxlib: only where it is not jax's
     found: dict[tuple[str, str], None] = {}
-    for package, key in PACKAGE_KEYS:
-        for kind in kinds:
-            versions = flat.get(f"frameworks.{kind}.{key}", "").split(" | ")
-            found.update(dict.fromkeys((package, v) for v in versions if v not in NOT_RECORDED))
-    return [f"{package} {version}" for package, version in found if (package, version) not in named]
+    for package in frameworks.version_packages():
+        pattern = re.compile(rf"^frameworks\.({'|'.join(map(re.escape, kinds))})\.([^.]+\.)?{re.escape(package)}$")
+        for key in (k for k in flat if kinds and pattern.match(k)):
+            found.update(dict.fromkeys((package, v) for v in flat[key].split(" | ") if v not in NOT_RECORDED))
+    return [f"{package.replace('_', '-')} {version}" for package, version in found if (package, version) not in named]
 
 
 def _gpus(flat: Mapping[str, str], kinds: list[str]) -> list[str]:

@@ -48,7 +48,7 @@ import yaml
 
 from conformance.errors import CaseError, did_you_mean
 from conformance.spec.features import FEATURES
-from conformance.spec.frameworks import FRAMEWORKS
+from conformance.spec import frameworks
 from conformance.spec.loader import item_lines, read_yaml
 from conformance.results.records import FAILING, Result
 
@@ -269,7 +269,7 @@ def _conditions(when, match: dict, fail) -> tuple:
     if not isinstance(when, dict) or not when:
         fail("when", "expected a mapping of environment paths to values, e.g. "
                      "'tensorflow.onednn.enabled: false' or 'host.cpu.isa.avx512f: true'")
-    heads = ("host",) + tuple(FRAMEWORKS)
+    heads = ("host",) + frameworks.kinds()
     matched = _as_list(match["framework"]) if "framework" in match else None
     conditions = []
     for path, value in when.items():

@@ -69,10 +69,10 @@ class Result:
         return f"{self.api}@{self.device}"
 
     def to_dict(self) -> dict:
-        # Not dataclasses.asdict: _json_safe copies every list and dict already, and asdict's deep copy
+        # Not dataclasses.asdict: json_safe copies every list and dict already, and asdict's deep copy
         # on top of it would be most of the time a results file takes to write.
         d = {name: getattr(self, name) for name in RESULT_FIELDS}
-        return {k: _json_safe(v) for k, v in d.items() if v is not None and v != {} or k in ("message",)}
+        return {k: json_safe(v) for k, v in d.items() if v is not None and v != {} or k in ("message",)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Result":
@@ -82,19 +82,23 @@ class Result:
 RESULT_FIELDS = tuple(f.name for f in fields(Result))
 
 
-def _json_safe(value):
-    """Infinite or NaN ratios (a NaN output, a zero bound) are written as strings, not invalid JSON."""
+def json_safe(value, *, text: bool = False):
+    """Infinite or NaN ratios (a NaN output, a zero bound) as strings, not invalid JSON (JSON.parse
+    has no Infinity either); tuples as lists. `text`: also every key, and every value JSON has no
+    type for, as a string (the report's page data)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {(str(k) if text else k): json_safe(v, text=text) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v, text=text) for v in value]
+    if text and not (value is None or isinstance(value, (str, int, float, bool))):
+        return str(value)
     return value
 
 
 def as_float(value) -> float | None:
-    """Read back a ratio or error written by `_json_safe`."""
+    """Read back a ratio or error written by `json_safe`."""
     if value is None:
         return None
     return float(value)

@@ -19,6 +19,8 @@ import sys
 
 import numpy
 
+from conformance.spec import frameworks
+
 # avx512bw, amx_fp16 and avx_ne_convert decide whether TensorFlow hands float16/bfloat16 to oneDNN
 # (IsDataTypeSupportedByOneDNNOnThisCPU, tensorflow/core/util/util.cc).
 ISA_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_bf16", "avx512_fp16", "avx512_vnni", "avx_vnni",
@@ -28,15 +30,16 @@ ISA_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_bf16", "avx512_fp16", "avx51
 MACOS_FLAGS = {"avx2": "AVX2", "avx512f": "AVX512F", "avx512_vnni": "AVX512VNNI"}
 X86_MACHINES = ("x86_64", "amd64", "i386", "i686", "x86")
 
-# Variables that set thread counts or select kernels, recorded when set (never their absence).
+# Variables that set thread counts or select kernels, recorded when set (never their absence), with
+# those the targets' declarations set (`declared_variables`).
 VARIABLES = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "VECLIB_MAXIMUM_THREADS",
     "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "MKL_DEBUG_CPU_TYPE", "KMP_AFFINITY", "KMP_BLOCKTIME",
-    "ATEN_CPU_CAPABILITY", "TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+    "ATEN_CPU_CAPABILITY", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
     "TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
     "ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE", "NVIDIA_TF32_OVERRIDE", "CUBLAS_WORKSPACE_CONFIG",
     "CUDA_VISIBLE_DEVICES", "XLA_FLAGS", "TF_XLA_FLAGS", "JAX_PLATFORMS", "JAX_ENABLE_X64",
-    "JAX_DEFAULT_MATMUL_PRECISION", "KERAS_BACKEND",
+    "JAX_DEFAULT_MATMUL_PRECISION",
 )
 NVIDIA_DRIVER_FILE = "/proc/driver/nvidia/version"
 
@@ -52,9 +55,18 @@ def host_facts() -> dict:
 
 
 def process_variables(environ=None) -> dict:
-    """The thread and kernel-selection variables set in this process (`VARIABLES`), name -> value."""
+    """The thread and kernel-selection variables set in this process (`VARIABLES`, `declared_variables`),
+    name -> value."""
     environ = os.environ if environ is None else environ
-    return {name: environ[name] for name in VARIABLES if name in environ}
+    return {name: environ[name] for name in VARIABLES + declared_variables() if name in environ}
+
+
+def declared_variables() -> tuple[str, ...]:
+    """The variables some target's declaration sets: its kind's (`TF_ENABLE_ONEDNN_OPTS`), and
+    KERAS_BACKEND where a path runs Keras."""
+    found = [name for d in frameworks.declarations() for name in d.variables]
+    found += ["KERAS_BACKEND"] if any(d.keras_backend for d in frameworks.declarations()) else []
+    return tuple(name for name in dict.fromkeys(found) if name not in VARIABLES)
 
 
 # ------------------------------------------------------------------------- the CPU

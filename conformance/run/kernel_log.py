@@ -1,7 +1,7 @@
 """Name the kernel where a bug is: the oneDNN primitives a failing unit ran, from oneDNN's verbose log.
 
 After the run, each unit with a `fail`, `flaky` or `crashed` record on a CPU target whose framework
-has oneDNN in its process (`spec.frameworks.ONEDNN_APIS`) runs once more, in a worker pool of its
+has oneDNN in its process (`Declaration.onednn`) runs once more, in a worker pool of its
 own whose processes start with `ONEDNN_VERBOSE=2`: oneDNN reads the variable once, at its first
 use (TensorFlow's build reads it only then), so the run's own workers, which log nothing, cannot
 be switched. The pool hands back all that the worker wrote while it ran the unit
@@ -20,7 +20,7 @@ from conformance.results.kernels import kernels_field
 from conformance.run.attempts import records_from
 from conformance.run.messages import Request
 from conformance.run.pool import WorkerPool
-from conformance.spec.frameworks import ONEDNN_APIS
+from conformance.spec.frameworks import onednn_logged
 
 LOGGED_STATUSES = ("fail", "flaky", "crashed")
 # oneDNN's level 2: every primitive's creation and execution. A kernel that crashes prints no exec
@@ -32,7 +32,7 @@ def units_to_log(records) -> list[tuple[str, Unit]]:
     """(case id, unit) of each unit with a failing record on a oneDNN-backed CPU target, in record order."""
     out: dict = {}
     for r in records:
-        if r.status in LOGGED_STATUSES and r.api in ONEDNN_APIS and r.device == "cpu":
+        if r.status in LOGGED_STATUSES and onednn_logged(r.api) and r.device == "cpu":
             out.setdefault((r.case, _unit(r)), None)
     return list(out)
 

@@ -15,6 +15,7 @@ from conformance.run.targets import (api_devices, check_available, check_possibl
 from conformance.run.worker import framework_section
 from conformance.spec.case import Case
 from conformance.spec.dtypes import DTYPE_NAMES
+from conformance.spec import frameworks
 
 DEVICES = ("cpu", "gpu")
 PROFILES = ("strict", "defaults")
@@ -32,10 +33,10 @@ class Selection:
     seed: int = options.SEED.default
     timeout: float = options.TIMEOUT.default
     jobs: int | None = None  # requests in flight at once (CPU cores used); None: the CPU count
-    relations: bool = options.RELATIONS.default  # also the metamorphic relation checks (conformance/metamorphic.py)
-    targets: list[str] | None = None  # globs on target names api@device (conformance/targets.py)
+    relations: bool = options.RELATIONS.default  # also the metamorphic relation checks (conformance/check/relations.py)
+    targets: list[str] | None = None  # globs on target names api@device (conformance/run/targets.py)
     retries: int = options.RETRIES.default  # more attempts, each in a fresh worker, for a unit that crashed or errored
-    repeat: int = options.REPEAT.default  # attempts of every unit, each in another worker (conformance/attempts.py)
+    repeat: int = options.REPEAT.default  # attempts of every unit, each in another worker (conformance/run/attempts.py)
     verbose: bool = options.VERBOSE.default  # workers write to this terminal, not to files in the pool's scratch folder
     cache_dir: str | None = None  # the compilers' persistent caches ('none' or None: the run's own folder)
     kernel_logs: int = options.KERNEL_LOGS.default  # failing oneDNN-backed units re-run to log their kernels
@@ -61,7 +62,7 @@ class Selection:
 
         if not self.timeout > 0 or self.timeout == float("inf"):  # also refuses nan
             raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout:g}")
-        for name, given, allowed in (("framework", self.frameworks, adapters.FRAMEWORKS),
+        for name, given, allowed in (("framework", self.frameworks, frameworks.kinds()),
                                      ("device", self.devices, DEVICES), ("dtype", self.dtypes, DTYPE_NAMES),
                                      ("precision profile", self.precision, PROFILES)):
             for value in given or ():
@@ -92,7 +93,7 @@ def resolve_frameworks(selection: Selection) -> tuple[list[str], list[dict]]:
                                  f"{', '.join(missing)}); install it with: pip install 'conv-conformance[{name}]'")
         return list(selection.frameworks), skipped
     chosen = []
-    for name in frameworks_for(selection.targets, adapters.FRAMEWORKS):
+    for name in frameworks_for(selection.targets, frameworks.kinds()):
         missing = adapters.missing_packages(name)
         if missing:
             skipped.append({"framework": name, "reason": f"not installed (missing: {', '.join(missing)})"})
@@ -109,16 +110,16 @@ def targets_for(framework: str, info: dict, selection: Selection) -> tuple[list[
     wanted = selection.devices or DEVICES
     devices = [d for d in wanted if d in available]
     for d in wanted:  # a device none of the kind's APIs exists on (oneDNN on a GPU) is no news
-        if d not in available and any(d in api_devices(api) for api in adapters.APIS[framework]):
+        if d not in available and any(d in api_devices(api) for api in frameworks.kind_apis(framework)):
             skipped.append({"framework": framework, "device": d, "reason": f"no {d} visible to {framework}"})
     triples = []
     broken = info.get("start_errors") or {}
-    for api in adapters.APIS[framework]:
+    for api in frameworks.kind_apis(framework):
         missing = adapters.missing_packages(framework, api)
         if missing:
             skipped.append({"framework": framework, "target": api, "reason": f"not installed (missing: {', '.join(missing)})"})
             continue
-        if api in broken:  # installed but broken: a failed start, which fails the run (cli.start_failures)
+        if api in broken:  # installed but broken: a failed start, which fails the run (cli.py `_start_failures`)
             skipped.append({"framework": framework, "target": api, "reason": f"{FAILED_TO_START}{broken[api]}"})
             continue
         for device in [d for d in devices if d in api_devices(api)]:

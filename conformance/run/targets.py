@@ -11,6 +11,7 @@ import fnmatch
 from conformance import adapters
 from conformance.errors import UsageError
 from conformance.run.pool import WorkerPool
+from conformance.spec import frameworks
 
 DEVICES = ("cpu", "gpu")
 
@@ -20,14 +21,14 @@ def target_name(api: str, device: str) -> str:
 
 
 def api_devices(api: str) -> tuple[str, ...]:
-    """The devices an API exists on (`frameworks.CPU_ONLY_APIS`: oneDNN switches, CPU interpreters)."""
-    return ("cpu",) if api in adapters.CPU_ONLY_APIS else DEVICES
+    """The devices an API exists on (its declaration's: oneDNN switches, CPU interpreters exist on the CPU only)."""
+    return frameworks.api_devices(api)
 
 
-def possible_targets(frameworks=None) -> list[str]:
+def possible_targets(kinds=None) -> list[str]:
     """Every target name the frameworks (default: all known ones) could have, installed or not."""
-    return [target_name(api, device) for fw in frameworks or adapters.FRAMEWORKS
-            for api in adapters.APIS[fw] for device in api_devices(api)]
+    return [target_name(api, device) for fw in kinds or frameworks.kinds()
+            for api in frameworks.kind_apis(fw) for device in api_devices(api)]
 
 
 def selected(name: str, globs) -> bool:
@@ -59,26 +60,26 @@ def frameworks_for(globs, frameworks) -> list[str]:
 
 
 def skip_selected(skip: dict, globs) -> bool:
-    """Whether a skip record (`runner.targets_for`: an API not installed, a device not visible)
+    """Whether a skip record (`selection.targets_for`: an API not installed, a device not visible)
     concerns a target that the globs select: the others are not news to this run."""
     framework, api, device = skip.get("framework"), skip.get("target"), skip.get("device")
-    apis = [api] if api else adapters.APIS.get(framework, ())
+    apis = [api] if api else frameworks.kind_apis(framework)
     devices = [device] if device else api_devices(api) if api else DEVICES
     return any(selected(target_name(a, d), globs) for a in apis for d in devices)
 
 
-def availability(frameworks=None) -> list[tuple[str, str, str]]:
+def availability(kinds=None) -> list[tuple[str, str, str]]:
     """(target name, framework, state) for every target of the frameworks (default: all known ones):
     'available', or why not. Whether a framework sees a GPU only its own process can tell: each
     installed framework starts a worker (as a run does) to say which devices it sees."""
-    frameworks = list(frameworks or adapters.FRAMEWORKS)
-    installed = [fw for fw in frameworks if not adapters.missing_packages(fw)]
+    kinds = list(kinds or frameworks.kinds())
+    installed = [fw for fw in kinds if not adapters.missing_packages(fw)]
     with WorkerPool(installed, jobs=max(1, len(installed))) as pool:
         infos = pool.start() if installed else {}
     rows = []
-    for fw in frameworks:
+    for fw in kinds:
         info = infos.get(fw, {})
-        for api in adapters.APIS[fw]:
+        for api in frameworks.kind_apis(fw):
             missing = adapters.missing_packages(fw, api)
             for device in api_devices(api):
                 if missing:

@@ -139,7 +139,7 @@ def host_environment() -> dict:
 
 def worker_environment(adapter) -> dict:
     """A framework's section of the environment, as its worker sees it: the adapter's facts and the
-    thread and kernel-selection variables this process runs with (`hostinfo.VARIABLES`)."""
+    thread and kernel-selection variables this process runs with (`hostinfo.process_variables`)."""
     return {**adapter.environment(), "variables": process_variables()}
 
 

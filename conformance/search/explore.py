@@ -2,8 +2,8 @@
 
 Hypothesis draws cases (conformance/search/strategies.py: every op, 1-D to 3-D, stride, dilation, groups,
 every padding form, output_padding, bias, dtype, under a size cap) and each is run in-process on every
-API of the framework: the oracle checks (execute.evaluate) and the metamorphic relations
-(metamorphic.py). `unsupported` is fine (the API cannot express the case); a `fail`, `error` or
+API of the framework: the oracle checks (check/evaluate.py) and the metamorphic relations
+(check/relations.py). `unsupported` is fine (the API cannot express the case); a `fail`, `error` or
 `crashed` that no known difference explains is a discrepancy: hypothesis shrinks the case to a minimal
 one, which is written out as a ready-to-paste YAML case file.
 
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from conformance.adapters import APIS, missing_packages
+from conformance.adapters import missing_packages
+from conformance.spec import frameworks
 from conformance import options
 from conformance.adapters.base import Adapter, Target
 from conformance.wording import plural, shorten
@@ -90,7 +91,7 @@ class IsolatedFramework:
         if "fatal" in self.info:
             self.pool.close()
             raise UsageError(f"{name} failed to start: {self.info['fatal']}")
-        self.apis = tuple(api for api in APIS[name] if not missing_packages(name, api))
+        self.apis = tuple(api for api in frameworks.kind_apis(name) if not missing_packages(name, api))
         self.environment = local_environment(name, self.info)  # what known differences' `when:` read
         self._requests = 0
 

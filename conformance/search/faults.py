@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import fnmatch
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,7 +22,9 @@ import numpy as np
 
 from conformance.spec.library import default_known, library_folder
 from conformance.check import padding
-from conformance.adapters import FORWARD_ONLY_APIS, FRAMEWORKS, installed, load_adapter, missing_packages
+from conformance.adapters import installed, load_adapter, missing_packages
+from conformance.errors import ConformanceError, UsageError
+from conformance.spec import frameworks
 from conformance.adapters.base import Adapter, Observation, Target, Unsupported, api_modifiers
 from conformance.check.evaluate import evaluate_unit
 from conformance.check.unit import Unit
@@ -375,7 +378,7 @@ def default_library(folder=None):
 
 def not_applicable(fault: Fault, adapter: Adapter, api: str) -> str | None:
     """Why `fault` cannot show on the target `api` of `adapter`, or None where it can."""
-    if fault.backward and api in FORWARD_ONLY_APIS:
+    if fault.backward and frameworks.forward_only(api):
         return "it shows in gradients only, and this target runs inference only"
     if not fault.reaches(adapter, api):
         return f"it lives in a step this target does not take ({fault.path or fault.wraps})"
@@ -401,15 +404,27 @@ def main(argv=None) -> int:
     loaded in this process: run a kind whose settings are read at import (tensorflow-onednn, or
     Keras on another backend: set KERAS_BACKEND) in a process of its own."""
     p = argparse.ArgumentParser(prog="python -m conformance.search.faults", description=main.__doc__)
-    p.add_argument("--frameworks", default=",".join(f for f in FRAMEWORKS if installed(f)))
+    p.add_argument("--frameworks", default=None, help="worker kinds (default: every installed one)")
     p.add_argument("--targets", default="", help="globs on target names api@cpu (default: every target)")
     p.add_argument("--relations", action="store_true", help="also the metamorphic relations (slower)")
     p.add_argument("--json", help="also write {framework: {api: {fault: catch}}} here")
     args = p.parse_args(argv)
+    try:
+        return search_faults(args)
+    except ConformanceError as exc:  # a malformed plugin, a bad option: one line, as the CLI says it
+        print(f"conformance.search.faults: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def search_faults(args) -> int:
+    """`main`'s table for its parsed arguments."""
     cases, known = default_library(), load_known(default_known())
     globs = [g for g in args.targets.split(",") if g]
     table = {}
-    for framework in [f for f in args.frameworks.split(",") if f]:
+    kinds = args.frameworks.split(",") if args.frameworks else [k for k in frameworks.kinds() if installed(k)]
+    for framework in [f for f in kinds if f]:
+        if framework not in frameworks.kinds():
+            raise UsageError(f"--frameworks: unknown kind {framework!r}; known: {', '.join(frameworks.kinds())}")
         adapter = load_adapter(framework)
         apis = [a for a in adapter.apis if not missing_packages(framework, a)
                 and (not globs or any(fnmatch.fnmatchcase(f"{a}@cpu", g) for g in globs))]

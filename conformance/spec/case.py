@@ -7,6 +7,7 @@ so that adapters never re-derive padding rules of their own.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -169,16 +170,11 @@ class Case:
         conv = _conv_fields(v, values)
         dtypes = _dtypes(v, values["dtypes"])
         tags = _labels(v, values)
-        pads = resolve_padding(conv["op"], conv["padding"], conv["input_shape"][2:], conv["kernel_size"],
-                               conv["stride"], conv["dilation"], conv["output_padding"])
-        out_spatial = output_sizes(conv["op"], conv["input_shape"][2:], conv["kernel_size"], conv["stride"],
-                                   conv["dilation"], conv["output_padding"], pads)
-        case = cls(id=case_id, **conv, dtypes=tuple(dtypes), data=None, expect=None, source=values["source"],
-                   tags=tuple(tags), description=values["description"], origin=origin)
-        object.__setattr__(case, "_out_spatial", out_spatial)
-        object.__setattr__(case, "data", _validate_data(v, values["data"], case))
-        object.__setattr__(case, "expect", _validate_expect(v, values["expect"], case))
-        return case
+        geometry = cls(id=case_id, **conv, dtypes=tuple(dtypes), source=values["source"], tags=tuple(tags),
+                       description=values["description"], origin=origin)
+        # data and expected values are checked against the shapes the geometry gives
+        return dataclasses.replace(geometry, data=_validate_data(v, values["data"], geometry),
+                                   expect=_validate_expect(v, values["expect"], geometry))
 
     def to_dict(self) -> dict:
         """A plain dict that `from_dict` turns back into an equal case (JSON- and YAML-safe)."""
@@ -239,9 +235,10 @@ class Case:
         return resolve_padding(self.op, self.padding, self.in_spatial, self.kernel_size,
                                self.stride, self.dilation, self.output_padding)
 
-    @property
+    @cached_property
     def out_spatial(self) -> tuple[int, ...]:
-        return self._out_spatial
+        return output_sizes(self.op, self.in_spatial, self.kernel_size, self.stride, self.dilation,
+                            self.output_padding, self.pads)
 
     @property
     def no_valid_output(self) -> bool:  # a raise is right, and so is the empty tensor (docs/semantics.md)

@@ -1,92 +1,160 @@
-"""The frameworks the suite knows and their APIs, by name: a table of strings, read without
-importing any framework (conformance/adapters/ detects and loads them).
+"""The targets the suite knows, one declaration each, in one table; read without importing any
+framework (conformance/adapters/ detects and loads them).
 
-A "framework" here is a kind of worker process: one adapter class, the packages it needs, and the
+A declaration names one API path (`torch.compile.layer`: its targets are `api@device`) and the
+*kind* of worker process that hosts it: one adapter class, the packages it needs, and the
 environment variables its processes start with. Two kinds may share an adapter class when a setting
 that the framework reads once, at import, makes them different kernels: `tensorflow` runs with
 oneDNN off and `tensorflow-onednn` with it on, so that one CPU exercises both kernel families and
 neither target's verdict depends on the CPU's default (TF turns oneDNN on by itself only on some CPUs).
-An API name says which path of the framework a target takes: `torch.functional` is eager,
-`torch.compile.functional` the same call under torch.compile (docs/targets.md lists them all).
+Everything else that lists frameworks, APIs, packages or variables is derived from these
+declarations (the functions below); a package outside the suite adds its own through the entry
+point group `conv_conformance.targets` (spec/plugins.py; docs/architecture.md has the recipe).
 """
 from __future__ import annotations
 
-import json
-import os
+import functools
 
-from conformance.errors import UsageError
+from conformance.spec.declaration import DEVICES, Declaration
+from conformance.spec.plugins import check_declarations, plugin_declarations
 
-# name -> (adapter module, class, packages that must be importable)
-REGISTRY = {
-    "torch": ("conformance.adapters.torch_adapter", "TorchAdapter", ("torch",)),
-    "tensorflow": ("conformance.adapters.tensorflow_adapter", "TensorFlowAdapter", ("tensorflow",)),
-    "jax": ("conformance.adapters.jax_adapter", "JaxAdapter", ("jax",)),
-    "tensorflow-onednn": ("conformance.adapters.tensorflow_adapter", "TensorFlowAdapter", ("tensorflow",)),
-    "onnx": ("conformance.adapters.onnx_adapter", "OnnxAdapter", ("onnx",)),
-}
-# API surfaces per framework, and extra packages an API needs beyond the framework itself.
-APIS = {
-    "torch": ("torch.functional", "torch.layer", "torch.compile.functional", "torch.compile.layer",
-              "torch.channels_last.layer", "torch.compile.channels_last.layer", "torch.no_mkldnn.functional",
-              "keras.torch.layer", "torch.onnx.layer", "torch.onnx.torchscript.layer", "keras.torch.ops"),
-    "tensorflow": ("tf.nn", "keras.layer", "tf.xla.nn", "keras.xla.layer", "litert.layer", "keras.ops"),
-    "jax": ("jax.lax", "flax.layer", "keras.jax.layer", "keras.jax.ops"),
-    "tensorflow-onednn": ("tf.onednn.nn", "keras.onednn.layer"),
-    "onnx": ("onnxruntime", "onnx.reference"),
-}
-API_PACKAGES = {"keras.layer": ("keras",), "flax.layer": ("flax",), "keras.xla.layer": ("keras",),
-                "keras.onednn.layer": ("keras",), "keras.jax.layer": ("keras",), "keras.torch.layer": ("keras",),
-                "onnxruntime": ("onnxruntime",), "torch.onnx.layer": ("onnx", "onnxscript", "onnxruntime"),
-                "torch.onnx.torchscript.layer": ("onnx", "onnxruntime"), "litert.layer": ("keras",),
-                "keras.ops": ("keras",), "keras.jax.ops": ("keras",), "keras.torch.ops": ("keras",)}
-# APIs that exist on the CPU only: a switch of CPU kernels (oneDNN), an evaluator or interpreter
-# without a GPU path. The others run on every device their framework sees.
-CPU_ONLY_APIS = frozenset({"torch.no_mkldnn.functional", "tf.onednn.nn", "keras.onednn.layer", "onnx.reference",
-                           "litert.layer"})
-# APIs that run inference only (a runtime or interpreter of an exported or converted model): their
-# gradients are `unsupported`, and faults that show in gradients only cannot show on them.
-FORWARD_ONLY_APIS = frozenset({"onnxruntime", "onnx.reference", "torch.onnx.layer", "torch.onnx.torchscript.layer",
-                               "litert.layer"})
-# APIs whose computation runs in a process that has oneDNN loaded, so that oneDNN's verbose log can
-# name the kernel a failing unit ran (conformance/run/kernel_log.py): PyTorch's CPU convolutions
-# (mkldnn, for the shapes, dtypes and thread counts where ATen picks it), TensorFlow's with oneDNN on,
-# and TensorFlow's Eigen convolutions with it off, XLA:CPU's included, whose float32 matrix products
-# are oneDNN's sgemm (Eigen's contraction kernel in TF's build: tensorflow/tensorflow#44120). Not the
-# exported or converted models (ONNX Runtime, LiteRT), which run in runtimes of their own. Whether a
-# unit did call oneDNN is what its log says.
-ONEDNN_APIS = frozenset({"torch.functional", "torch.layer", "torch.compile.functional", "torch.compile.layer",
-                         "torch.channels_last.layer", "torch.compile.channels_last.layer", "torch.no_mkldnn.functional",
-                         "keras.torch.layer", "tf.nn", "keras.layer", "tf.xla.nn", "keras.xla.layer", "tf.onednn.nn",
-                         "keras.onednn.layer", "keras.ops", "keras.torch.ops"})
-# The Keras backend each kind's Keras layers run on (KERAS_BACKEND, read at keras's first import).
-KERAS_BACKENDS = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "tensorflow-onednn": "tensorflow"}
-# Variables a kind's worker processes start with, whatever the user's environment says: they decide
-# which kernels the framework loads, and the target's name promises one of them.
-VARIABLES = {
-    "tensorflow": {"TF_ENABLE_ONEDNN_OPTS": "0"},
-    "tensorflow-onednn": {"TF_ENABLE_ONEDNN_OPTS": "1"},
-}
-
-# Adapters outside this package (another framework, or the suite's own test doubles) can be added
-# with a JSON mapping in this variable; it is read in every worker process too:
-#   {"name": {"module": "pkg.mod", "class": "Cls", "apis": ["name.functional"], "packages": ["pkg"],
-#             "variables": {"NAME": "value"}}}
-EXTRA_ADAPTERS_VARIABLE = "CONFORMANCE_EXTRA_ADAPTERS"
+__all__ = ["Declaration", "DEVICES", "BUILTIN", "declarations"]  # and the functions derived from them
 
 
-def _register_extra_adapters() -> None:
-    raw = os.environ.get(EXTRA_ADAPTERS_VARIABLE)
-    if not raw:
-        return
-    try:
-        extra = json.loads(raw)
-        for name, spec in extra.items():
-            REGISTRY[name] = (spec["module"], spec["class"], tuple(spec.get("packages", ())))
-            APIS[name] = tuple(spec["apis"])
-            VARIABLES[name] = {str(k): str(v) for k, v in spec.get("variables", {}).items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UsageError(f"{EXTRA_ADAPTERS_VARIABLE} is not a valid adapter mapping: {exc}") from None
+def _declare(kind: str, adapter: str, framework: tuple[str, ...], variables=None, keras_backend=None):
+    """A function declaring the APIs of one kind: `declare(api, *more_packages, **fields)`."""
+    def declare(api: str, *more: str, keras: bool = False, **fields) -> Declaration:
+        return Declaration(api, kind, adapter, framework + more, variables=dict(variables or {}),
+                           keras_backend=keras_backend if keras else None, **fields)
+    return declare
 
 
-_register_extra_adapters()
-FRAMEWORKS = tuple(REGISTRY)
+_torch = _declare("torch", "conformance.adapters.torch_adapter:TorchAdapter", ("torch",), keras_backend="torch")
+_tf = _declare("tensorflow", "conformance.adapters.tensorflow_adapter:TensorFlowAdapter", ("tensorflow",),
+               {"TF_ENABLE_ONEDNN_OPTS": "0"}, keras_backend="tensorflow")
+_tf_onednn = _declare("tensorflow-onednn", "conformance.adapters.tensorflow_adapter:TensorFlowAdapter",
+                      ("tensorflow",), {"TF_ENABLE_ONEDNN_OPTS": "1"}, keras_backend="tensorflow")
+_jax = _declare("jax", "conformance.adapters.jax_adapter:JaxAdapter", ("jax",), keras_backend="jax")
+_onnx = _declare("onnx", "conformance.adapters.onnx_adapter:OnnxAdapter", ("onnx",))
+CPU, FORWARD = ("cpu",), True
+
+# The suite's own targets, in the order the CLI and the report list them (docs/targets.md's table).
+# ONEDNN marks the paths whose convolutions run in the worker's process, where oneDNN is loaded:
+# PyTorch's CPU convolutions (mkldnn, for the shapes, dtypes and thread counts where ATen picks it),
+# TensorFlow's with oneDNN on, and TensorFlow's Eigen convolutions with it off, XLA:CPU's included,
+# whose float32 matrix products are oneDNN's sgemm (Eigen's contraction kernel in TF's build:
+# tensorflow/tensorflow#44120). Not the exported or converted models (ONNX Runtime, LiteRT), which
+# run in runtimes of their own, nor JAX.
+ONEDNN = True
+BUILTIN = (
+    _torch("torch.functional", onednn=ONEDNN), _torch("torch.layer", onednn=ONEDNN),
+    _torch("torch.compile.functional", onednn=ONEDNN), _torch("torch.compile.layer", onednn=ONEDNN),
+    _torch("torch.channels_last.layer", onednn=ONEDNN), _torch("torch.compile.channels_last.layer", onednn=ONEDNN),
+    _torch("torch.no_mkldnn.functional", devices=CPU, onednn=ONEDNN),
+    _torch("keras.torch.layer", "keras", keras=True, onednn=ONEDNN),
+    _torch("torch.onnx.layer", "onnx", "onnxscript", "onnxruntime", forward_only=FORWARD),
+    _torch("torch.onnx.torchscript.layer", "onnx", "onnxruntime", forward_only=FORWARD),
+    _torch("keras.torch.ops", "keras", keras=True, onednn=ONEDNN),
+    _tf("tf.nn", onednn=ONEDNN), _tf("keras.layer", "keras", keras=True, onednn=ONEDNN),
+    _tf("tf.xla.nn", onednn=ONEDNN), _tf("keras.xla.layer", "keras", keras=True, onednn=ONEDNN),
+    _tf("litert.layer", "keras", keras=True, devices=CPU, forward_only=FORWARD, versions=("ai_edge_litert",)),
+    _tf("keras.ops", "keras", keras=True, onednn=ONEDNN),
+    _jax("jax.lax", versions=("jaxlib",)), _jax("flax.layer", "flax", versions=("jaxlib",)),
+    _jax("keras.jax.layer", "keras", keras=True, versions=("jaxlib",)),
+    _jax("keras.jax.ops", "keras", keras=True, versions=("jaxlib",)),
+    _tf_onednn("tf.onednn.nn", devices=CPU, onednn=ONEDNN),
+    _tf_onednn("keras.onednn.layer", "keras", keras=True, devices=CPU, onednn=ONEDNN),
+    _onnx("onnxruntime", "onnxruntime", forward_only=FORWARD), _onnx("onnx.reference", devices=CPU, forward_only=FORWARD),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def declarations() -> tuple[Declaration, ...]:
+    """The suite's declarations, then every plugin's (spec/plugins.py), checked. A malformed plugin
+    raises `UsageError` naming its entry point: call this where such an error reaches the user."""
+    found = BUILTIN + plugin_declarations(BUILTIN)
+    check_declarations(found)
+    return found
+
+
+def kinds() -> tuple[str, ...]:
+    """Every worker kind, in declaration order (what --frameworks accepts)."""
+    return tuple(dict.fromkeys(d.kind for d in declarations()))
+
+
+def builtin_apis(kind: str) -> tuple[str, ...]:
+    """The API names the suite itself declares for a kind (an adapter's class attribute `apis`)."""
+    return tuple(d.api for d in BUILTIN if d.kind == kind)
+
+
+def kind_declarations(kind: str) -> tuple[Declaration, ...]:
+    return tuple(d for d in declarations() if d.kind == kind)
+
+
+def kind_apis(kind: str) -> tuple[str, ...]:
+    """The API names a kind hosts; () for a kind nobody declares."""
+    return tuple(d.api for d in kind_declarations(kind))
+
+
+def declaration(api: str) -> Declaration:
+    """The declaration of an API name; KeyError for one nobody declares."""
+    for d in declarations():
+        if d.api == api:
+            return d
+    raise KeyError(api)
+
+
+def kind_of(api: str) -> str:
+    return declaration(api).kind
+
+
+def kind_packages(kind: str) -> tuple[str, ...]:
+    """The packages every API of the kind needs (its framework): without them its worker cannot start."""
+    found = kind_declarations(kind)
+    return tuple(p for p in found[0].packages if all(p in d.packages for d in found)) if found else ()
+
+
+def api_packages(api: str) -> tuple[str, ...]:
+    """The packages an API needs beyond its kind's own (Keras, Flax, onnxscript, ONNX Runtime); none
+    for an API nobody declares (an adapter a test or a script loads itself, in its own process)."""
+    found = [d for d in declarations() if d.api == api]
+    if not found:
+        return ()
+    d = found[0]
+    common = kind_packages(d.kind)
+    return tuple(p for p in d.packages if p not in common)
+
+
+def kind_variables(kind: str) -> dict[str, str]:
+    """The variables a kind's worker processes start with, whatever the user's environment says:
+    they decide which kernels the framework loads, and the target's name promises one of them."""
+    found = kind_declarations(kind)
+    return dict(found[0].variables) if found else {}
+
+
+def kind_adapter(kind: str) -> tuple[str, str]:
+    """(module, class) of the kind's adapter."""
+    return kind_declarations(kind)[0].module_and_class
+
+
+def onednn_logged(api: str) -> bool:
+    """Whether a failing unit of the API is re-run with oneDNN's verbose log (Declaration.onednn)."""
+    found = [d for d in declarations() if d.api == api]
+    return bool(found) and found[0].onednn
+
+
+def forward_only(api: str) -> bool:
+    """Whether the API runs inference only: its gradients are `unsupported`, and faults that show in
+    gradients only cannot show on it."""
+    return declaration(api).forward_only
+
+
+def api_devices(api: str) -> tuple[str, ...]:
+    """The devices an API exists on (a switch of CPU kernels, an interpreter without a GPU path: the CPU)."""
+    return tuple(declaration(api).devices)
+
+
+def version_packages() -> tuple[str, ...]:
+    """Every package whose version decides what some target computes, sorted: the kinds' frameworks
+    and what their APIs need or declare (`versions`)."""
+    return tuple(sorted({p for d in declarations() for p in (*d.packages, *d.versions)}))

@@ -9,6 +9,12 @@ from conformance.spec.case import DATA_KEYS, DEFAULTS, EXPECT_KEYS, FIELDS, OPS,
 from conformance.spec.dtypes import DTYPE_NAMES
 
 
+def any_case(words) -> str:
+    """A pattern (ECMA 262, no inline flags) of the words in any mix of upper and lower case."""
+    spell = lambda w: "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in w)  # noqa: E731
+    return "^(" + "|".join(spell(w) for w in words) + ")$"
+
+
 def case_file_schema() -> dict:
     pos = {"type": "integer", "minimum": 1}
     nonneg = {"type": "integer", "minimum": 0}
@@ -29,13 +35,14 @@ def case_file_schema() -> dict:
         "dilation": per_dim(pos),
         "groups": pos,
         "output_padding": per_dim(nonneg),
-        "padding": {"oneOf": [
-            {"enum": list(PADDING_KEYWORDS)}, nonneg,
+        "padding": {"anyOf": [  # a keyword in any case, as the loader reads it (`SAME` is `same`)
+            {"enum": list(PADDING_KEYWORDS)}, {"type": "string", "pattern": any_case(PADDING_KEYWORDS)}, nonneg,
             {"type": "array", "minItems": 1, "maxItems": 3,
              "items": {"oneOf": [nonneg, {"type": "array", "items": nonneg, "minItems": 2, "maxItems": 2}]}},
         ], "description": "conv: zero padding; conv_transpose: cropping"},
         "bias": {"type": "boolean"},
-        "dtypes": {"type": "array", "items": {"enum": list(DTYPE_NAMES)}, "minItems": 1, "uniqueItems": True},
+        "dtypes": {"oneOf": [{"enum": list(DTYPE_NAMES)},  # one name alone, as the loader reads it
+                             {"type": "array", "items": {"enum": list(DTYPE_NAMES)}, "minItems": 1, "uniqueItems": True}]},
         "data": {"type": "object", "properties": {k: array for k in DATA_KEYS}, "additionalProperties": False},
         "expect": {"type": "object", "additionalProperties": False, "properties": {
             "output": {"type": "array"}, "output_shape": {"type": "array", "items": {"type": "integer"}},
