@@ -3,36 +3,55 @@
 framework's own conv runs (and oneDNN logs its kernels) and the result is then wrong, so the unit fails
 on every machine, whatever the CPU.
 
-Enable them with `environment_variables(tests_dir)` (CONFORMANCE_EXTRA_ADAPTERS, PYTHONPATH).
+They are a target plugin (`plugin_environment` writes its entry point), under API names of their own
+(a plugin cannot take the suite's), marked as running oneDNN in their process.
 """
 from __future__ import annotations
 
-import json
-import os
+from pathlib import Path
 
+import fakefw
 from conformance.search.faults import FAULTS_BY_NAME, FaultyAdapter
 
 FAULT = FAULTS_BY_NAME["flipped_kernel"]
-SPEC = {
-    "torch-planted": {"module": "planted_onednn", "class": "PlantedTorch", "apis": ["torch.functional"],
-                      "packages": ["torch"]},
-    "tensorflow-onednn-planted": {"module": "planted_onednn", "class": "PlantedTensorFlow", "apis": ["tf.onednn.nn"],
-                                  "packages": ["tensorflow"], "variables": {"TF_ENABLE_ONEDNN_OPTS": "1"}},
-}
+INNER = {"planted.torch.functional": "torch.functional", "planted.tf.onednn.nn": "tf.onednn.nn"}
+KINDS = ("torch-planted", "tensorflow-onednn-planted")
+DECLARATIONS = """from conformance.spec.frameworks import Declaration
+DECLARATIONS = [
+    Declaration("planted.torch.functional", "torch-planted", "planted_onednn:PlantedTorch", ("torch",),
+                devices=("cpu",), onednn=True),
+    Declaration("planted.tf.onednn.nn", "tensorflow-onednn-planted", "planted_onednn:PlantedTensorFlow",
+                ("tensorflow",), devices=("cpu",), variables={"TF_ENABLE_ONEDNN_OPTS": "1"}, onednn=True),
+]
+"""
 
 
-def environment_variables(tests_dir) -> dict:
-    path = os.pathsep.join([str(tests_dir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return {"CONFORMANCE_EXTRA_ADAPTERS": json.dumps(SPEC), "PYTHONPATH": path}
+def plugin_environment(folder) -> dict:
+    """PYTHONPATH for a subprocess (and its workers) that has the planted targets."""
+    return fakefw.write_plugin(Path(folder), "planted_onednn_plugin", DECLARATIONS)
 
 
-class PlantedTorch(FaultyAdapter):
+class _Planted(FaultyAdapter):
+    """The inner adapter with the fault, answering to the planted API names."""
+
+    def __init__(self, inner, apis):
+        super().__init__(inner, FAULT)
+        self.apis = apis
+
+    def native_weight_shape(self, api, case):
+        return super().native_weight_shape(INNER[api], case)
+
+    def run(self, api, case, dtype, device, inputs):
+        return super().run(INNER[api], case, dtype, device, inputs)
+
+
+class PlantedTorch(_Planted):
     def __init__(self):
         from conformance.adapters.torch_adapter import TorchAdapter
-        super().__init__(TorchAdapter(), FAULT)
+        super().__init__(TorchAdapter(), ("planted.torch.functional",))
 
 
-class PlantedTensorFlow(FaultyAdapter):
+class PlantedTensorFlow(_Planted):
     def __init__(self):
         from conformance.adapters.tensorflow_adapter import TensorFlowAdapter
-        super().__init__(TensorFlowAdapter(), FAULT)
+        super().__init__(TensorFlowAdapter(), ("planted.tf.onednn.nn",))

@@ -46,7 +46,7 @@ def test_what_is_derived_from_the_table():
     assert frameworks.forward_only("onnx.reference") and not frameworks.forward_only("torch.compile.layer")
     assert frameworks.declaration("keras.jax.layer").keras_backend == "jax"
     assert frameworks.declaration("tf.nn").keras_backend is None
-    assert frameworks.kind_apis("jax") == ("jax.lax", "flax.layer", "keras.jax.layer")
+    assert frameworks.kind_apis("jax") == ("jax.lax", "flax.layer", "keras.jax.layer", "keras.jax.ops")
     with pytest.raises(KeyError):
         frameworks.declaration("no.such.api")
 

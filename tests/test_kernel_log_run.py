@@ -43,11 +43,11 @@ CASE = """cases:
     dtypes: [float32, bfloat16]
 """
 PROBES = {  # a plain forward conv of the case's shapes, per target
-    "torch.functional": ("torch", {}, "import torch\n"
+    "planted.torch.functional": ("torch", {}, "import torch\n"
                          "d = getattr(torch, '{dtype}')\n"
                          "torch.nn.functional.conv2d(torch.randn(1, 4, 12, 12, dtype=d, requires_grad=True),\n"
                          "    torch.randn(8, 4, 3, 3, dtype=d, requires_grad=True), torch.randn(8, dtype=d))\n"),
-    "tf.onednn.nn": ("tensorflow", {"TF_ENABLE_ONEDNN_OPTS": "1"}, "import tensorflow as tf\n"
+    "planted.tf.onednn.nn": ("tensorflow", {"TF_ENABLE_ONEDNN_OPTS": "1"}, "import tensorflow as tf\n"
                      "d = tf.as_dtype('{dtype}')\n"
                      "y = tf.nn.conv2d(tf.random.normal((1, 12, 12, 4), dtype=d), tf.random.normal((3, 3, 4, 8), dtype=d),"
                      " 1, 'VALID')\n"
@@ -71,10 +71,10 @@ def probe(api: str, dtype: str) -> set[str]:
 def planted_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kernels")
     (folder / "planted.yaml").write_text(CASE)
-    env = {**os.environ, **planted_onednn.environment_variables(TESTS)}
+    env = {**os.environ, **planted_onednn.plugin_environment(folder / "plugin")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env["PYTHONPATH"]])
     cmd = [sys.executable, "-m", "conformance", "run", "--cases", str(folder / "planted.yaml"), "--frameworks",
-           ",".join(planted_onednn.SPEC), "--devices", "cpu", "--known", "none", "--json", str(folder / "r.json"),
+           ",".join(planted_onednn.KINDS), "--devices", "cpu", "--known", "none", "--json", str(folder / "r.json"),
            "--html", "", "--cache-dir", str(folder / "cache"), "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=folder)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the planted fault fails the run
@@ -108,15 +108,16 @@ def test_each_failing_unit_names_the_kernels_this_machine_ran(planted_run):
 def test_the_file_the_porting_view_the_report_and_the_terminal_carry_them(planted_run):
     assert schema_errors(planted_run, results_file_schema()) == []
     run = RunResults.from_dict(planted_run)
-    r = next(r for r in run.results if (r.api, r.dtype, r.check) == ("tf.onednn.nn", "float32", "output"))
+    r = next(r for r in run.results if (r.api, r.dtype, r.check) == ("planted.tf.onednn.nn", "float32", "output"))
     first = r.kernels["onednn"][0]
     line = f"{first['primitive']} {first['implementation']} {first['propagation']} {first['problem']}"
     view = porting_view(run.results, "planted_conv2d_k3").splitlines()
+    row = next(i for i, line in enumerate(view) if line.split()[:3] == ["planted.tf.onednn.nn@cpu", "fail", "fail"])
     at = view.index("    oneDNN kernels, float32 (one re-run of the unit with ONEDNN_VERBOSE; its failing checks gave "
-                    "fail there):", view.index("tf.onednn.nn@cpu      fail                fail"))
+                    "fail there):", row)
     assert view[at + 1] == "        " + line
     story = {row["check"]: row["story"] for row in (row.to_dict() for row in discrepancy_rows(run.results, None, {}))
-             if row["target"] == "tf.onednn.nn@cpu" and row["dtype"] == "float32"}["output"]
+             if row["target"] == "planted.tf.onednn.nn@cpu" and row["dtype"] == "float32"}["output"]
     assert story["kernels"] == {"rerun": "fail", "lines": kernel_lines(r.kernels)} and story["kernels"]["lines"][0] == line
     terminal = unexpected_lines([r])
     assert terminal[1].startswith(f"           kernels: {first['implementation']} ({first['propagation']})")
@@ -173,8 +174,7 @@ def test_a_pool_with_unit_output_hands_back_each_units_own_output_and_forces_its
     from conformance.run.worker import framework_section
     from conformance.spec.case import Case
 
-    for name, value in fakefw.environment_variables(TESTS).items():
-        monkeypatch.setenv(name, value)
+    fakefw.enable(monkeypatch, TESTS)
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     noisy = Case.from_dict({"id": "noisy", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1, "kernel_size": 2,
                             "tags": ["fake_noisy"]})
@@ -208,8 +208,7 @@ def test_a_pool_without_unit_output_hands_back_none(monkeypatch):
     from conformance.run.suite import units_for
     from conformance.spec.case import Case
 
-    for name, value in fakefw.environment_variables(TESTS).items():
-        monkeypatch.setenv(name, value)
+    fakefw.enable(monkeypatch, TESTS)
     noisy = Case.from_dict({"id": "noisy", "op": "conv", "input_shape": [1, 1, 4], "out_channels": 1, "kernel_size": 2,
                             "tags": ["fake_noisy"]})
     units = tuple(units_for("fakefw", [("fakefw.functional", "cpu", "defaults")], ["float32"]))
