@@ -52,7 +52,7 @@ from conformance.spec.frameworks import FRAMEWORKS
 from conformance.spec.loader import item_lines, read_yaml
 from conformance.results.records import FAILING, Result
 
-MATCH_KEYS = ("framework", "api", "device", "precision", "dtype", "check", "case", "features", "status")
+MATCH_KEYS = ("framework", "api", "device", "precision", "dtype", "threads", "check", "case", "features", "status")
 ENTRY_KEYS = ("id", "reason", "link", "match", "when")
 REQUIRED_KEYS = ("id", "reason", "link", "match")
 DEFAULT_STATUSES = ("fail", "error")
@@ -190,7 +190,7 @@ class KnownDifference:
         return values
 
     def _selects(self, result: Result, features: set[str]) -> bool:
-        for key in ("framework", "api", "device", "precision", "dtype", "check"):
+        for key in ("framework", "api", "device", "precision", "dtype", "threads", "check"):
             if key in self.match and getattr(result, key) not in _as_list(self.match[key]):
                 return False
         if "case" in self.match and not any(fnmatch.fnmatchcase(result.case, p) for p in _as_list(self.match["case"])):

@@ -8,6 +8,7 @@ so that adapters never re-derive padding rules of their own.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -37,7 +38,11 @@ DEFAULTS: dict[str, Any] = {
     "source": None,
     "tags": [],
     "description": None,
+    "threads": [1],
 }
+# `threads` values: 1 (the suite's worker, one thread in every framework's pool), `all` (a worker
+# started with os.cpu_count() threads: what a user gets). Resolved per run (`thread_counts`).
+THREAD_SETTINGS = (1, "all")
 FIELDS = REQUIRED + tuple(DEFAULTS)
 
 
@@ -154,6 +159,7 @@ class Case:
     source: str | None = None
     tags: tuple[str, ...] = ()
     description: str | None = None
+    threads: tuple = (1,)  # THREAD_SETTINGS: the worker thread counts each unit runs at
     # Where the case was declared (file, line); set by the loader, not part of the case's identity.
     origin: tuple[str, int] | None = field(default=None, compare=False)
 
@@ -174,7 +180,8 @@ class Case:
         out_spatial = _output_spatial(v, conv["op"], conv["input_shape"][2:], conv["kernel_size"], conv["stride"],
                                       conv["dilation"], conv["output_padding"], pads)
         case = cls(id=case_id, **conv, dtypes=tuple(dtypes), data=None, expect=None, source=values["source"],
-                   tags=tuple(tags), description=values["description"], origin=origin)
+                   tags=tuple(tags), description=values["description"], threads=_threads(v, values["threads"]),
+                   origin=origin)
         object.__setattr__(case, "_out_spatial", out_spatial)
         object.__setattr__(case, "data", _validate_data(v, values["data"], case))
         object.__setattr__(case, "expect", _validate_expect(v, values["expect"], case))
@@ -201,6 +208,8 @@ class Case:
                 d[name] = getattr(self, name)
         if self.tags:
             d["tags"] = list(self.tags)
+        if self.threads != (1,):
+            d["threads"] = list(self.threads)
         return d
 
     def __eq__(self, other):
@@ -361,6 +370,25 @@ def _dtypes(v: _Validator, dtypes) -> list:
     if len(set(dtypes)) != len(dtypes):
         v.fail("dtypes", f"a dtype is listed twice: {list(dtypes)}")
     return dtypes
+
+
+def _threads(v: _Validator, threads) -> tuple:
+    allowed = "a non-empty list of 1 and 'all', e.g. [1, all]"
+    if not isinstance(threads, (list, tuple)) or not threads:
+        v.fail("threads", f"expected {allowed}, got {threads!r}")
+    for value in threads:
+        if value not in THREAD_SETTINGS or isinstance(value, bool):
+            v.fail("threads", f"unknown thread setting {value!r}; allowed: {allowed}")
+    if len(set(threads)) != len(threads):
+        v.fail("threads", f"a setting is listed twice: {list(threads)}")
+    return tuple(threads)
+
+
+def thread_counts(case: "Case", cores: int | None = None) -> list[int]:
+    """The worker thread counts of `case` on this machine: 1, and for 'all' every core (once: on a
+    one-core machine 'all' is 1)."""
+    cores = cores or os.cpu_count() or 1
+    return sorted({1 if t == 1 else cores for t in case.threads})
 
 
 def _labels(v: _Validator, values: dict) -> list:
