@@ -13,7 +13,8 @@ from conformance.run.attempts import Attempts
 from conformance.run.pool import WorkerPool
 from conformance.run.selection import Selection, default_jobs, dtypes_for, plan_targets, resolve_frameworks
 from conformance.run.worker import host_environment
-from conformance.spec.case import Case, thread_counts
+from conformance.spec.case import Case
+from conformance.spec.threads import thread_counts
 
 
 def units_for(framework: str, triples, dtypes, thread_counts=(1,)) -> list[Unit]:

@@ -8,7 +8,6 @@ so that adapters never re-derive padding rules of their own.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from conformance.spec.dtypes import DTYPE_NAMES
 from conformance.errors import CaseError, did_you_mean
 from conformance.spec.hints import FIELD_HINTS
+from conformance.spec.threads import validate_threads
 
 OPS = ("conv", "conv_transpose")
 PADDING_KEYWORDS = ("valid", "same", "same_lower", "causal")
@@ -40,9 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "description": None,
     "threads": [1],
 }
-# `threads` values: 1 (the suite's worker, one thread in every framework's pool), `all` (a worker
-# started with os.cpu_count() threads: what a user gets). Resolved per run (`thread_counts`).
-THREAD_SETTINGS = (1, "all")
+
 FIELDS = REQUIRED + tuple(DEFAULTS)
 
 
@@ -159,7 +157,7 @@ class Case:
     source: str | None = None
     tags: tuple[str, ...] = ()
     description: str | None = None
-    threads: tuple = (1,)  # THREAD_SETTINGS: the worker thread counts each unit runs at
+    threads: tuple = (1,)  # the worker thread counts each unit runs at (conformance/spec/threads.py)
     # Where the case was declared (file, line); set by the loader, not part of the case's identity.
     origin: tuple[str, int] | None = field(default=None, compare=False)
 
@@ -180,7 +178,7 @@ class Case:
         out_spatial = _output_spatial(v, conv["op"], conv["input_shape"][2:], conv["kernel_size"], conv["stride"],
                                       conv["dilation"], conv["output_padding"], pads)
         case = cls(id=case_id, **conv, dtypes=tuple(dtypes), data=None, expect=None, source=values["source"],
-                   tags=tuple(tags), description=values["description"], threads=_threads(v, values["threads"]),
+                   tags=tuple(tags), description=values["description"], threads=validate_threads(v, values["threads"]),
                    origin=origin)
         object.__setattr__(case, "_out_spatial", out_spatial)
         object.__setattr__(case, "data", _validate_data(v, values["data"], case))
@@ -190,13 +188,10 @@ class Case:
     def to_dict(self) -> dict:
         """A plain dict that `from_dict` turns back into an equal case (JSON- and YAML-safe)."""
         d: dict[str, Any] = {
-            "id": self.id, "op": self.op, "input_shape": list(self.input_shape),
-            "out_channels": self.out_channels, "kernel_size": list(self.kernel_size),
-            "stride": list(self.stride),
+            "id": self.id, "op": self.op, "input_shape": list(self.input_shape), "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size), "stride": list(self.stride),
             "padding": self.padding if isinstance(self.padding, str) else [list(p) for p in self.padding],
-            "dilation": list(self.dilation), "groups": self.groups, "bias": self.bias,
-            "dtypes": list(self.dtypes),
-        }
+            "dilation": list(self.dilation), "groups": self.groups, "bias": self.bias, "dtypes": list(self.dtypes)}
         if self.op == "conv_transpose":
             d["output_padding"] = list(self.output_padding)
         if self.data:
@@ -206,10 +201,8 @@ class Case:
         for name in ("source", "description"):
             if getattr(self, name) is not None:
                 d[name] = getattr(self, name)
-        if self.tags:
-            d["tags"] = list(self.tags)
-        if self.threads != (1,):
-            d["threads"] = list(self.threads)
+        d.update({name: list(getattr(self, name)) for name, empty in (("tags", ()), ("threads", (1,)))
+                  if getattr(self, name) != empty})
         return d
 
     def __eq__(self, other):
@@ -370,25 +363,6 @@ def _dtypes(v: _Validator, dtypes) -> list:
     if len(set(dtypes)) != len(dtypes):
         v.fail("dtypes", f"a dtype is listed twice: {list(dtypes)}")
     return dtypes
-
-
-def _threads(v: _Validator, threads) -> tuple:
-    allowed = "a non-empty list of 1 and 'all', e.g. [1, all]"
-    if not isinstance(threads, (list, tuple)) or not threads:
-        v.fail("threads", f"expected {allowed}, got {threads!r}")
-    for value in threads:
-        if value not in THREAD_SETTINGS or isinstance(value, bool):
-            v.fail("threads", f"unknown thread setting {value!r}; allowed: {allowed}")
-    if len(set(threads)) != len(threads):
-        v.fail("threads", f"a setting is listed twice: {list(threads)}")
-    return tuple(threads)
-
-
-def thread_counts(case: "Case", cores: int | None = None) -> list[int]:
-    """The worker thread counts of `case` on this machine: 1, and for 'all' every core (once: on a
-    one-core machine 'all' is 1)."""
-    cores = cores or os.cpu_count() or 1
-    return sorted({1 if t == 1 else cores for t in case.threads})
 
 
 def _labels(v: _Validator, values: dict) -> list:
