@@ -28,8 +28,13 @@ LIBRARY_FILES = ("conv1d.yaml", "conv2d.yaml", "conv3d.yaml", "grouped.yaml", "t
                  "dtypes.yaml")
 GEOMETRY_FILES = tuple(f for f in LIBRARY_FILES if f != "dtypes.yaml")
 
-MIN_CASES, MAX_CASES = 400, 600  # expanded cases in the whole folder
-MAX_CASE_DTYPE_PAIRS = 750  # sum over cases of len(dtypes): the CI budget
+MIN_CASES, MAX_CASES = 400, 600  # expanded cases in the whole folder, layers.yaml apart
+MAX_CASE_DTYPE_PAIRS = 750  # sum over cases of len(dtypes): the CI budget, layers.yaml apart
+# cases/layers.yaml has a budget of its own (cases/README.md): few cases, but with real layers' tensors,
+# every dtype, each at 1 and at all threads. Its run time follows its multiply-adds, not its count.
+LAYER_FILES = ("layers.yaml",)
+MAX_LAYER_CASES, MAX_LAYER_PAIRS = 40, 160
+MAX_LAYER_MACS = 600_000_000  # one forward pass of every case, summed
 OPS = ("conv", "conv_transpose")
 
 
@@ -85,14 +90,45 @@ def _pad_total_minus(c):
 
 
 # --------------------------------------------------------------------------- size and budget
+SMALL = [c for c in ALL if _file(c) not in LAYER_FILES]
+LAYERS = [c for c in ALL if _file(c) in LAYER_FILES]
+
+
 def test_library_size_within_budget():
-    n = len(ALL)
+    n = len(SMALL)
     assert MIN_CASES <= n <= MAX_CASES, f"library has {n} expanded cases, but should have {MIN_CASES}-{MAX_CASES}"
 
 
 def test_dtype_budget():
-    pairs = sum(len(c.dtypes) for c in ALL)
+    pairs = sum(len(c.dtypes) for c in SMALL)
     assert pairs <= MAX_CASE_DTYPE_PAIRS, f"{pairs} (case, dtype) pairs, but the budget is {MAX_CASE_DTYPE_PAIRS}"
+
+
+def _forward_macs(c) -> int:
+    """Multiply-adds of one forward pass: each output element of a conv sums C_in/g * prod(k)
+    products; each input element of a transposed conv scatters into C_out/g * prod(k) outputs."""
+    if c.op == "conv":
+        return math.prod(c.output_shape) * c.in_channels // c.groups * math.prod(c.kernel_size)
+    return math.prod(c.input_shape) * c.out_channels // c.groups * math.prod(c.kernel_size)
+
+
+def test_real_layers_within_their_budget():
+    pairs, macs = sum(len(c.dtypes) for c in LAYERS), sum(_forward_macs(c) for c in LAYERS)
+    assert 0 < len(LAYERS) <= MAX_LAYER_CASES and pairs <= MAX_LAYER_PAIRS, (len(LAYERS), pairs)
+    assert macs <= MAX_LAYER_MACS, f"layers.yaml needs {macs:,} multiply-adds per pass; the budget is {MAX_LAYER_MACS:,}"
+
+
+def test_real_layers_are_real():
+    """Each names where it comes from, runs in every dtype and at every core's threads, and reaches
+    the reduction lengths and channel counts of real layers."""
+    for c in LAYERS:
+        assert c.source and ("github.com" in c.source or "arXiv" in c.source), c.id
+        assert set(c.dtypes) == set(DTYPE_NAMES) and c.threads == (1, "all"), c.id
+    k = [c.in_channels // c.groups * math.prod(c.kernel_size) if c.op == "conv"
+         else c.out_channels // c.groups * math.prod(c.kernel_size) for c in LAYERS]
+    assert max(k) >= 2000 and sum(x >= 1000 for x in k) >= 5, sorted(k)
+    assert max(c.in_channels for c in LAYERS if c.is_depthwise) >= 960
+    assert max(max(c.dilation) for c in LAYERS if c.ndim == 1) == 512
 
 
 @pytest.mark.parametrize("name", LIBRARY_FILES)
@@ -451,7 +487,7 @@ def test_readme_counts_match():
     text = README.read_text(encoding="utf-8")
     rows = {name: (int(n), int(p)) for name, n, p in
             re.findall(r"^\|\s*`([\w.]+\.yaml)`\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|", text, re.M)}
-    for name in LIBRARY_FILES:
+    for name in LIBRARY_FILES + LAYER_FILES:
         assert name in rows, f"README table has no row for {name}"
         cases = load_file(CASES_DIR / name)
         actual = (len(cases), sum(len(c.dtypes) for c in cases))
