@@ -159,3 +159,13 @@ def test_tensorflow_in_its_worker_runs_at_the_workers_thread_count(monkeypatch):
     assert env["threads"] == 3  # tf.config.threading.get_intra_op_parallelism_threads() in the worker
     assert env["litert"]["num_threads"] == 3
     assert json.loads(json.dumps(env))["variables"]["OMP_NUM_THREADS"] == "3"
+
+
+def test_reports_show_the_thread_count_of_a_record():
+    from conformance.report.porting import porting_view
+    from conformance.report.text import unexpected_lines
+
+    records = [_record(1, "pass"), _record(8, "fail", message="worst element 1.0 off")]
+    view = porting_view(records, "c")
+    assert "f.functional@cpu:8threads" in view and "\nf.functional@cpu " in view
+    assert unexpected_lines([records[1]])[0].startswith("  FAIL     c [f.functional@cpu defaults float32 8 threads output]")
