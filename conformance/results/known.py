@@ -11,6 +11,7 @@ A known-differences file (default `cases/known_differences.yaml`) is a mapping w
         api: keras.layer
         device: cpu
         dtype: [float16, bfloat16]
+        threads: 2                              # the worker thread count (a case's `threads`)
         check: [output, output_shape]
         case: "convT*"                          # glob(s) on the case id
         features: [conv_transpose, same]        # the case has all of these (conformance.spec.features)
