@@ -123,7 +123,13 @@ def test_real_layers_are_real():
     the reduction lengths and channel counts of real layers."""
     for c in LAYERS:
         assert c.source and ("github.com" in c.source or "arXiv" in c.source), c.id
-        assert set(c.dtypes) == set(DTYPE_NAMES) and c.threads == (1, "all"), c.id
+        assert set(c.dtypes) == set(DTYPE_NAMES), c.id
+    # at every core's threads: a 1x1, a long 3x3, a depthwise, a transposed, a 1-D dilated and a 3-D conv
+    threaded = [c for c in LAYERS if c.threads == (1, "all")]
+    assert any(c.kernel_size == (1, 1) for c in threaded) and any(c.is_depthwise for c in threaded)
+    assert {"conv_transpose", "conv"} == {c.op for c in threaded} and {1, 2, 3} == {c.ndim for c in threaded}
+    assert any(c.ndim == 1 and max(c.dilation) > 1 for c in threaded)
+    assert any(c.in_channels // c.groups * math.prod(c.kernel_size) >= 2000 for c in threaded if c.op == "conv")
     k = [c.in_channels // c.groups * math.prod(c.kernel_size) if c.op == "conv"
          else c.out_channels // c.groups * math.prod(c.kernel_size) for c in LAYERS]
     assert max(k) >= 2000 and sum(x >= 1000 for x in k) >= 5, sorted(k)
