@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from conformance.check import oracle
-from conformance.adapters.base import SCRATCH_VARIABLE, SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported
+from conformance.adapters.base import (SCRATCH_VARIABLE, SHARED_CACHE_VARIABLE, THREADS_VARIABLE, Adapter, Observation,
+                                       Unsupported, worker_threads)
 from conformance.adapters.refusal import Refusal
 from conformance.spec import frameworks
 
@@ -110,7 +111,7 @@ class FakeAdapter(Adapter):
 
     def environment(self):
         return {"version": FakeVersion("0.0-fake"),
-                "started_with": {v: os.environ.get(v) for v in ("PYTHONHASHSEED", "OMP_NUM_THREADS")}}
+                "started_with": {v: os.environ.get(v) for v in ("PYTHONHASHSEED", "OMP_NUM_THREADS", THREADS_VARIABLE)}}
 
     def native_weight_shape(self, api, case):
         return case.weight_shape
@@ -157,7 +158,8 @@ class FakeAdapter(Adapter):
             x, w = _tf32(x), _tf32(w)
         y = oracle.forward(case, x, w, b)
         grads = oracle.gradients(case, x, w, b, g)
-        if "fake_wrong" in tags or ("fake_wrong_every_other" in tags and _odd_call(case, api, dtype, device)):
+        threaded = "fake_wrong_with_threads" in tags and (worker_threads() or 1) > 1  # a race in a parallel kernel
+        if "fake_wrong" in tags or threaded or ("fake_wrong_every_other" in tags and _odd_call(case, api, dtype, device)):
             y = y.copy()
             y.flat[0] += 1.0  # an off-by-something at the first element
         if "fake_nonempty_output" in tags:  # a size of 1 where the output has none: a wrong shape, silently

@@ -31,12 +31,16 @@ GEOMETRY_FILES = tuple(f for f in LIBRARY_FILES if f not in ("dtypes.yaml", "com
 # The size budget is the main job's run time (benchmarks/README.md: every target within 15 minutes
 # cold, 3 warm, on 2 cores); the README's test command runs a sample (tests/test_every_target.py).
 MIN_CASES, MAX_CASES = 400, 700  # expanded cases in the whole folder
-# sum over cases of len(dtypes): the hand-written library's 720 plus the generated
-# combinations.yaml's (34 today; regenerated when the other case files change), with room for a few more
+# sum over cases of len(dtypes), edges.yaml apart: the hand-written library's 720 plus the generated
+# combinations.yaml's (34 today; regenerated when the hand-written files change), with room for a few more
 MAX_CASE_DTYPE_PAIRS = 800
 # edges.yaml has a budget of its own, outside the one above: its cases are empty or one-element
 # tensors, which compute (almost) nothing, in float32 alone.
 EDGE_FILES, MAX_EDGE_CASE_DTYPE_PAIRS = ("edges.yaml",), 60
+# cases/large/layers.yaml has a budget of its own (cases/README.md): few cases, but with real layers'
+# tensors, every dtype, some at 1 and at all threads. Its run time follows its work, not its count.
+MAX_LAYER_CASES, MAX_LAYER_PAIRS = 40, 160
+MAX_LAYER_MACS = 600_000_000  # one forward pass of every case, summed
 OPS = ("conv", "conv_transpose")
 
 
@@ -92,17 +96,54 @@ def _pad_total_minus(c):
 
 
 # --------------------------------------------------------------------------- size and budget
+SMALL = ALL  # the default library; cases/large/ is run on request (cases/README.md)
+LAYERS = load_cases(CASES_DIR / "large" / "layers.yaml")
+
+
 def test_library_size_within_budget():
-    n = len(ALL)
+    n = len(SMALL)
     assert MIN_CASES <= n <= MAX_CASES, f"library has {n} expanded cases, but should have {MIN_CASES}-{MAX_CASES}"
 
 
 def test_dtype_budget():
-    pairs = sum(len(c.dtypes) for c in ALL if _file(c) not in EDGE_FILES)
+    pairs = sum(len(c.dtypes) for c in SMALL if _file(c) not in EDGE_FILES)
     assert pairs <= MAX_CASE_DTYPE_PAIRS, f"{pairs} (case, dtype) pairs, but the budget is {MAX_CASE_DTYPE_PAIRS}"
     edges = [c for c in ALL if _file(c) in EDGE_FILES]
     assert sum(len(c.dtypes) for c in edges) <= MAX_EDGE_CASE_DTYPE_PAIRS
     assert all(math.prod(c.output_shape) <= 64 for c in edges), "edge cases stay empty or tiny"
+
+
+def _forward_macs(c) -> int:
+    """Multiply-adds of one forward pass: each output element of a conv sums C_in/g * prod(k)
+    products; each input element of a transposed conv scatters into C_out/g * prod(k) outputs."""
+    if c.op == "conv":
+        return math.prod(c.output_shape) * c.in_channels // c.groups * math.prod(c.kernel_size)
+    return math.prod(c.input_shape) * c.out_channels // c.groups * math.prod(c.kernel_size)
+
+
+def test_real_layers_within_their_budget():
+    pairs, macs = sum(len(c.dtypes) for c in LAYERS), sum(_forward_macs(c) for c in LAYERS)
+    assert 0 < len(LAYERS) <= MAX_LAYER_CASES and pairs <= MAX_LAYER_PAIRS, (len(LAYERS), pairs)
+    assert macs <= MAX_LAYER_MACS, f"layers.yaml needs {macs:,} multiply-adds per pass; the budget is {MAX_LAYER_MACS:,}"
+
+
+def test_real_layers_are_real():
+    """Each names where it comes from, runs in every dtype and at every core's threads, and reaches
+    the reduction lengths and channel counts of real layers."""
+    for c in LAYERS:
+        assert c.source and ("github.com" in c.source or "arXiv" in c.source), c.id
+        assert set(c.dtypes) == set(DTYPE_NAMES), c.id
+    # at every core's threads: a 1x1, a long 3x3, a depthwise, a transposed, a 1-D dilated and a 3-D conv
+    threaded = [c for c in LAYERS if c.threads == (1, "all")]
+    assert any(c.kernel_size == (1, 1) for c in threaded) and any(c.is_depthwise for c in threaded)
+    assert {"conv_transpose", "conv"} == {c.op for c in threaded} and {1, 2, 3} == {c.ndim for c in threaded}
+    assert any(c.ndim == 1 and max(c.dilation) > 1 for c in threaded)
+    assert any(c.in_channels // c.groups * math.prod(c.kernel_size) >= 2000 for c in threaded if c.op == "conv")
+    k = [c.in_channels // c.groups * math.prod(c.kernel_size) if c.op == "conv"
+         else c.out_channels // c.groups * math.prod(c.kernel_size) for c in LAYERS]
+    assert max(k) >= 2000 and sum(x >= 1000 for x in k) >= 5, sorted(k)
+    assert max(c.in_channels for c in LAYERS if c.is_depthwise) >= 960
+    assert max(max(c.dilation) for c in LAYERS if c.ndim == 1) == 512
 
 
 @pytest.mark.parametrize("name", LIBRARY_FILES)
@@ -468,3 +509,5 @@ def test_readme_counts_match():
         cases = load_file(CASES_DIR / name)
         actual = (len(cases), sum(len(c.dtypes) for c in cases))
         assert rows[name] == actual, f"README says {name} has {rows[name]} (cases, pairs), but it has {actual}"
+    said = re.search(r"`layers.yaml` holds (\d+) cases, (\d+) \(case, dtype\) pairs", text)
+    assert said and (int(said[1]), int(said[2])) == (len(LAYERS), sum(len(c.dtypes) for c in LAYERS))

@@ -16,6 +16,7 @@ import functools
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -38,6 +39,17 @@ SCRATCH_VARIABLE = "CONFORMANCE_WORKER_SCRATCH"  # this process's own files
 # Caches that every worker of the run may share (JAX's compilation cache): the pool's scratch
 # folder, or under pytest-xdist one folder of the controller's for all xdist workers' pools.
 SHARED_CACHE_VARIABLE = "CONFORMANCE_SHARED_CACHE"
+# The thread count a worker was started with (conformance/run/worker_process.py): the adapters give
+# it to the pools that no variable sets (TensorFlow's intra-op pool, torch's, LiteRT's interpreter).
+THREADS_VARIABLE = "CONFORMANCE_WORKER_THREADS"
+
+
+def worker_threads() -> int | None:
+    """This worker's thread count, or None outside a worker (the framework's own default)."""
+    try:
+        return int(os.environ[THREADS_VARIABLE])
+    except (KeyError, ValueError):
+        return None
 
 
 class Unsupported(Exception):

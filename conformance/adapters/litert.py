@@ -35,7 +35,7 @@ import io
 import re
 
 from conformance.adapters import artifacts, keras_backend, keras_layers, keras_snippet
-from conformance.adapters.base import Observation, Unsupported, channels_first, channels_last, dist_version
+from conformance.adapters.base import Observation, Unsupported, channels_first, channels_last, dist_version, worker_threads
 from conformance.adapters.refusal import Refusal, refusal_for
 from conformance.spec.case import Case
 from conformance.wording import shorten
@@ -141,7 +141,8 @@ def invoke(adapter, model: bytes, x):
     """The model's output on `x` in the LiteRT interpreter. A model the interpreter refuses to prepare
     (allocate_tensors: a kernel's own checks of its arguments) is `Unsupported` with its text."""
     with adapter.native():  # keeps tf.lite.Interpreter's deprecation warning for the records
-        interpreter = interpreter_class(adapter.tf)(model_content=model)
+        # the worker's thread count (XNNPACK's pool) where it has one, else the interpreter's default
+        interpreter = interpreter_class(adapter.tf)(model_content=model, num_threads=worker_threads())
     try:
         interpreter.allocate_tensors()
     except Exception as exc:  # "Node number 0 (TRANSPOSE_CONV) failed to prepare."
@@ -213,7 +214,7 @@ def _call_lines(layer, dtype: str, *, repro: bool = False):
              "try:", "    from ai_edge_litert.interpreter import Interpreter",
              "except ImportError:  # TensorFlow's own, where ai-edge-litert is not installed",
              "    Interpreter = tf.lite.Interpreter",
-             "interpreter = Interpreter(model_content=tflite_model)",
+             f"interpreter = Interpreter(model_content=tflite_model, num_threads={worker_threads()!r})",
              "interpreter.allocate_tensors()",
              "interpreter.set_tensor(interpreter.get_input_details()[0]['index'], xt.numpy())",
              "interpreter.invoke()",
@@ -237,4 +238,5 @@ def environment() -> dict:
     interpreter = ("ai_edge_litert.interpreter.Interpreter" if version else
                    "tf.lite.Interpreter (the ai-edge-litert package is not installed)")
     return {"interpreter": interpreter, "ai_edge_litert": version, "delegates": "the interpreter's defaults",
+            "num_threads": worker_threads(),
             "converter": CONVERTER, "converted_models_kept": artifacts.location()}

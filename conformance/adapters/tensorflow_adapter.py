@@ -25,7 +25,7 @@ import sys
 from conformance.spec.case import Case
 from conformance.adapters import keras_layers, keras_ops, keras_snippet, litert, tf_snippet
 from conformance.adapters.snippet import Snippet, attach
-from conformance.adapters.base import (Adapter, Observation, Unsupported, api_modifiers, api_surface, channels_first, channels_last,
+from conformance.adapters.base import (Adapter, Observation, Unsupported, worker_threads, api_modifiers, api_surface, channels_first, channels_last,
                                        CompiledPathError, compiled_failure, converted, kernel_first,
                                        kernel_last)
 from conformance.adapters.refusal import Refusal
@@ -67,6 +67,8 @@ class TensorFlowAdapter(Adapter):
 
         # Keras compiles grouped convs with XLA per input shape; each new case would log a retracing warning.
         tf.get_logger().setLevel("ERROR")
+        if worker_threads():  # before the first op: the pool is made once (no variable sets it)
+            tf.config.threading.set_intra_op_parallelism_threads(worker_threads())
         self.tf = tf
         self.refusals = REFUSALS + keras_layers.REFUSALS + keras_ops.REFUSALS + litert.REFUSALS
         self._dtypes = {"float16": tf.float16, "bfloat16": tf.bfloat16,

@@ -13,7 +13,8 @@ import warnings
 
 from conformance.spec.case import Case
 from conformance.spec.frameworks import builtin_apis
-from conformance.adapters.base import (Adapter, Observation, dist_version, Unsupported, api_modifiers, api_surface, converted,
+from conformance.adapters.base import (Adapter, Observation, dist_version, worker_threads, Unsupported, api_modifiers,
+                                       api_surface, converted,
                                        compiled_failure)
 from conformance.adapters.refusal import Refusal
 from conformance.adapters.torch_compile import Compiler
@@ -48,6 +49,8 @@ class TorchAdapter(Adapter):
         # case a worker ran first would carry it, so records would depend on how cases were spread
         # over workers (--jobs, shards, pytest-xdist). Always issued, each case that triggers it says so.
         torch.set_warn_always(True)
+        if worker_threads():  # OMP_NUM_THREADS says it too; a user's own setting of it cannot undo this
+            torch.set_num_threads(worker_threads())
         self.torch = torch
         self.F = F
         self.refusals = REFUSALS + keras_layers.REFUSALS + keras_ops.REFUSALS + onnx_adapter.ORT_REFUSALS

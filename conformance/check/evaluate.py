@@ -76,6 +76,7 @@ def evaluate_unit(adapter: Adapter, unit: Unit, case: Case, *, seed: int = 0, re
                                       known=known, environment=environment)
     for r in records:  # a framework's text, as it raised it: Keras's colour codes, multi-line errors
         r.message = one_line(r.message) if r.message else r.message
+        r.threads = unit.threads
     if mark:
         mark_known(records, known, {case.id: case_features(case)}, environment)
     return records

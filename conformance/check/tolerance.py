@@ -6,11 +6,16 @@ sum of the absolute values of its terms, A = (|x| (*) |w|) + |b|: the same convo
 absolute values. A fixed rtol/atol cannot do this: it gives false alarms where terms cancel and
 misses where they do not.
 
-    bound = SAFETY * (K * u_acc + 2 * u_operand) * A
+    bound = SAFETY * ((K * u_acc + 2 * u_operand) * A + (K + 1) * eta)     (where A > 0; 0 where A == 0)
 
 - u_acc: unit roundoff of the accumulation (the dtype's own: the conservative assumption);
 - u_operand: rounding of each operand before the products (0, except TF32, which keeps 10 mantissa
   bits of a float32 operand and may truncate, so one ulp 2**-10 per operand);
+- eta: half the smallest subnormal of the arithmetic. A product that underflows is rounded on the
+  subnormal grid, an absolute error of up to eta that the relative term misses for tiny terms
+  (float16's subnormals start below 6.1e-5); sums that underflow are exact, so each of the K
+  products, and the final rounding to the output dtype, add at most eta each. Where A == 0 every
+  product is an exact zero and no rounding happens, so the bound stays 0 there;
 - SAFETY = 2: room for the oracle's own float64 rounding and for algorithms (Winograd, FFT) whose
   error constant is somewhat above that of a plain sum.
 
@@ -25,7 +30,7 @@ import numpy as np
 from conformance.check import oracle
 from conformance.check.compare import Comparison, compare
 from conformance.spec.case import Case
-from conformance.spec.dtypes import UNIT_ROUNDOFF
+from conformance.spec.dtypes import UNDERFLOW, UNIT_ROUNDOFF
 
 SAFETY = 2.0
 
@@ -34,13 +39,14 @@ class Arithmetic(NamedTuple):
     name: str
     u_acc: float
     u_operand: float
+    eta: float  # half the smallest subnormal: the absolute error of a rounding that underflows
 
 
 def arithmetic_for(dtype: str) -> Arithmetic:
-    return Arithmetic(dtype, UNIT_ROUNDOFF[dtype], 0.0)
+    return Arithmetic(dtype, UNIT_ROUNDOFF[dtype], 0.0, UNDERFLOW[dtype])
 
 
-TF32 = Arithmetic("tf32", UNIT_ROUNDOFF["float32"], UNIT_ROUNDOFF["tf32"])
+TF32 = Arithmetic("tf32", UNIT_ROUNDOFF["float32"], UNIT_ROUNDOFF["tf32"], UNDERFLOW["tf32"])
 
 
 def tf32_applies(dtype: str, device: str, profile: str) -> bool:
@@ -75,4 +81,5 @@ def magnitudes(case: Case, inputs) -> dict[str, np.ndarray | None]:
 
 
 def bound(magnitude: np.ndarray, terms: int, arithmetic: Arithmetic) -> np.ndarray:
-    return SAFETY * (terms * arithmetic.u_acc + 2 * arithmetic.u_operand) * magnitude
+    relative = (terms * arithmetic.u_acc + 2 * arithmetic.u_operand) * magnitude
+    return SAFETY * np.where(magnitude > 0, relative + (terms + 1) * arithmetic.eta, 0.0)

@@ -1,4 +1,4 @@
-"""A unit: one (target, dtype, precision profile) of a case."""
+"""A unit: one (target, dtype, precision profile, worker thread count) of a case."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ class Unit:
     target: Target
     dtype: str
     profile: str = "defaults"
+    threads: int = 1  # the thread count of the worker that runs it (a case's `threads`)
 
     @property
     def framework(self) -> str:

@@ -46,13 +46,15 @@ def unexpected_lines(unexpected: list[Result], limit: int = 20) -> list[str]:
     the failure and the command that reruns it."""
     groups: dict = {}
     for r in unexpected:
-        unit = (r.case, r.framework, r.api, r.device, r.precision, r.dtype)
+        unit = (r.case, r.framework, r.api, r.device, r.precision, r.dtype, r.threads)
         groups.setdefault((unit, r.status, r.message), []).append(r)
     lines, seen = [], set()
     for (unit, status, message), records in list(groups.items())[:limit]:
         r = records[0]
         checks = ", ".join(x.check for x in records)
-        lines.append(f"  {status.upper():8} {r.case} [{r.api}@{r.device} {r.precision} {r.dtype} {checks}] {message}")
+        threads = f" {r.threads} threads" if r.threads != 1 else ""
+        lines.append(f"  {status.upper():8} {r.case} [{r.api}@{r.device} {r.precision} {r.dtype}{threads} {checks}] "
+                     f"{message}")
         if unit in seen:
             continue
         seen.add(unit)

@@ -24,8 +24,10 @@ assert set(STATUS_ORDER) == set(STATUSES) == set(SEVERITY)
 
 
 def target_label(r: Result) -> str:
-    """`api@device`, plus `:precision` when the profile is not 'defaults' (no spaces: a filter token)."""
-    return r.target if r.precision == "defaults" else f"{r.target}:{r.precision}"
+    """`api@device`, plus `:precision` when the profile is not 'defaults' and `:Nthreads` when the
+    worker ran more than the suite's one thread (a case's `threads`); no spaces: a filter token."""
+    label = r.target if r.precision == "defaults" else f"{r.target}:{r.precision}"
+    return label if r.threads == 1 else f"{label}:{r.threads}threads"
 
 
 def base_id(case_id: str) -> str:

@@ -45,8 +45,9 @@ def compact_parts(case: Case, seed: int, dtype: str) -> list[str]:
         f"DTYPE = {dtype!r}",
         f"CASE_FIELDS = {fields!r}",
         f"TERMS_BOUND = {{'u_acc': {arithmetic.u_acc!r}, 'u_operand': {arithmetic.u_operand!r}, "
-        f"'safety': {tolerance.SAFETY!r}}}",
-        f"TF32_BOUND = {{'u_acc': {tolerance.TF32.u_acc!r}, 'u_operand': {tolerance.TF32.u_operand!r}}}",
+        f"'eta': {arithmetic.eta!r}, 'safety': {tolerance.SAFETY!r}}}",
+        f"TF32_BOUND = {{'u_acc': {tolerance.TF32.u_acc!r}, 'u_operand': {tolerance.TF32.u_operand!r}, "
+        f"'eta': {tolerance.TF32.eta!r}}}",
         f"GIVEN = {base64.b64encode(given).decode()!r}  # the case's own data: arrays, np.savez_compressed, base64",
         "", "",
         "class Case:  # the case's derived fields, as conformance/spec/case.py computes them",
@@ -106,12 +107,16 @@ def load_expected(x, w, b, dy):
     expected = {}
     for check, terms in TERMS.items():
         expected[check] = values[check]
-        unit = terms * TERMS_BOUND["u_acc"] + 2 * TERMS_BOUND["u_operand"]
-        expected[f"bound_{check}"] = TERMS_BOUND["safety"] * unit * magnitudes[check]
+        expected[f"bound_{check}"] = _bound(magnitudes[check], terms, TERMS_BOUND)
         if TF32:
-            unit = terms * TF32_BOUND["u_acc"] + 2 * TF32_BOUND["u_operand"]
-            expected[f"tf32_bound_{check}"] = TERMS_BOUND["safety"] * unit * magnitudes[check]
+            expected[f"tf32_bound_{check}"] = _bound(magnitudes[check], terms, TF32_BOUND)
     return expected
+
+
+def _bound(a, terms, arithmetic):
+    """2 * ((K * u + 2 * u_operand) * A + (K + 1) * eta) where A > 0, else 0 (conformance/check/tolerance.py)."""
+    relative = (terms * arithmetic["u_acc"] + 2 * arithmetic["u_operand"]) * a
+    return TERMS_BOUND["safety"] * np.where(a > 0, relative + (terms + 1) * arithmetic["eta"], 0.0)
 '''
 
 

@@ -90,8 +90,9 @@ def header(run: UnitRun, command: str) -> list[str]:
               "# when a check fails, else 2 when the framework raised, else 0; 3 when an embedded input was altered.",
               "# The arrays: x (N, C, *spatial), w (O, I/groups, *k) or (I, O/groups, *k) transposed, b, dy (the",
               "# output's layout), float64 values exactly representable in the dtype; expected values, and each",
-              "# element's error bound 2 * (K * u + 2 * u_operand) * (|x| (*) |w| + |b|) (the same conv of absolute",
-              "# values), are the suite's float64 oracle's."]
+              "# element's error bound 2 * ((K * u + 2 * u_operand) * A + (K + 1) * eta), A = |x| (*) |w| + |b| (the",
+              "# same conv of absolute values; eta: half the smallest subnormal; 0 where A is 0), are the suite's",
+              "# float64 oracle's."]
     return lines
 
 

@@ -1,6 +1,6 @@
 """Compare two runs record by record: what regressed, what got fixed, what else changed.
 
-Records are matched by `Result.key` (case, framework, api, device, precision, dtype, check).
+Records are matched by `Result.key` (case, framework, api, device, precision, dtype, threads, check).
 Statuses are ordered from best to worst: `pass` < `known` < `unsupported` < failing (`fail`, `error`,
 `crashed`, `flaky`: `results.FAILING`, all equally bad). For a key present in both runs:
 
@@ -246,9 +246,11 @@ def diff(base: RunResults, new: RunResults, *, allow: Iterable[str] = ()) -> Dif
 
 
 def format_key(key: tuple) -> str:
-    """`case  api@device [precision]  dtype  check`, the same order as KEY_FIELDS."""
+    """`case  api@device [precision]  dtype [N threads]  check`, the same order as KEY_FIELDS; the
+    thread count where it is not the suite's one thread."""
     k = dict(zip(KEY_FIELDS, key))
-    return f"{k['case']}  {format_target(k)}  {k['dtype']}  {k['check']}"
+    threads = f" [{k['threads']} threads]" if k["threads"] != 1 else ""
+    return f"{k['case']}  {format_target(k)}  {k['dtype']}{threads}  {k['check']}"
 
 
 def format_target(k: Mapping) -> str:

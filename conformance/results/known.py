@@ -11,6 +11,7 @@ A known-differences file (default `cases/known_differences.yaml`) is a mapping w
         api: keras.layer
         device: cpu
         dtype: [float16, bfloat16]
+        threads: 2                              # the worker thread count (a case's `threads`)
         check: [output, output_shape]
         case: "convT*"                          # glob(s) on the case id
         features: [conv_transpose, same]        # the case has all of these (conformance.spec.features)
@@ -52,7 +53,7 @@ from conformance.spec import frameworks
 from conformance.spec.loader import item_lines, read_yaml
 from conformance.results.records import FAILING, Result
 
-MATCH_KEYS = ("framework", "api", "device", "precision", "dtype", "check", "case", "features", "status")
+MATCH_KEYS = ("framework", "api", "device", "precision", "dtype", "threads", "check", "case", "features", "status")
 ENTRY_KEYS = ("id", "reason", "link", "match", "when")
 REQUIRED_KEYS = ("id", "reason", "link", "match")
 DEFAULT_STATUSES = ("fail", "error")
@@ -190,7 +191,7 @@ class KnownDifference:
         return values
 
     def _selects(self, result: Result, features: set[str]) -> bool:
-        for key in ("framework", "api", "device", "precision", "dtype", "check"):
+        for key in ("framework", "api", "device", "precision", "dtype", "threads", "check"):
             if key in self.match and getattr(result, key) not in _as_list(self.match[key]):
                 return False
         if "case" in self.match and not any(fnmatch.fnmatchcase(result.case, p) for p in _as_list(self.match["case"])):

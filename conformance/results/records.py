@@ -29,7 +29,7 @@ RELATION_CHECKS = ("relation_vjp", "relation_adjoint", "relation_groups", "relat
                    "relation_linear_weight", "relation_permute_out")
 CHECKS = ORACLE_CHECKS + RELATION_CHECKS
 # Fields that identify a result across runs (for diff and merge).
-KEY_FIELDS = ("case", "framework", "api", "device", "precision", "dtype", "check")
+KEY_FIELDS = ("case", "framework", "api", "device", "precision", "dtype", "threads", "check")
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Result:
     status: str
     message: str = ""
     precision: str = "defaults"  # precision profile: 'strict' or 'defaults' (what a user gets)
+    threads: int = 1  # the thread count of the worker that produced it (conformance/run/worker_process.py)
     max_abs_error: float | None = None
     error_ratio: float | None = None  # worst |got - expected| / bound; 1.0 is the edge
     worst_index: list[int] | None = None

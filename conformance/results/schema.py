@@ -31,6 +31,8 @@ def record_properties() -> dict:
         "check": {"enum": list(CHECKS)},
         "status": {"enum": list(STATUSES)},
         "message": {"type": "string"},
+        "threads": {"type": "integer", "minimum": 1,
+                    "description": "the thread count of the worker that produced it (a case's `threads`)"},
         "max_abs_error": NUMBER_OR_WORD,
         "error_ratio": NUMBER_OR_WORD,
         "worst_index": {"type": "array", "items": {"type": "integer"}},

@@ -31,6 +31,7 @@ from conformance.check.relations import relations_for
 from conformance.results.known import mark_known
 from conformance.results.records import FAILING, Result
 from conformance.run.messages import Reply, Request
+from conformance.run.thread_verdicts import ThreadVerdicts
 from conformance.spec.features import case_features
 
 RETRIED = ("crashed", "error")  # a unit with a record of one of these statuses gets another attempt
@@ -55,6 +56,8 @@ class Attempts:
         self._tries: dict = {}  # (request key, unit) -> [records of each attempt so far]
         self._open: dict = {}  # request key -> its units that are not final yet
         self._cases: dict = {}  # request key -> its case
+        self._counts: dict = {}  # request key -> the thread counts its units run at
+        self._threads = ThreadVerdicts()
         self._features: dict = {}  # case id -> its features (for the known differences)
         self._ids = itertools.count(1)
 
@@ -69,11 +72,14 @@ class Attempts:
 
     def submit(self, key, case, units: list[Unit]) -> None:
         """Run `units` of `case` (all on one framework); their final records come out of `take`
-        under `key`."""
+        under `key`. Units at several thread counts go in one request per count (a worker has one),
+        and their verdicts are compared once all are final (conformance/run/thread_verdicts.py)."""
         self._open[key] = set(units)
         self._cases[key] = case
+        self._counts[key] = {u.threads for u in units}
         self._features[case.id] = case_features(case)
-        self._send(key, case, units, newer_than=0)
+        for threads in sorted(self._counts[key]):
+            self._send(key, case, [u for u in units if u.threads == threads], newer_than=0)
 
     def _send(self, key, case, units: list[Unit], newer_than: int) -> None:
         request_id = (key, next(self._ids))
@@ -123,21 +129,22 @@ class Attempts:
         self._open[key].discard(unit)
         if not self._open[key]:
             self.finished += 1
-        return self._final(case, tries)
+        records = self._threads.arrive(key, unit, annotate(combine(tries), case, self.selection), self._counts[key])
+        return None if records is None else self._marked(records)
 
-    def _final(self, case, tries) -> list[Result]:
-        """A unit's records from its attempts, with the story of a failure, known differences applied."""
-        records = annotate(combine(tries), case, self.selection)
+    def _marked(self, records: list[Result]) -> list[Result]:
+        """Final records with the known differences applied."""
         mark_known(records, self.known, self._features, self.environment)
         return records
 
     def drain(self) -> list[Result]:
-        """The records of the units still waiting for an attempt (an interrupted run), as they stand."""
+        """The records of the units still waiting for an attempt or for their other thread counts (an
+        interrupted run), as they stand."""
         out = []
         for (key, _), tries in self._tries.items():
-            out.extend(self._final(self._cases[key], tries))
+            out.extend(annotate(combine(tries), self._cases[key], self.selection))
         self._tries.clear()
-        return out
+        return self._marked(out + self._threads.drain())
 
 
 def records_from(reply: Reply, case, relations: bool = False) -> list[Result]:
@@ -148,7 +155,8 @@ def records_from(reply: Reply, case, relations: bool = False) -> list[Result]:
         u = f.unit
         for check in checks_for(case, u.target) + (relations_for(case) if relations else ()):
             out.append(Result(case=case.id, framework=u.framework, api=u.api, device=u.device, dtype=u.dtype,
-                              check=check, status=f.status, message=f.message, precision=u.profile, stderr=f.stderr))
+                              check=check, status=f.status, message=f.message, precision=u.profile, threads=u.threads,
+                              stderr=f.stderr))
     return out
 
 
@@ -156,7 +164,8 @@ def _by_unit(piece: Reply) -> list[tuple[Unit, Reply]]:
     """A pool piece as (unit, piece of that unit alone) pairs."""
     units: dict = {}
     for r in piece.records:
-        unit = Unit(Target(r["framework"], r["api"], r["device"]), r["dtype"], r.get("precision", "defaults"))
+        unit = Unit(Target(r["framework"], r["api"], r["device"]), r["dtype"], r.get("precision", "defaults"),
+                    r.get("threads", 1))
         units.setdefault(unit, Reply(worker=piece.worker)).records.append(r)
     for failure in piece.failures:
         units.setdefault(failure.unit, Reply(worker=piece.worker)).failures.append(failure)

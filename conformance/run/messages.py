@@ -32,6 +32,11 @@ class Request:
     repro: bool = False  # `conformance repro`: the first record of each unit carries its reproducer's material
     recipe: dict | None = None  # `conformance port`: run this recipe (conformance/recipes/) in place of the native call
 
+    @property
+    def threads(self) -> int:
+        """The thread count of the worker that may run it: its units' (one request, one count)."""
+        return self.units[0].threads if self.units else 1
+
 
 @dataclass(frozen=True)
 class Failure:

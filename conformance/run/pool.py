@@ -113,9 +113,10 @@ class WorkerPool:
                     self.workers.remove(w)
         return infos
 
-    def _spawn(self, framework: str) -> Worker:
+    def _spawn(self, framework: str, threads: int = 1) -> Worker:
         self.spawned[framework] += 1
-        w = Worker(framework, number=self.spawned[framework], starting=True, started=time.monotonic())
+        w = Worker(framework, threads=threads, number=self.spawned[framework], starting=True,
+                   started=time.monotonic())
         if self.scratch is None:
             self.scratch = tempfile.mkdtemp(prefix="conformance-workers-")
         parent, child = self._ctx.Pipe()
@@ -124,7 +125,7 @@ class WorkerPool:
         w.process = self._ctx.Process(target=worker_main, args=(child, framework, self.known, self.scratch,
                                                                 self.shared_cache or self.scratch, w.output),
                                       daemon=True, name=f"conformance-{framework}-{w.number}")
-        with worker_variables(self.variables):
+        with worker_variables(threads, self.variables):
             w.process.start()
         child.close()
         w.conn = parent
@@ -237,13 +238,14 @@ class WorkerPool:
             mine = [w for w in self.workers if w.framework == name]
             if any(w.starting for w in mine):
                 continue
-            if len(mine) >= self.jobs:
+            if len(mine) >= self.jobs:  # an idle worker that can take nothing queued (a retry, another thread count)
                 stale = [w for w in mine if w.idle]
                 if not stale:
                     continue
                 self._stop(stale[0])
                 self.workers.remove(stale[0])
-            self._spawn(name)  # its hello is read by collect(); then it takes the oldest request
+            # its hello is read by collect(); then it takes the oldest request of its thread count
+            self._spawn(name, self.queues[name][0][1].threads)
             return True
         return False
 
@@ -252,7 +254,7 @@ class WorkerPool:
         of its idle workers may run, or None."""
         idle = [w for w in self.workers if w.framework == name and w.idle]
         for entry in self.queues[name] if idle else ():
-            w = next((w for w in idle if w.number > entry[1].newer_than), None)
+            w = next((w for w in idle if w.number > entry[1].newer_than and w.threads == entry[1].threads), None)
             if w is not None:
                 return entry[0], name, entry, w
         return None
@@ -402,7 +404,7 @@ class WorkerPool:
         """A fresh process in place of `w` (blocking: it replaces a crashed or hung one)."""
         w.kill()
         self.workers.remove(w)
-        fresh = self._spawn(w.framework)
+        fresh = self._spawn(w.framework, w.threads)
         self._handshake(fresh)
         if fresh.fatal:  # the framework cannot even start again
             self.workers.remove(fresh)

@@ -15,13 +15,15 @@ from conformance.run.pool import WorkerPool
 from conformance.run.selection import Selection, default_jobs, dtypes_for, plan_targets, resolve_frameworks
 from conformance.run.worker import host_environment
 from conformance.spec.case import Case
+from conformance.spec.threads import thread_counts
 
 
-def units_for(framework: str, triples, dtypes) -> list[Unit]:
-    """The units of a case on `framework`, from its (api, device, profile) triples, in the order a
-    worker runs them: by dtype first, so the oracle runs once per dtype."""
-    return [Unit(Target(framework, api, device), dtype, profile)
-            for dtype in dtypes for api, device, profile in triples]
+def units_for(framework: str, triples, dtypes, thread_counts=(1,)) -> list[Unit]:
+    """The units of a case on `framework`, from its (api, device, profile) triples, at each of its
+    worker thread counts, in the order a worker runs them: by dtype first, so the oracle runs once
+    per dtype."""
+    return [Unit(Target(framework, api, device), dtype, profile, threads)
+            for threads in thread_counts for dtype in dtypes for api, device, profile in triples]
 
 
 def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_records=None,
@@ -58,12 +60,16 @@ def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_reco
         try:
             plan, environment["frameworks"], skips = plan_targets(pool.start(), selection)
             skipped.extend(skips)
+            counts = {1}
             for case in cases:
                 dtypes = dtypes_for(case, selection)
                 if not dtypes:
                     continue
+                counts.update(thread_counts(case))
                 for name, triples in plan.items():
-                    attempts.submit((case.id, name), case, units_for(name, triples, dtypes))
+                    attempts.submit((case.id, name), case, units_for(name, triples, dtypes, thread_counts(case)))
+            # the worker thread counts the records were made at (each record's `threads`)
+            environment["threads"] = sorted(counts)
             # Everything is queued: a framework whose queue empties is done (a retry later starts a
             # fresh worker, which it needs anyway).
             pool.retire_idle = True

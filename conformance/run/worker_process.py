@@ -6,6 +6,8 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from conformance.adapters.base import THREADS_VARIABLE
+
 # What a worker process starts with, unless the user set it:
 WORKER_ENVIRONMENT = {
     # Frameworks put Python sets in their error messages (Keras: "one of {'valid', 'same'}"), whose
@@ -18,6 +20,20 @@ WORKER_ENVIRONMENT = {
     # PyTorch's own DataLoader workers run with one thread for the same reason.
     "OMP_NUM_THREADS": "1",
 }
+# XLA:CPU's Eigen pool has no thread-count variable; one thread is multi-threaded Eigen off.
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
+
+
+def thread_variables(threads: int) -> dict[str, str]:
+    """The variables that fix a worker's thread count when it starts, for every framework: OpenMP's
+    (PyTorch, numpy's BLAS, ONNX Runtime's intra-op pool, conformance/adapters/onnx_adapter.py),
+    XLA:CPU's flag at one thread, and ours, which the adapters give to the pools no variable sets
+    (torch.set_num_threads, TensorFlow's intra-op pool, LiteRT's num_threads)."""
+    out = {"OMP_NUM_THREADS": str(threads), THREADS_VARIABLE: str(threads)}
+    if threads == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        out["XLA_FLAGS"] = flags if XLA_ONE_THREAD.split("=")[0] in flags else f"{flags} {XLA_ONE_THREAD}".strip()
+    return out
 
 
 @dataclass
@@ -25,6 +41,7 @@ class Worker:
     """A worker process of the pool, and the request it runs (`current`, a pool request)."""
 
     framework: str
+    threads: int = 1  # its thread count (`thread_variables`), fixed when it starts
     number: int = 0  # 1, 2, ... among this framework's workers (its process name)
     process: object = None
     conn: object = None
@@ -58,19 +75,22 @@ class Worker:
 
 
 @contextlib.contextmanager
-def worker_variables(forced: dict | None = None):
-    """Start workers with these variables, unless the user set them (`WORKER_ENVIRONMENT`), and with
-    `forced` whatever the user set (a pool of its own kind, e.g. one that logs oneDNN's kernels)."""
-    forced = forced or {}
-    saved = {name: os.environ.get(name) for name in forced}
-    added = [name for name in WORKER_ENVIRONMENT if name not in os.environ and name not in forced]
-    os.environ.update({name: WORKER_ENVIRONMENT[name] for name in added})  # read by the spawned interpreter
-    os.environ.update(forced)
+def worker_variables(threads: int = 1, forced: dict | None = None):
+    """Start a worker with these variables (read by the spawned interpreter): `WORKER_ENVIRONMENT`
+    and, at one thread, `thread_variables(1)`, unless the user set them; at more threads (a case's
+    `threads: [all]`), `thread_variables(threads)` whatever the user set, as the case asks for them;
+    and `forced` whatever the user set (a pool of its own kind, e.g. one that logs oneDNN's kernels)."""
+    wanted = {**WORKER_ENVIRONMENT, **thread_variables(1)} if threads == 1 else {}
+    wanted = {name: value for name, value in wanted.items() if name not in os.environ or name == "XLA_FLAGS"}
+    if threads != 1:
+        wanted.update({**{k: v for k, v in WORKER_ENVIRONMENT.items() if k not in os.environ},
+                       **thread_variables(threads)})
+    wanted.update(forced or {})
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
-        for name in added:
-            del os.environ[name]
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -18,6 +18,7 @@ import numpy as np
 from conformance.spec.dtypes import DTYPE_NAMES
 from conformance.errors import CaseError, did_you_mean
 from conformance.spec.hints import FIELD_HINTS
+from conformance.spec.threads import validate_threads
 
 OPS = ("conv", "conv_transpose")
 PADDING_KEYWORDS = ("valid", "same", "same_lower", "causal")
@@ -38,7 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "source": None,
     "tags": [],
     "description": None,
+    "threads": [1],
 }
+
 FIELDS = REQUIRED + tuple(DEFAULTS)
 
 
@@ -155,6 +158,7 @@ class Case:
     source: str | None = None
     tags: tuple[str, ...] = ()
     description: str | None = None
+    threads: tuple = (1,)  # the worker thread counts each unit runs at (conformance/spec/threads.py)
     # Where the case was declared (file, line); set by the loader, not part of the case's identity.
     origin: tuple[str, int] | None = field(default=None, compare=False)
 
@@ -171,7 +175,8 @@ class Case:
         dtypes = _dtypes(v, values["dtypes"])
         tags = _labels(v, values)
         geometry = cls(id=case_id, **conv, dtypes=tuple(dtypes), source=values["source"], tags=tuple(tags),
-                       description=values["description"], origin=origin)
+                       description=values["description"],
+                       threads=validate_threads(v, values["threads"]), origin=origin)
         # data and expected values are checked against the shapes the geometry gives
         return dataclasses.replace(geometry, data=_validate_data(v, values["data"], geometry),
                                    expect=_validate_expect(v, values["expect"], geometry))
@@ -179,13 +184,10 @@ class Case:
     def to_dict(self) -> dict:
         """A plain dict that `from_dict` turns back into an equal case (JSON- and YAML-safe)."""
         d: dict[str, Any] = {
-            "id": self.id, "op": self.op, "input_shape": list(self.input_shape),
-            "out_channels": self.out_channels, "kernel_size": list(self.kernel_size),
-            "stride": list(self.stride),
+            "id": self.id, "op": self.op, "input_shape": list(self.input_shape), "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size), "stride": list(self.stride),
             "padding": self.padding if isinstance(self.padding, str) else [list(p) for p in self.padding],
-            "dilation": list(self.dilation), "groups": self.groups, "bias": self.bias,
-            "dtypes": list(self.dtypes),
-        }
+            "dilation": list(self.dilation), "groups": self.groups, "bias": self.bias, "dtypes": list(self.dtypes)}
         if self.op == "conv_transpose":
             d["output_padding"] = list(self.output_padding)
         if self.data:
@@ -195,8 +197,8 @@ class Case:
         for name in ("source", "description"):
             if getattr(self, name) is not None:
                 d[name] = getattr(self, name)
-        if self.tags:
-            d["tags"] = list(self.tags)
+        d.update({name: list(getattr(self, name)) for name, empty in (("tags", ()), ("threads", (1,)))
+                  if getattr(self, name) != empty})
         return d
 
     def __eq__(self, other):

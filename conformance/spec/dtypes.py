@@ -20,6 +20,18 @@ UNIT_ROUNDOFF = {
     "tf32": 2.0 ** -10,
 }
 
+# Underflow: a product (or a result rounded to the dtype) that falls below the smallest normal number
+# lands on the subnormal grid, whose spacing is the smallest subnormal 2**(emin - p + 1); rounding to
+# nearest is then off by up to half of it, an absolute error that no relative bound covers (IEEE 754
+# gradual underflow; Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., eq. (2.8)).
+UNDERFLOW = {
+    "float16": 2.0 ** -25,   # emin -14, p 11: smallest subnormal 2**-24
+    "bfloat16": 2.0 ** -134,  # emin -126, p 8: smallest subnormal 2**-133
+    "float32": 2.0 ** -150,  # emin -126, p 24: smallest subnormal 2**-149
+    "float64": 2.0 ** -1074,  # the smallest subnormal itself: half of it is not a float64 (it is 0)
+    "tf32": 2.0 ** -150,  # float32's range
+}
+
 
 def round_to(values: np.ndarray, dtype: str) -> np.ndarray:
     """float64 values rounded to the nearest value representable in `dtype`, returned as float64."""

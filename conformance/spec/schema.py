@@ -50,6 +50,8 @@ def case_file_schema() -> dict:
         "source": {"type": "string"},
         "tags": {"type": "array", "items": {"type": "string"}},
         "description": {"type": "string"},
+        "threads": {"type": "array", "items": {"enum": [1, "all"]}, "minItems": 1, "uniqueItems": True,
+                    "description": "worker thread counts: 1, and 'all' (os.cpu_count()); each unit runs at each"},
     }
     assert set(fields) == set(FIELDS) and set(fields["expect"]["properties"]) == set(EXPECT_KEYS)
     for name, default in DEFAULTS.items():
