@@ -128,8 +128,7 @@ def test_worker_variables_at_one_thread_leave_a_users_setting_and_force_a_count(
 
 def _hello(framework, threads, monkeypatch):
     """The environment a worker of `framework` started at `threads` reports in its hello."""
-    for name, value in fakefw.environment_variables(TESTS).items():
-        monkeypatch.setenv(name, value)
+    fakefw.enable(monkeypatch, TESTS)
     pool = WorkerPool([framework], timeout=300)
     try:
         w = pool._spawn(framework, threads)

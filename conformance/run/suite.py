@@ -26,6 +26,19 @@ def units_for(framework: str, triples, dtypes, thread_counts=(1,)) -> list[Unit]
             for threads in thread_counts for dtype in dtypes for api, device, profile in triples]
 
 
+def _submit(cases: list[Case], plan: dict, selection: Selection, attempts: Attempts) -> list[int]:
+    """Queue every (case, framework) request; returns the worker thread counts they use."""
+    counts = {1}
+    for case in cases:
+        dtypes = dtypes_for(case, selection)
+        if not dtypes:
+            continue
+        counts.update(thread_counts(case))
+        for name, triples in plan.items():
+            attempts.submit((case.id, name), case, units_for(name, triples, dtypes, thread_counts(case)))
+    return sorted(counts)
+
+
 def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_records=None,
               known=()) -> RunResults:
     """Run every case on every selected target; never loses one framework's results to another's crash.
@@ -60,16 +73,8 @@ def run_suite(cases: list[Case], selection: Selection, *, progress=None, on_reco
         try:
             plan, environment["frameworks"], skips = plan_targets(pool.start(), selection)
             skipped.extend(skips)
-            counts = {1}
-            for case in cases:
-                dtypes = dtypes_for(case, selection)
-                if not dtypes:
-                    continue
-                counts.update(thread_counts(case))
-                for name, triples in plan.items():
-                    attempts.submit((case.id, name), case, units_for(name, triples, dtypes, thread_counts(case)))
             # the worker thread counts the records were made at (each record's `threads`)
-            environment["threads"] = sorted(counts)
+            environment["threads"] = _submit(cases, plan, selection, attempts)
             # Everything is queued: a framework whose queue empties is done (a retry later starts a
             # fresh worker, which it needs anyway).
             pool.retire_idle = True
