@@ -87,9 +87,7 @@ class OnnxAdapter(Adapter):
             # ORT also logs each refusal to stderr; its text comes back in the exception, kept there
             ort.set_default_logger_severity(4)
         self.onnx, self.ort, self.evaluator = onnx, ort, ReferenceEvaluator
-        # the NumPy dtype ONNX maps each element type to (bfloat16: ml_dtypes', an onnx dependency)
-        self._numpy_dtypes = {name: onnx.helper.tensor_dtype_to_np_dtype(getattr(onnx.TensorProto, element))
-                              for name, element in ELEMENT_TYPES.items()}
+        self._numpy_dtypes = {name: numpy_dtype(onnx, name) for name in ELEMENT_TYPES}
         # Refusals per API (`run` sets `refusals` to its API's). The reference evaluator is plain
         # NumPy: a NumPy error inside it (a ValueError from a reshape) is a crash on a valid model,
         # an `error`, never a refusal.
@@ -168,22 +166,7 @@ class OnnxAdapter(Adapter):
         return obs
 
     def _model(self, case: Case, dtype: str, op: str, attrs: dict, w: np.ndarray, b: np.ndarray | None):
-        """The one-node model: X the graph input, W (and B) initializers, Y of the rank of X and sizes
-        left to the runtime."""
-        onnx = self.onnx
-        helper, numpy_helper = onnx.helper, onnx.numpy_helper
-        element = getattr(onnx.TensorProto, ELEMENT_TYPES[dtype])
-        names = ["X", "W"] + (["B"] if b is not None else [])
-        node = helper.make_node(op, names, ["Y"], **attrs)
-        initializers = [numpy_helper.from_array(w, "W")] + ([numpy_helper.from_array(b, "B")] if b is not None else [])
-        graph = helper.make_graph([node], "conformance_case",
-                                  [helper.make_tensor_value_info("X", element, list(case.input_shape))],
-                                  [helper.make_tensor_value_info("Y", element, [None] * len(case.input_shape))],
-                                  initializer=initializers)
-        # the IR version that goes with the opset, not onnx's newest, which an older runtime may not load
-        model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", self.opset)])
-        onnx.checker.check_model(model)  # structure only; a failure is our bug (an error)
-        return model
+        return build_model(self.onnx, self.opset, case, dtype, op, attrs, w, b)
 
     def _providers(self, device: str) -> list:
         if device == "cpu":
@@ -202,6 +185,29 @@ class OnnxAdapter(Adapter):
             # the gpu target's name: refused instead, with ORT's text
             options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+
+
+def build_model(onnx, opset: int, case: Case, dtype: str, op: str, attrs: dict, w: np.ndarray, b: np.ndarray | None):
+    """The one-node model of the case (every runtime of an ONNX model starts from it): X the graph
+    input, W (and B) initializers, Y of the rank of X and sizes left to the runtime."""
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    element = getattr(onnx.TensorProto, ELEMENT_TYPES[dtype])
+    names = ["X", "W"] + (["B"] if b is not None else [])
+    node = helper.make_node(op, names, ["Y"], **attrs)
+    initializers = [numpy_helper.from_array(w, "W")] + ([numpy_helper.from_array(b, "B")] if b is not None else [])
+    graph = helper.make_graph([node], "conformance_case",
+                              [helper.make_tensor_value_info("X", element, list(case.input_shape))],
+                              [helper.make_tensor_value_info("Y", element, [None] * len(case.input_shape))],
+                              initializer=initializers)
+    # the IR version that goes with the opset, not onnx's newest, which an older runtime may not load
+    model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)  # structure only; a failure is our bug (an error)
+    return model
+
+
+def numpy_dtype(onnx, dtype: str):
+    """The NumPy dtype ONNX maps the dtype's element type to (bfloat16: ml_dtypes', an onnx dependency)."""
+    return onnx.helper.tensor_dtype_to_np_dtype(getattr(onnx.TensorProto, ELEMENT_TYPES[dtype]))
 
 
 def node_attributes(case: Case) -> dict:

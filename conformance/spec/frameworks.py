@@ -23,6 +23,7 @@ REGISTRY = {
     "jax": ("conformance.adapters.jax_adapter", "JaxAdapter", ("jax",)),
     "tensorflow-onednn": ("conformance.adapters.tensorflow_adapter", "TensorFlowAdapter", ("tensorflow",)),
     "onnx": ("conformance.adapters.onnx_adapter", "OnnxAdapter", ("onnx",)),
+    "openvino": ("conformance.adapters.openvino_adapter", "OpenVinoAdapter", ("openvino",)),
 }
 # API surfaces per framework, and extra packages an API needs beyond the framework itself.
 APIS = {
@@ -33,19 +34,21 @@ APIS = {
     "jax": ("jax.lax", "flax.layer", "keras.jax.layer"),
     "tensorflow-onednn": ("tf.onednn.nn", "keras.onednn.layer"),
     "onnx": ("onnxruntime", "onnx.reference"),
+    "openvino": ("openvino.onnx", "openvino.torch"),
 }
 API_PACKAGES = {"keras.layer": ("keras",), "flax.layer": ("flax",), "keras.xla.layer": ("keras",),
                 "keras.onednn.layer": ("keras",), "keras.jax.layer": ("keras",), "keras.torch.layer": ("keras",),
                 "onnxruntime": ("onnxruntime",), "torch.onnx.layer": ("onnx", "onnxscript", "onnxruntime"),
-                "torch.onnx.torchscript.layer": ("onnx", "onnxruntime"), "litert.layer": ("keras",)}
+                "torch.onnx.torchscript.layer": ("onnx", "onnxruntime"), "litert.layer": ("keras",),
+                "openvino.onnx": ("onnx",), "openvino.torch": ("torch",)}
 # APIs that exist on the CPU only: a switch of CPU kernels (oneDNN), an evaluator or interpreter
 # without a GPU path. The others run on every device their framework sees.
 CPU_ONLY_APIS = frozenset({"torch.no_mkldnn.functional", "tf.onednn.nn", "keras.onednn.layer", "onnx.reference",
-                           "litert.layer"})
+                           "litert.layer", "openvino.onnx", "openvino.torch"})
 # APIs that run inference only (a runtime or interpreter of an exported or converted model): their
 # gradients are `unsupported`, and faults that show in gradients only cannot show on them.
 FORWARD_ONLY_APIS = frozenset({"onnxruntime", "onnx.reference", "torch.onnx.layer", "torch.onnx.torchscript.layer",
-                               "litert.layer"})
+                               "litert.layer", "openvino.onnx", "openvino.torch"})
 # The Keras backend each kind's Keras layers run on (KERAS_BACKEND, read at keras's first import).
 KERAS_BACKENDS = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "tensorflow-onednn": "tensorflow"}
 # Variables a kind's worker processes start with, whatever the user's environment says: they decide
