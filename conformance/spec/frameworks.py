@@ -24,6 +24,7 @@ REGISTRY = {
     "tensorflow-onednn": ("conformance.adapters.tensorflow_adapter", "TensorFlowAdapter", ("tensorflow",)),
     "onnx": ("conformance.adapters.onnx_adapter", "OnnxAdapter", ("onnx",)),
     "openvino": ("conformance.adapters.openvino_adapter", "OpenVinoAdapter", ("openvino",)),
+    "executorch": ("conformance.adapters.executorch_adapter", "ExecuTorchAdapter", ("executorch", "torch")),
 }
 # API surfaces per framework, and extra packages an API needs beyond the framework itself.
 APIS = {
@@ -35,6 +36,7 @@ APIS = {
     "tensorflow-onednn": ("tf.onednn.nn", "keras.onednn.layer"),
     "onnx": ("onnxruntime", "onnx.reference"),
     "openvino": ("openvino.onnx", "openvino.torch"),
+    "executorch": ("executorch.xnnpack",),
 }
 API_PACKAGES = {"keras.layer": ("keras",), "flax.layer": ("flax",), "keras.xla.layer": ("keras",),
                 "keras.onednn.layer": ("keras",), "keras.jax.layer": ("keras",), "keras.torch.layer": ("keras",),
@@ -44,11 +46,11 @@ API_PACKAGES = {"keras.layer": ("keras",), "flax.layer": ("flax",), "keras.xla.l
 # APIs that exist on the CPU only: a switch of CPU kernels (oneDNN), an evaluator or interpreter
 # without a GPU path. The others run on every device their framework sees.
 CPU_ONLY_APIS = frozenset({"torch.no_mkldnn.functional", "tf.onednn.nn", "keras.onednn.layer", "onnx.reference",
-                           "litert.layer", "openvino.onnx", "openvino.torch"})
+                           "litert.layer", "openvino.onnx", "openvino.torch", "executorch.xnnpack"})
 # APIs that run inference only (a runtime or interpreter of an exported or converted model): their
 # gradients are `unsupported`, and faults that show in gradients only cannot show on them.
 FORWARD_ONLY_APIS = frozenset({"onnxruntime", "onnx.reference", "torch.onnx.layer", "torch.onnx.torchscript.layer",
-                               "litert.layer", "openvino.onnx", "openvino.torch"})
+                               "litert.layer", "openvino.onnx", "openvino.torch", "executorch.xnnpack"})
 # The Keras backend each kind's Keras layers run on (KERAS_BACKEND, read at keras's first import).
 KERAS_BACKENDS = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "tensorflow-onednn": "tensorflow"}
 # Variables a kind's worker processes start with, whatever the user's environment says: they decide
