@@ -43,6 +43,6 @@ def write_torch(case, dtype: str, fn: str, kwargs: dict, config: dict, *, grads:
 
 def _snippet(imports: list[str], lines: list[str], dtype: str, config: dict, data: list[str]) -> Snippet:
     imports = imports + ["import openvino as ov"]
-    call = lines + ["core = ov.Core()", f"config = {config!r}  # the profile's precision hint, the worker's threads",
+    call = ["core = ov.Core()"] + lines + [f"config = {config!r}  # the profile's precision hint, the worker's threads",
                     *(line.format(dtype=dtype) for line in IO.get(dtype, IO_DEFAULT) + RUN)]
     return Snippet(imports, call, list(RESULTS), data)
