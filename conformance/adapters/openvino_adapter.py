@@ -86,8 +86,11 @@ class OpenVinoAdapter(Adapter):
             return False
         return True
 
-    def _read_onnx(self, model):
-        return self.core.read_model(model.SerializeToString(), self.ov.Tensor(np.empty(0, np.uint8)))
+    def _read_onnx(self, model) -> tuple:
+        """(OpenVINO's model of the ONNX model, the buffers it was read from, which the caller keeps
+        while the model is used: OpenVINO may refer to them rather than copy them)."""
+        buffers = (model.SerializeToString(), self.ov.Tensor(np.empty(0, np.uint8)))
+        return self.core.read_model(*buffers), buffers
 
     # ---------------------------------------------------------------- environment
     def version(self) -> str:
@@ -139,7 +142,9 @@ class OpenVinoAdapter(Adapter):
         obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
                           grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
         config = self._config()
-        model = self._onnx_model(case, dtype, inputs, obs, config) if api == "openvino.onnx" else \
+        # the source is kept until the inference is done: convert_model shares the torch layer's weights
+        # (share_weights=True, its default) instead of copying them
+        model, source = self._onnx_model(case, dtype, inputs, obs, config) if api == "openvino.onnx" else \
             self._torch_model(case, dtype, inputs, obs, config)
         with self.native():
             compiled = self.core.compile_model(model, "CPU", config)
@@ -152,9 +157,11 @@ class OpenVinoAdapter(Adapter):
             request.infer([self._tensor(x, dtype)])
             out = request.get_output_tensor(0)
         obs.output = _to_float64(np.asarray(out.data), out.element_type.to_string())
+        del source
         return obs
 
-    def _onnx_model(self, case: Case, dtype: str, inputs, obs: Observation, config: dict):
+    def _onnx_model(self, case: Case, dtype: str, inputs, obs: Observation, config: dict) -> tuple:
+        """(OpenVINO's model read from the case's ONNX model, the buffers it was read from)."""
         op = "Conv" if case.op == "conv" else "ConvTranspose"
         attrs = onnx_adapter.node_attributes(case)
         obs.notes.append(f"ONNX {op} (opset {self.opset}) attributes: {attrs}")
@@ -166,7 +173,8 @@ class OpenVinoAdapter(Adapter):
         with self.native():
             return self._read_onnx(model)
 
-    def _torch_model(self, case: Case, dtype: str, inputs, obs: Observation, config: dict):
+    def _torch_model(self, case: Case, dtype: str, inputs, obs: Observation, config: dict) -> tuple:
+        """(OpenVINO's model converted from the torch layer, the layer, whose weights it shares)."""
         t = self.torch
         padding = torch_adapter.padding_argument(case)
         cls, kwargs = torch_onnx.layer_class(t, case, padding)
@@ -179,7 +187,7 @@ class OpenVinoAdapter(Adapter):
             # convert_model traces the module with TorchScript (its default, dynamo=False: the environment
             # says so), and PyTorch 2.13 warns on every trace that TorchScript is deprecated
             warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace(_method)?` is deprecated")
-            return self.ov.convert_model(layer, example_input=x)
+            return self.ov.convert_model(layer, example_input=x), layer
 
     def _tensor(self, x: np.ndarray, dtype: str):
         """`native_input`'s array as an OpenVINO tensor: bfloat16's bits as a bf16 tensor, which shares
