@@ -32,7 +32,8 @@ LAYERS = (
     ("cli", "pytest_plugin", "__main__"),
 )
 RANK = {group: rank for rank, groups in enumerate(LAYERS) for group in groups}
-FRAMEWORK_PACKAGES = {"torch", "tensorflow", "jax", "jaxlib", "flax", "keras", "onnx", "onnxruntime", "ai_edge_litert"}
+FRAMEWORK_PACKAGES = {"torch", "tensorflow", "jax", "jaxlib", "flax", "keras", "onnx", "onnxruntime", "ai_edge_litert",
+                      "openvino", "executorch"}
 LAZY_PACKAGES = FRAMEWORK_PACKAGES | {"hypothesis", "jinja2", "markupsafe"}
 # Modules that import a lazy package at their top: imported lazily themselves.
 LAZY_MODULES = ("conformance.report.html", "conformance.search.strategies")  # Jinja; hypothesis

@@ -113,7 +113,7 @@ class ExecuTorchAdapter(Adapter):
         return {"versions": {p: dist_version(p) for p in ("torch", "executorch", "torchao")},
                 "code": {m: artifacts.installed_code(m) for m in ("torch", "executorch")},
                 "layer": repr(layer), "training": layer.training,
-                "parameters": {name: [str(p.dtype), list(p.shape), torch_onnx._bytes_digest(t, p)]
+                "parameters": {name: [str(p.dtype), list(p.shape), torch_onnx.bytes_digest(t, p)]
                                for name, p in layer.named_parameters()},
                 "input": [list(x.shape), str(x.dtype)]}
 

@@ -111,7 +111,7 @@ class OnnxAdapter(Adapter):
                 "providers": ort.get_available_providers() if ort else [],
                 # what a user gets: ORT's default graph optimizations; its threads follow the worker's
                 "graph_optimization_level": "ORT_ENABLE_ALL (the default)" if ort else None,
-                "intra_op_threads": _threads()}
+                "intra_op_threads": worker_threads()}
 
     def _ir_version(self) -> int:
         return self.onnx.helper.find_min_ir_version_for([self.onnx.helper.make_opsetid("", self.opset)])
@@ -179,7 +179,7 @@ class OnnxAdapter(Adapter):
         ort = self.ort
         options = ort.SessionOptions()
         options.log_severity_level = 4  # fatal only: errors come back as exceptions, with their text
-        options.intra_op_num_threads = _threads()
+        options.intra_op_num_threads = worker_threads()
         if device == "gpu":
             # a node the CUDA provider cannot run would otherwise run on the CPU, silently, under
             # the gpu target's name: refused instead, with ORT's text
@@ -223,7 +223,7 @@ def node_attributes(case: Case) -> dict:
     return attrs
 
 
-def _threads() -> int:
+def worker_threads() -> int:
     """ONNX Runtime's intra-op threads: the worker's OMP_NUM_THREADS (workers are the parallelism,
     docs/architecture.md), 0 (ORT's own default, one per core) where it is not set."""
     try:
@@ -241,7 +241,7 @@ def _newest_common_opset(onnx, ort) -> tuple[int, dict]:
     newest = onnx.defs.onnx_opset_version()
     limits = {"opset_onnx_newest": newest, "opset_onnx_helper_newest": None, "opset_onnxruntime_newest": None}
     for opset in range(newest, 0, -1):
-        model = _probe_model(onnx, opset)
+        model = probe_model(onnx, opset)
         if model is None:
             continue
         limits["opset_onnx_helper_newest"] = limits["opset_onnx_helper_newest"] or opset
@@ -254,7 +254,7 @@ def _newest_common_opset(onnx, ort) -> tuple[int, dict]:
     raise RuntimeError(f"{runtime} no opset up to onnx {onnx.__version__}'s newest ({newest})")
 
 
-def _probe_model(onnx, opset: int):
+def probe_model(onnx, opset: int):
     """A one-node Conv model of the opset, or None where onnx's helper refuses the opset."""
     helper = onnx.helper
     node = helper.make_node("Conv", ["X", "W"], ["Y"])

@@ -74,7 +74,7 @@ class OpenVinoAdapter(Adapter):
     def opset(self) -> int:
         """The newest default-domain opset that onnx's helper builds and OpenVINO reads."""
         for opset in range(self.onnx.defs.onnx_opset_version(), 0, -1):
-            model = onnx_adapter._probe_model(self.onnx, opset)
+            model = onnx_adapter.probe_model(self.onnx, opset)
             if model is not None and self._reads(model):
                 return opset
         raise RuntimeError(f"OpenVINO {self.version()} reads no opset up to onnx {self.onnx.__version__}'s newest")
@@ -112,7 +112,7 @@ class OpenVinoAdapter(Adapter):
                 "cpu": core.get_property("CPU", "FULL_DEVICE_NAME"),
                 "optimization_capabilities": list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
                 "inference_precision": {"defaults": self.default_precision(), "strict": "f32"},
-                "inference_num_threads": onnx_adapter._threads() or "the plugin's default (one per core)",
+                "inference_num_threads": onnx_adapter.worker_threads() or "the plugin's default (one per core)",
                 "onnx": dist_version("onnx"), "torch": dist_version("torch"),
                 "convert_model": "openvino.convert_model(layer, example_input=x), its defaults (TorchScript tracing)"}
 
@@ -127,7 +127,7 @@ class OpenVinoAdapter(Adapter):
 
     def _config(self) -> dict:
         config = dict(STRICT_CONFIG) if self._profile == "strict" else {}
-        threads = onnx_adapter._threads()  # the worker's threads: the workers are the parallelism
+        threads = onnx_adapter.worker_threads()  # the worker's threads: the workers are the parallelism
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         return config

@@ -112,12 +112,12 @@ def _export_key(torch, layer, x, dynamo: bool) -> dict:
     return {"versions": {p: dist_version(p) for p in ("torch", "onnx", "onnxscript")},
             "code": {m: artifacts.installed_code(m) for m in ("torch", "onnx", "onnxscript")}, "dynamo": dynamo,
             "layer": repr(layer), "training": layer.training,
-            "parameters": {name: [str(p.dtype), list(p.shape), _bytes_digest(torch, p)]
+            "parameters": {name: [str(p.dtype), list(p.shape), bytes_digest(torch, p)]
                            for name, p in layer.named_parameters()},
             "input": [list(x.shape), str(x.dtype)]}
 
 
-def _bytes_digest(torch, tensor) -> str:
+def bytes_digest(torch, tensor) -> str:
     # viewed as bytes: NumPy has no bfloat16
     return artifacts.digest(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
 
