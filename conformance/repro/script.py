@@ -98,7 +98,8 @@ def versions(info: dict, api: str) -> str:
     env = info.get("environment", {})
     found = [(PACKAGE.get(info.get("framework", ""), info.get("framework", "framework")), info.get("version"))]
     keys = ["jaxlib", "onnxruntime"] + (["flax"] if api.startswith("flax") else []) + \
-        (["keras"] if api.startswith("keras") or api.startswith("litert") else [])
+        (["keras"] if api.startswith("keras") or api.startswith("litert") else []) + \
+        {"openvino.onnx": ["onnx"], "openvino.torch": ["torch"], "executorch.xnnpack": ["torch", "torchao"]}.get(api, [])
     found += [(key, env[key]) for key in keys if isinstance(env.get(key), str)]
     for nested, names, used in (("onnx", ("onnx", "onnxscript", "onnxruntime"), api.startswith("torch.onnx")),
                                 ("litert", ("ai_edge_litert",), api.startswith("litert"))):

@@ -25,7 +25,8 @@ ENV_GROUP_ORDER = ("versions", "cpu", "onednn", "gpu", "precision", "threads", "
 # (specific words before broad ones: `defaults.cudnn.allow_tf32` is precision, not gpu).
 ENV_GROUP_RULES = (
     ("versions", re.compile(r"^frameworks\.[^.]+\.(version|error|keras|jaxlib|flax|onnx|onnxruntime|"
-                            r"onnx\.(onnx|onnxruntime|onnxscript)|litert\.ai_edge_litert)$|^host\.numpy$")),
+                            r"onnx\.(onnx|onnxruntime|onnxscript)|litert\.ai_edge_litert|openvino|executorch|torchao|torch)$|"
+                            r"^host\.numpy$")),
     ("onednn", re.compile(r"onednn|mkldnn|dnnl")),
     ("precision", re.compile(r"precision|tf32|x64|xla_flags|fpmath|\.defaults\.|deterministic")),
     ("gpu", re.compile(r"gpu|cuda|cudnn|nvidia|driver|devices|device_kinds|backend|cublas")),
