@@ -7,20 +7,7 @@ import numpy as np
 import pytest
 
 from conformance import Case
-from conformance.run.selection import Selection, targets_for
 from conformance.spec.inputs import Inputs
-
-
-def test_a_kind_whose_cpu_profiles_differ_runs_both_on_the_cpu():
-    """Pure selection logic (no OpenVINO needed): the worker's hello says which profiles differ on its CPU."""
-    info = {"devices": ["cpu"], "cpu_profiles": ["strict", "defaults"]}
-    triples, _ = targets_for("openvino", info, Selection())
-    assert sorted(triples) == sorted((api, "cpu", p) for api in ("openvino.onnx", "openvino.torch")
-                                     for p in ("strict", "defaults"))
-    triples, _ = targets_for("openvino", info, Selection(precision=["strict"]))
-    assert {p for _, _, p in triples} == {"strict"}
-    triples, _ = targets_for("openvino", {"devices": ["cpu"], "cpu_profiles": ["defaults"]}, Selection())
-    assert {p for _, _, p in triples} == {"defaults"}
 
 
 ov = pytest.importorskip("openvino", reason="the [openvino] extra is not installed")
