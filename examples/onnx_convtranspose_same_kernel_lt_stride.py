@@ -11,6 +11,7 @@ here disagree (input [1, 2, 3], kernel [1], stride 2: full output [1, 0, 2, 0, 3
 - ONNX Runtime (CPU) clamps the total at zero (ComputeTotalPad, std::max(0, ...) in
   onnxruntime/core/providers/common.h) and returns the full output, 5 long, not 6;
 - ONNX's own shape inference (onnx.shape_inference) also infers 5;
+- OpenVINO's ONNX frontend (CPU plugin, where openvino is installed) clamps too and returns 5;
 - the reference evaluator (onnx.reference) returns 6, but splits the negative total with Python's
   floor division: SAME_UPPER pads [-1, 0], so the extra zero comes first, [0, 1, 0, 2, 0, 3];
   SAME_LOWER pads [0, -1]: [1, 0, 2, 0, 3, 0]; with a total of -2 (stride 3) both put a zero at
@@ -37,6 +38,8 @@ What it printed here (onnx 1.23.2, onnxruntime 1.32.0, Linux x86-64)
         onnxruntime  [1.0, 0.0, 2.0, 0.0, 3.0]   <- differs
     stride 3 SAME_UPPER: ... reference [0, 1, 0, 0, 2, 0, 0, 3, 0], onnxruntime 7 long
     stride 3 SAME_LOWER: ... reference [0, 1, 0, 0, 2, 0, 0, 3, 0], onnxruntime 7 long
+With openvino 2026.4.1 installed, an `openvino` line follows each `onnxruntime` line, with the same
+values as ONNX Runtime's.
 """
 from __future__ import annotations
 
@@ -51,6 +54,10 @@ try:
     import onnxruntime as ort
 except ImportError:
     ort = None
+try:
+    import openvino as ov
+except ImportError:
+    ov = None
 
 
 def model(auto_pad: str, stride: int):
@@ -74,7 +81,8 @@ def expected(stride: int) -> list[float]:
 def main() -> int:
     x = np.array([[[1, 2, 3]]], np.float32)
     differs = False
-    print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__ if ort else 'not installed'}")
+    print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__ if ort else 'not installed'}, "
+          f"openvino {ov.get_version() if ov else 'not installed'}")
     for stride in (2, 3):
         want = expected(stride)
         for auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -84,6 +92,11 @@ def main() -> int:
             if ort is not None:
                 session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
                 got["onnxruntime"] = session.run(None, {"X": x})[0].ravel().tolist()
+            if ov is not None:
+                core = ov.Core()
+                ov_model = core.read_model(m.SerializeToString(), ov.Tensor(np.empty(0, np.uint8)))
+                compiled = core.compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+                got["openvino"] = np.asarray(compiled([x])[0]).ravel().tolist()
             print(f"stride {stride} {auto_pad}: expected {want}; shape inference {inferred[2]}")
             for name, values in got.items():
                 ok = values == want

@@ -265,7 +265,7 @@ def test_items_report_one_call_phase_unless_something_needs_the_phases(suite):
 
 @pytest.mark.parametrize("option, expected", [
     ("--conformance-frameworks=torhc", "--conformance-frameworks: unknown framework 'torhc' (did you mean 'torch'?); "
-                                       "allowed: torch, tensorflow, jax, tensorflow-onednn, onnx, fakefw"),
+                                       "allowed: torch, tensorflow, jax, tensorflow-onednn, onnx, openvino, executorch, fakefw"),
     ("--conformance-devices=tpu", "--conformance-devices: unknown device 'tpu' (did you mean 'gpu'?); allowed: cpu, gpu"),
     ("--conformance-dtypes=float32,float8", "--conformance-dtypes: unknown dtype 'float8'"),
     ("--conformance-precision=loose", "--conformance-precision: unknown precision profile 'loose'; "

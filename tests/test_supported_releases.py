@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# every package the adapters drive; torch is pinned (one release), the others have a lower bound
+# every package the adapters drive; torch is pinned (one release), and so is executorch (built for one
+# torch release); the others have a lower bound
 PACKAGES = ("torch", "tensorflow-cpu", "keras", "jax", "jaxlib", "flax", "onnx", "onnxruntime", "onnxscript",
-            "ai-edge-litert")
+            "ai-edge-litert", "openvino", "executorch")
+PINNED = ("torch", "executorch")
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9_.-]+)\s*(==|>=)\s*([0-9][0-9.]*)$")
 
 
@@ -56,7 +58,8 @@ def tox_oldest_pins() -> dict[str, tuple[str, str]]:
 def test_every_driven_package_has_a_declared_oldest_release():
     bounds = pyproject_bounds()
     assert set(bounds) == set(PACKAGES), "pyproject.toml's extras: a driven package without a bound, or an extra one"
-    assert bounds["torch"][0] == "==" and all(op == ">=" for name, (op, _) in bounds.items() if name != "torch")
+    assert all(bounds[name][0] == "==" for name in PINNED)
+    assert all(op == ">=" for name, (op, _) in bounds.items() if name not in PINNED)
 
 
 @pytest.mark.parametrize("source, read", [("docs/targets.md", docs_table),
@@ -71,8 +74,8 @@ def test_readme_states_the_same_operators():
 
 
 def test_tox_oldest_installs_exactly_the_lower_bounds():
-    floors = {name: ("==", version) for name, (_, version) in pyproject_bounds().items() if name != "torch"}
-    assert tox_oldest_pins() == floors  # torch comes from the extras, at its pin
+    floors = {name: ("==", version) for name, (_, version) in pyproject_bounds().items() if name not in PINNED}
+    assert tox_oldest_pins() == floors  # the pinned packages come from the extras, at their pins
 
 
 def test_the_parsers_see_a_disagreement():

@@ -159,6 +159,12 @@ class Adapter:
         """
         return contextlib.nullcontext({})
 
+    def cpu_profiles(self) -> tuple[str, ...]:
+        """The precision profiles that compute differently on the CPU, each run there: ('defaults',)
+        where the CPU has one precision; an adapter whose CPU default is a reduced precision (OpenVINO's
+        bf16 inference on some CPUs) adds 'strict'."""
+        return ("defaults",)
+
     # ---------------------------------------------------------------- semantics
     def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
         """The weight shape the framework documents for this API, derived from the canonical shape by rule."""

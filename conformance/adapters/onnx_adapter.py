@@ -87,9 +87,7 @@ class OnnxAdapter(Adapter):
             # ORT also logs each refusal to stderr; its text comes back in the exception, kept there
             ort.set_default_logger_severity(4)
         self.onnx, self.ort, self.evaluator = onnx, ort, ReferenceEvaluator
-        # the NumPy dtype ONNX maps each element type to (bfloat16: ml_dtypes', an onnx dependency)
-        self._numpy_dtypes = {name: onnx.helper.tensor_dtype_to_np_dtype(getattr(onnx.TensorProto, element))
-                              for name, element in ELEMENT_TYPES.items()}
+        self._numpy_dtypes = {name: numpy_dtype(onnx, name) for name in ELEMENT_TYPES}
         # Refusals per API (`run` sets `refusals` to its API's). The reference evaluator is plain
         # NumPy: a NumPy error inside it (a ValueError from a reshape) is a crash on a valid model,
         # an `error`, never a refusal.
@@ -113,7 +111,7 @@ class OnnxAdapter(Adapter):
                 "providers": ort.get_available_providers() if ort else [],
                 # what a user gets: ORT's default graph optimizations; its threads follow the worker's
                 "graph_optimization_level": "ORT_ENABLE_ALL (the default)" if ort else None,
-                "intra_op_threads": _threads()}
+                "intra_op_threads": worker_threads()}
 
     def _ir_version(self) -> int:
         return self.onnx.helper.find_min_ir_version_for([self.onnx.helper.make_opsetid("", self.opset)])
@@ -168,22 +166,7 @@ class OnnxAdapter(Adapter):
         return obs
 
     def _model(self, case: Case, dtype: str, op: str, attrs: dict, w: np.ndarray, b: np.ndarray | None):
-        """The one-node model: X the graph input, W (and B) initializers, Y of the rank of X and sizes
-        left to the runtime."""
-        onnx = self.onnx
-        helper, numpy_helper = onnx.helper, onnx.numpy_helper
-        element = getattr(onnx.TensorProto, ELEMENT_TYPES[dtype])
-        names = ["X", "W"] + (["B"] if b is not None else [])
-        node = helper.make_node(op, names, ["Y"], **attrs)
-        initializers = [numpy_helper.from_array(w, "W")] + ([numpy_helper.from_array(b, "B")] if b is not None else [])
-        graph = helper.make_graph([node], "conformance_case",
-                                  [helper.make_tensor_value_info("X", element, list(case.input_shape))],
-                                  [helper.make_tensor_value_info("Y", element, [None] * len(case.input_shape))],
-                                  initializer=initializers)
-        # the IR version that goes with the opset, not onnx's newest, which an older runtime may not load
-        model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", self.opset)])
-        onnx.checker.check_model(model)  # structure only; a failure is our bug (an error)
-        return model
+        return build_model(self.onnx, self.opset, case, dtype, op, attrs, w, b)
 
     def _providers(self, device: str) -> list:
         if device == "cpu":
@@ -196,12 +179,35 @@ class OnnxAdapter(Adapter):
         ort = self.ort
         options = ort.SessionOptions()
         options.log_severity_level = 4  # fatal only: errors come back as exceptions, with their text
-        options.intra_op_num_threads = _threads()
+        options.intra_op_num_threads = worker_threads()
         if device == "gpu":
             # a node the CUDA provider cannot run would otherwise run on the CPU, silently, under
             # the gpu target's name: refused instead, with ORT's text
             options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+
+
+def build_model(onnx, opset: int, case: Case, dtype: str, op: str, attrs: dict, w: np.ndarray, b: np.ndarray | None):
+    """The one-node model of the case (every runtime of an ONNX model starts from it): X the graph
+    input, W (and B) initializers, Y of the rank of X and sizes left to the runtime."""
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    element = getattr(onnx.TensorProto, ELEMENT_TYPES[dtype])
+    names = ["X", "W"] + (["B"] if b is not None else [])
+    node = helper.make_node(op, names, ["Y"], **attrs)
+    initializers = [numpy_helper.from_array(w, "W")] + ([numpy_helper.from_array(b, "B")] if b is not None else [])
+    graph = helper.make_graph([node], "conformance_case",
+                              [helper.make_tensor_value_info("X", element, list(case.input_shape))],
+                              [helper.make_tensor_value_info("Y", element, [None] * len(case.input_shape))],
+                              initializer=initializers)
+    # the IR version that goes with the opset, not onnx's newest, which an older runtime may not load
+    model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)  # structure only; a failure is our bug (an error)
+    return model
+
+
+def numpy_dtype(onnx, dtype: str):
+    """The NumPy dtype ONNX maps the dtype's element type to (bfloat16: ml_dtypes', an onnx dependency)."""
+    return onnx.helper.tensor_dtype_to_np_dtype(getattr(onnx.TensorProto, ELEMENT_TYPES[dtype]))
 
 
 def node_attributes(case: Case) -> dict:
@@ -217,7 +223,7 @@ def node_attributes(case: Case) -> dict:
     return attrs
 
 
-def _threads() -> int:
+def worker_threads() -> int:
     """ONNX Runtime's intra-op threads: the worker's OMP_NUM_THREADS (workers are the parallelism,
     docs/architecture.md), 0 (ORT's own default, one per core) where it is not set."""
     try:
@@ -235,7 +241,7 @@ def _newest_common_opset(onnx, ort) -> tuple[int, dict]:
     newest = onnx.defs.onnx_opset_version()
     limits = {"opset_onnx_newest": newest, "opset_onnx_helper_newest": None, "opset_onnxruntime_newest": None}
     for opset in range(newest, 0, -1):
-        model = _probe_model(onnx, opset)
+        model = probe_model(onnx, opset)
         if model is None:
             continue
         limits["opset_onnx_helper_newest"] = limits["opset_onnx_helper_newest"] or opset
@@ -248,7 +254,7 @@ def _newest_common_opset(onnx, ort) -> tuple[int, dict]:
     raise RuntimeError(f"{runtime} no opset up to onnx {onnx.__version__}'s newest ({newest})")
 
 
-def _probe_model(onnx, opset: int):
+def probe_model(onnx, opset: int):
     """A one-node Conv model of the opset, or None where onnx's helper refuses the opset."""
     helper = onnx.helper
     node = helper.make_node("Conv", ["X", "W"], ["Y"])

@@ -13,12 +13,28 @@ def write(case: Case, dtype: str, op: str, attrs: dict, opset: int, api: str, pr
     """`attrs`: the node's attributes (onnx_adapter.node_attributes); `providers`: ONNX Runtime's, as
     the adapter passes them (None for the reference evaluator); `element`: the TensorProto name of
     the dtype. `grads` changes nothing: the runtimes compute no gradients."""
+    imports, lines = model_lines(case, dtype, op, attrs, opset, element)
+    imports.append("import onnxruntime as ort" if api == "onnxruntime" else
+                   "from onnx.reference import ReferenceEvaluator")
+    if api == "onnxruntime":
+        lines += ["options = ort.SessionOptions()",
+                  "options.intra_op_num_threads = max(0, int(os.environ.get('OMP_NUM_THREADS', '0')))"]
+        if providers and providers[0][0] == "CUDAExecutionProvider":
+            lines.append("options.add_session_config_entry('session.disable_cpu_ep_fallback', '1')")
+        lines.append(f"session = ort.InferenceSession(model.SerializeToString(), options, providers={providers!r})")
+        lines.append("y = session.run(None, {'X': x_nat})[0]")
+    else:
+        lines.append("y = ReferenceEvaluator(model).run(None, {'X': x_nat})[0]")
+    return Snippet(imports, lines, [f"out['output'] = {float64('y')}"], random_data(case))
+
+
+def model_lines(case: Case, dtype: str, op: str, attrs: dict, opset: int, element: str) -> tuple[list, list]:
+    """(imports, lines) that build the one-node model `model` from the suite-layout arrays as
+    onnx_adapter.build_model does, and leave the input in the dtype as `x_nat`."""
     ndt = "ml_dtypes.bfloat16" if dtype == "bfloat16" else f"np.{dtype}"
     imports = ["import os", "import numpy as np", "import onnx", "from onnx import TensorProto, helper, numpy_helper"]
     if dtype == "bfloat16":
         imports.append("import ml_dtypes")
-    imports.append("import onnxruntime as ort" if api == "onnxruntime" else
-                   "from onnx.reference import ReferenceEvaluator")
     names, inits = '["X", "W"]', 'numpy_helper.from_array(w_nat, "W")'
     if case.bias:
         names, inits = '["X", "W", "B"]', inits + ', numpy_helper.from_array(b_nat, "B")'
@@ -34,16 +50,7 @@ def write(case: Case, dtype: str, op: str, attrs: dict, opset: int, api: str, pr
               f'initializer=[{inits}])',
               f'model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", {opset})])',
               "onnx.checker.check_model(model)"]
-    if api == "onnxruntime":
-        lines += ["options = ort.SessionOptions()",
-                  "options.intra_op_num_threads = max(0, int(os.environ.get('OMP_NUM_THREADS', '0')))"]
-        if providers and providers[0][0] == "CUDAExecutionProvider":
-            lines.append("options.add_session_config_entry('session.disable_cpu_ep_fallback', '1')")
-        lines.append(f"session = ort.InferenceSession(model.SerializeToString(), options, providers={providers!r})")
-        lines.append("y = session.run(None, {'X': x_nat})[0]")
-    else:
-        lines.append("y = ReferenceEvaluator(model).run(None, {'X': x_nat})[0]")
-    return Snippet(imports, lines, [f"out['output'] = {float64('y')}"], random_data(case))
+    return imports, lines
 
 
 def _layout(case: Case) -> str:

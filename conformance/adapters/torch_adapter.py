@@ -113,22 +113,7 @@ class TorchAdapter(Adapter):
         return case.weight_shape  # PyTorch's layouts are the canonical ones
 
     def _padding(self, case: Case):
-        """The padding argument: the case's keyword where PyTorch has it, else symmetric amounts."""
-        if case.op == "conv" and case.padding in ("valid", "same"):
-            return case.padding
-        if case.op == "conv_transpose" and case.padding == "same":
-            raise Unsupported("PyTorch ConvTranspose has no padding='same' (only explicit, symmetric padding)")
-        if case.padding == "same_lower":
-            raise Unsupported("PyTorch has no SAME_LOWER padding: its padding='same' (conv only) puts an odd "
-                              "element at the end, and its explicit padding is symmetric")
-        if case.padding == "causal":
-            raise Unsupported("PyTorch has no 'causal' padding; its explicit padding is symmetric, "
-                              "and causal needs k_eff-1 at the start only")
-        if not case.symmetric_padding:
-            what = "cropping" if case.op == "conv_transpose" else "padding"
-            raise Unsupported(f"PyTorch takes one symmetric {what} amount per dim; this case needs "
-                              f"[begin, end] = {[list(p) for p in case.pads]}")
-        return tuple(b for b, _ in case.pads)
+        return padding_argument(case)
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
         if api in keras_backend.BACKENDS:
@@ -235,6 +220,26 @@ class TorchAdapter(Adapter):
                 with warnings.catch_warnings():
                     warnings.simplefilter("default")
                     yield
+
+
+def padding_argument(case: Case):
+    """The padding argument: the case's keyword where PyTorch has it, else symmetric amounts (the
+    layers that the export and conversion paths build take it too)."""
+    if case.op == "conv" and case.padding in ("valid", "same"):
+        return case.padding
+    if case.op == "conv_transpose" and case.padding == "same":
+        raise Unsupported("PyTorch ConvTranspose has no padding='same' (only explicit, symmetric padding)")
+    if case.padding == "same_lower":
+        raise Unsupported("PyTorch has no SAME_LOWER padding: its padding='same' (conv only) puts an odd "
+                          "element at the end, and its explicit padding is symmetric")
+    if case.padding == "causal":
+        raise Unsupported("PyTorch has no 'causal' padding; its explicit padding is symmetric, "
+                          "and causal needs k_eff-1 at the start only")
+    if not case.symmetric_padding:
+        what = "cropping" if case.op == "conv_transpose" else "padding"
+        raise Unsupported(f"PyTorch takes one symmetric {what} amount per dim; this case needs "
+                          f"[begin, end] = {[list(p) for p in case.pads]}")
+    return tuple(b for b, _ in case.pads)
 
 
 def _tensor_maker(torch, dev: str, dtype):

@@ -48,10 +48,7 @@ def run(adapter, api: str, case: Case, dtype: str, device: str, inputs, padding,
     `snippet`: its reproducer of the eager layer, which this path's lines extend."""
     t = adapter.torch
     tdtype = getattr(t, dtype)
-    kwargs = dict(stride=case.stride, padding=padding, dilation=case.dilation, groups=case.groups)
-    if case.op == "conv_transpose":
-        kwargs["output_padding"] = case.output_padding
-    cls = getattr(t.nn, f"Conv{case.ndim}d" if case.op == "conv" else f"ConvTranspose{case.ndim}d")
+    cls, kwargs = layer_class(t, case, padding)
     obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
                       grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
     dynamo = api == "torch.onnx.layer"
@@ -59,14 +56,7 @@ def run(adapter, api: str, case: Case, dtype: str, device: str, inputs, padding,
         eager = snippet(case, dtype, "cpu", f"torch.nn.{cls.__name__}", kwargs, layer=True, grads=grads, forward=False)
         return _call_lines(eager, dynamo, device, repro=grads)
     obs.call, obs.repro = write().text(), write
-    with adapter.native():
-        layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias, dtype=tdtype, **kwargs)
-    obs.layer_weight_shape = tuple(layer.weight.shape)
-    obs.param_count = sum(p.numel() for p in layer.parameters())
-    with t.no_grad():
-        layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts the dtype
-        if case.bias:
-            layer.bias.copy_(t.from_numpy(inputs.bias))
+    layer = build_layer(adapter, case, dtype, inputs, padding, obs)
     module = adapter.exported_module(layer)  # the layer itself; `conformance port`'s constructions wrap it
     module.eval()  # as users export (the dynamo exporter warns otherwise); a conv computes the same in both modes
     try:
@@ -75,6 +65,32 @@ def run(adapter, api: str, case: Case, dtype: str, device: str, inputs, padding,
     except Unsupported as exc:  # the layer's own facts still count: its weight shape and parameter count
         obs.output = exc
     return obs
+
+
+def layer_class(torch, case: Case, padding) -> tuple:
+    """(torch.nn's Conv*d / ConvTranspose*d class for the case, its keyword arguments): the layer
+    that the paths which export or convert a torch model start from."""
+    kwargs = dict(stride=case.stride, padding=padding, dilation=case.dilation, groups=case.groups)
+    if case.op == "conv_transpose":
+        kwargs["output_padding"] = case.output_padding
+    return getattr(torch.nn, f"Conv{case.ndim}d" if case.op == "conv" else f"ConvTranspose{case.ndim}d"), kwargs
+
+
+def build_layer(adapter, case: Case, dtype: str, inputs, padding, obs: Observation):
+    """The CPU layer of `layer_class`, in `dtype`, with the case's weights; fills the layer's facts in
+    `obs` (its weight shape and parameter count). `adapter`: one with `torch` and `native()`."""
+    t = adapter.torch
+    cls, kwargs = layer_class(t, case, padding)
+    with adapter.native():
+        layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias, dtype=getattr(t, dtype),
+                    **kwargs)
+    obs.layer_weight_shape = tuple(layer.weight.shape)
+    obs.param_count = sum(p.numel() for p in layer.parameters())
+    with t.no_grad():
+        layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts the dtype
+        if case.bias:
+            layer.bias.copy_(t.from_numpy(inputs.bias))
+    return layer
 
 
 def _exported_output(adapter, layer, x, dtype: str, device: str, *, dynamo: bool) -> np.ndarray:
@@ -96,12 +112,12 @@ def _export_key(torch, layer, x, dynamo: bool) -> dict:
     return {"versions": {p: dist_version(p) for p in ("torch", "onnx", "onnxscript")},
             "code": {m: artifacts.installed_code(m) for m in ("torch", "onnx", "onnxscript")}, "dynamo": dynamo,
             "layer": repr(layer), "training": layer.training,
-            "parameters": {name: [str(p.dtype), list(p.shape), _bytes_digest(torch, p)]
+            "parameters": {name: [str(p.dtype), list(p.shape), bytes_digest(torch, p)]
                            for name, p in layer.named_parameters()},
             "input": [list(x.shape), str(x.dtype)]}
 
 
-def _bytes_digest(torch, tensor) -> str:
+def bytes_digest(torch, tensor) -> str:
     # viewed as bytes: NumPy has no bfloat16
     return artifacts.digest(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
 

@@ -63,7 +63,7 @@ class BadCaseItem(pytest.Item):
 
 class ConformanceItem(pytest.Item):
     def __init__(self, *, case, framework, api, device, profile, dtype, check, **kwargs):
-        label = f"{api}-{device}" + (f"-{profile}" if device == "gpu" else "") + f"-{dtype}-{check}"
+        label = f"{api}-{device}" + (f"-{profile}" if device == "gpu" or profile == "strict" else "") + f"-{dtype}-{check}"
         super().__init__(name=f"{case.id}[{label}]", **kwargs)
         self.case, self.framework, self.api, self.device = case, framework, api, device
         self.profile, self.dtype, self.check = profile, dtype, check

@@ -124,8 +124,9 @@ def targets_for(framework: str, info: dict, selection: Selection) -> tuple[list[
             continue
         for device in [d for d in devices if d in api_devices(api)]:
             profiles = selection.precision or (["defaults"] if device == "cpu" else list(PROFILES))
-            if device == "cpu":
-                profiles = profiles[-1:]  # the profiles differ only on GPUs; run the CPU once
+            if device == "cpu":  # the profiles differ on GPUs, and on CPUs whose kind says they do
+                cpu = info.get("cpu_profiles", ["defaults"])
+                profiles = [p for p in (selection.precision or PROFILES) if p in cpu] if len(cpu) > 1 else profiles[-1:]
             triples.extend((api, device, p) for p in profiles)
     return triples, skipped
 

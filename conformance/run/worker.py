@@ -155,14 +155,15 @@ def local_environment(framework: str, info: dict) -> dict:
 
 
 def adapter_info(adapter) -> dict:
-    """What a worker says of its framework in its hello: version, devices, environment section, and
-    the APIs whose own installed packages fail to import (`Adapter.start_errors`).
+    """What a worker says of its framework in its hello: version, devices, environment section, the
+    APIs whose own installed packages fail to import (`Adapter.start_errors`), and the precision
+    profiles that differ on its CPU (`Adapter.cpu_profiles`).
 
     Plain JSON types only: a framework's own type in here (torch.__version__ is a TorchVersion, a str
     subclass) is pickled with its module, and unpickling it would import all of PyTorch into the
     parent (seconds, and loggers that pytest then visits on every test phase)."""
     info = {"version": adapter.version(), "devices": adapter.devices(), "environment": worker_environment(adapter),
-            "start_errors": adapter.start_errors()}
+            "start_errors": adapter.start_errors(), "cpu_profiles": list(adapter.cpu_profiles())}
     return json.loads(json.dumps(info, default=str))
 
 

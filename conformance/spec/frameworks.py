@@ -36,6 +36,9 @@ _tf_onednn = _declare("tensorflow-onednn", "conformance.adapters.tensorflow_adap
                       ("tensorflow",), {"TF_ENABLE_ONEDNN_OPTS": "1"}, keras_backend="tensorflow")
 _jax = _declare("jax", "conformance.adapters.jax_adapter:JaxAdapter", ("jax",), keras_backend="jax")
 _onnx = _declare("onnx", "conformance.adapters.onnx_adapter:OnnxAdapter", ("onnx",))
+_openvino = _declare("openvino", "conformance.adapters.openvino_adapter:OpenVinoAdapter", ("openvino",))
+_executorch = _declare("executorch", "conformance.adapters.executorch_adapter:ExecuTorchAdapter",
+                       ("executorch", "torch"))
 CPU, FORWARD = ("cpu",), True
 
 # The suite's own targets, in the order the CLI and the report list them (docs/targets.md's table).
@@ -65,6 +68,9 @@ BUILTIN = (
     _tf_onednn("tf.onednn.nn", devices=CPU, onednn=ONEDNN),
     _tf_onednn("keras.onednn.layer", "keras", keras=True, devices=CPU, onednn=ONEDNN),
     _onnx("onnxruntime", "onnxruntime", forward_only=FORWARD), _onnx("onnx.reference", devices=CPU, forward_only=FORWARD),
+    _openvino("openvino.onnx", "onnx", devices=CPU, forward_only=FORWARD),
+    _openvino("openvino.torch", "torch", devices=CPU, forward_only=FORWARD),
+    _executorch("executorch.xnnpack", devices=CPU, forward_only=FORWARD, versions=("torchao",)),
 )
 
 
