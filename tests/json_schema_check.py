@@ -78,7 +78,14 @@ def _property_names(value, schema, where):
 
 
 def _items(value, schema, where):
-    return [e for i, v in enumerate(value) for e in errors(v, schema["items"], f"{where}[{i}]")] \
+    """`items` applies to the elements after `prefixItems` (JSON Schema 2020-12)."""
+    first = len(schema.get("prefixItems", ()))
+    return [e for i, v in enumerate(value) if i >= first for e in errors(v, schema["items"], f"{where}[{i}]")] \
+        if isinstance(value, list) else []
+
+
+def _prefix_items(value, schema, where):
+    return [e for i, (v, sub) in enumerate(zip(value, schema["prefixItems"])) for e in errors(v, sub, f"{where}[{i}]")] \
         if isinstance(value, list) else []
 
 
@@ -106,6 +113,6 @@ def _unique(value, schema, where):
 
 CHECKS = {"type": _type, "enum": _enum, "const": _const, "pattern": _pattern, "minimum": _minimum,
           "required": _required, "properties": _properties, "additionalProperties": _additional,
-          "propertyNames": _property_names, "items": _items, "oneOf": _one_of, "anyOf": _any_of,
+          "propertyNames": _property_names, "items": _items, "prefixItems": _prefix_items, "oneOf": _one_of, "anyOf": _any_of,
           "minItems": _size("minItems", list, int.__ge__), "maxItems": _size("maxItems", list, int.__le__),
           "minLength": _size("minLength", str, int.__ge__), "uniqueItems": _unique}
