@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from keras_probe import probe
-from test_adapter_keras_backends import HAND
+from test_adapter_keras_backends import HAND, PLAIN as LAYER_PLAIN
 
 from conformance import Case
 from conformance.adapters import keras_ops
@@ -89,20 +89,14 @@ def test_the_call_reads_as_the_op_with_the_bias_added_by_keras_ops_add():
 STRIDE_DILATION = dict(op="conv", input_shape=[1, 2, 9, 9], out_channels=3, kernel_size=3, stride=2, dilation=2)
 DEPTHWISE_STRIDE_DILATION = dict(op="conv", input_shape=[1, 2, 9, 9], out_channels=4, kernel_size=3, stride=2,
                                  dilation=2, groups=2)
-PLAIN = {
-    "conv2d-same-stride2": dict(op="conv", input_shape=[2, 3, 7, 6], out_channels=4, kernel_size=3, stride=2,
-                                padding="same"),
-    "grouped3d": dict(op="conv", input_shape=[1, 4, 5, 5, 5], out_channels=8, kernel_size=3, groups=4, bias=False),
+# the Keras layers' plain cases that keras.ops expresses too, and two more (stride with dilation: keras.ops only)
+PLAIN = {name: LAYER_PLAIN[name] for name in ("conv2d-same-stride2", "grouped3d", "depthwise2d-m2",
+                                              "convT2d-valid-stride2-outpad1", "convT2d-same-stride2-odd")}
+PLAIN.update({
     "grouped2d-dilated": dict(op="conv", input_shape=[1, 4, 7, 7], out_channels=6, kernel_size=3, groups=2,
                               dilation=2),
-    "depthwise2d-m2": dict(op="conv", input_shape=[2, 3, 7, 6], out_channels=6, kernel_size=3, groups=3, stride=2,
-                           padding="same"),
-    "convT2d-valid-stride2-outpad1": dict(op="conv_transpose", input_shape=[2, 3, 4, 5], out_channels=4,
-                                          kernel_size=3, stride=2, output_padding=1),
-    "convT2d-same-stride2-odd": dict(op="conv_transpose", input_shape=[2, 3, 5, 4], out_channels=2, kernel_size=3,
-                                     stride=2, padding="same"),
     "depthwise-stride-dilation": DEPTHWISE_STRIDE_DILATION,
-}
+})
 PLAIN_RUNS = [(name, dtype) for name in PLAIN for dtype in ("float32", "float64")] + [("depthwise2d-m2", "bfloat16")]
 BACKENDS = [pytest.param(api, marks=pytest.mark.skipif(_missing("keras") or _missing(fw),
                                                         reason=f"keras or {fw} is not installed"), id=api)
