@@ -105,7 +105,7 @@ def test_float16_says_why_the_converters_float16_option_is_no_float16_run(adapte
 
 def test_a_model_the_interpreter_cannot_prepare_is_unsupported_in_its_words(adapter, monkeypatch):
     class Refusing:
-        def __init__(self, model_content):
+        def __init__(self, model_content, num_threads=None):
             pass
 
         def allocate_tensors(self):
