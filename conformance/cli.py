@@ -31,7 +31,7 @@ from conformance.run.selection import Selection, resolve_frameworks
 from conformance.run.shard import parse_shard, select_shard
 from conformance.run.suite import dtypes_for, run_suite
 from conformance.run.targets import availability
-from conformance.run.worker import host_environment
+from conformance.run.environment import host_environment
 from conformance.search.explore import IsolatedFramework, case_yaml, explore_framework, write_case
 from conformance.spec import coverage
 from conformance.spec.dtypes import DTYPE_NAMES

@@ -16,7 +16,7 @@ from conformance.results.records import Result
 from conformance.run.messages import Request
 from conformance.run.pool import WorkerPool
 from conformance.run.requests import run_requests
-from conformance.run.worker import host_environment, local_environment
+from conformance.run.environment import host_environment, local_environment
 from conformance.spec.case import Case
 from conformance.spec.features import case_features
 

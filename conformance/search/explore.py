@@ -37,7 +37,7 @@ from conformance.results.records import FAILING, Result
 from conformance.run.attempts import Attempts
 from conformance.run.pool import DEFAULT_TIMEOUT, WorkerPool
 from conformance.run.selection import Selection
-from conformance.run.worker import adapter_run_environment, local_environment
+from conformance.run.environment import adapter_run_environment, local_environment
 
 DEFAULT_DTYPES = options.SEARCH_DTYPES
 PROGRESS_EVERY = 100  # examples between progress lines on stderr
@@ -70,7 +70,8 @@ class Exploration:
 def run_case(adapter: Adapter, case: Case, dtype: str, *, known=(), relations: bool = True, seed: int = 0,
              devices=None, environment: dict | None = None) -> list[Result]:
     """Every record of one (case, dtype) on every API (and device) of the adapter, known differences
-    applied (their `when:` read `environment`, by default the adapter's: `worker.adapter_run_environment`)."""
+    applied (their `when:` read `environment`, by default the adapter's:
+    `environment.adapter_run_environment`)."""
     if environment is None:
         environment = adapter_run_environment(adapter)
     records: list[Result] = []
