@@ -12,6 +12,7 @@ from conformance.files import write_atomic
 from conformance.repro import case_files_option, command_line
 from conformance.repro.script import default_path, script_text
 from conformance.repro.unit import UnitFailed, run_unit
+from conformance.run.standalone import WorkerStartFailed
 from conformance.repro.verify import check_script
 from conformance.results.known import load_known
 from conformance.results.records import RunResults
@@ -85,7 +86,7 @@ def cmd_repro(args) -> int:
     try:
         run = run_unit(case, target, dtype, profile, seed=args.seed, known=load_known(path) if path else [],
                        timeout=args.timeout, cache_dir=cache)
-    except UnitFailed as exc:  # crashed, hung, or the framework did not start: nothing to write a script from
+    except (UnitFailed, WorkerStartFailed) as exc:  # crashed, hung, or did not start: nothing to write a script from
         print(f"conformance: {exc}", file=sys.stderr)
         return 1
     if run.material["body"] is None:
