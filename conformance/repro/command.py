@@ -12,11 +12,11 @@ from conformance.files import write_atomic
 from conformance.repro import case_files_option, command_line
 from conformance.repro.script import default_path, script_text
 from conformance.repro.unit import UnitFailed, run_unit
-from conformance.run.standalone import WorkerStartFailed
 from conformance.repro.verify import check_script
 from conformance.results.known import load_known
 from conformance.results.records import RunResults
 from conformance.run.selection import PROFILES, Selection
+from conformance.run.standalone import WorkerStartFailed
 from conformance.run.targets import possible_targets
 from conformance.spec.case import Case
 from conformance.spec.dtypes import DTYPE_NAMES

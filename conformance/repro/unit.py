@@ -14,9 +14,9 @@ from conformance.errors import ConformanceError, UsageError
 from conformance.repro.script import UnitRun
 from conformance.results.known import mark_known
 from conformance.results.records import Result
+from conformance.run.environment import host_environment, local_environment
 from conformance.run.messages import Request
 from conformance.run.standalone import run_requests, start_worker
-from conformance.run.environment import host_environment, local_environment
 from conformance.spec.case import Case
 from conformance.spec.features import case_features
 

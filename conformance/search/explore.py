@@ -34,9 +34,9 @@ from conformance.spec.case import Case
 from conformance.files import write_atomic
 from conformance.results.records import FAILING, Result
 from conformance.run.attempts import Attempts
+from conformance.run.environment import adapter_run_environment, local_environment
 from conformance.run.pool import DEFAULT_TIMEOUT
 from conformance.run.selection import Selection
-from conformance.run.environment import adapter_run_environment, local_environment
 from conformance.run.standalone import start_worker
 
 DEFAULT_DTYPES = options.SEARCH_DTYPES
