@@ -27,11 +27,11 @@ from conformance.results.merge import merge
 from conformance.results.records import RecordStream, RunResults, summarize
 from conformance.results.schema import results_file_schema
 from conformance.results.support import support_table
+from conformance.run.environment import host_environment
 from conformance.run.selection import Selection, resolve_frameworks
 from conformance.run.shard import parse_shard, select_shard
 from conformance.run.suite import dtypes_for, run_suite
 from conformance.run.targets import availability
-from conformance.run.worker import host_environment
 from conformance.search.explore import IsolatedFramework, case_yaml, explore_framework, write_case
 from conformance.spec import coverage
 from conformance.spec.dtypes import DTYPE_NAMES

@@ -204,3 +204,14 @@ def write_plugin(folder, name: str, code: str) -> dict:
     (folder / f"{name}_targets.py").write_text(code)
     given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     return {"PYTHONPATH": os.pathsep.join([str(folder), str(PLUGIN.parent)] + given)}
+
+
+def broken_framework(tmp_path) -> dict:
+    """The fake framework's adapter spec, but its module raises on import (a framework upgrade that
+    does not import): the worker reports it as failing to start. Returns the variables for a
+    subprocess (`write_plugin`)."""
+    (tmp_path / "plugin").mkdir(exist_ok=True)  # not the command's folder: other commands there have fakefw's own
+    (tmp_path / "plugin" / "brokenfw.py").write_text('raise ModuleNotFoundError("No module named \'jaxlib.xla_extension\'")\n')
+    return write_plugin(tmp_path / "plugin", "brokenfw_plugin", "from conformance.spec.frameworks import Declaration\n"
+                        "DECLARATIONS = [Declaration(api, 'fakefw', 'brokenfw:FakeAdapter', ('fakefw',)) "
+                        "for api in ('fakefw.functional', 'fakefw.layer')]\n")

@@ -276,16 +276,6 @@ def test_baseline_regression_fails_the_run(fake_run, tmp_path):
     assert "adapter_bug" in proc.stdout
 
 
-def broken_framework(tmp_path) -> dict:
-    """The fake framework's adapter spec, but its module raises on import (a framework upgrade that
-    does not import): the worker reports it as failing to start."""
-    (tmp_path / "plugin").mkdir(exist_ok=True)  # not the command's folder: other commands there have fakefw's own
-    (tmp_path / "plugin" / "brokenfw.py").write_text('raise ModuleNotFoundError("No module named \'jaxlib.xla_extension\'")\n')
-    return fakefw.write_plugin(tmp_path / "plugin", "brokenfw_plugin", "from conformance.spec.frameworks import Declaration\n"
-                               "DECLARATIONS = [Declaration(api, 'fakefw', 'brokenfw:FakeAdapter', ('fakefw',)) "
-                               "for api in ('fakefw.functional', 'fakefw.layer')]\n")
-
-
 REASON = "ModuleNotFoundError: No module named 'jaxlib.xla_extension'"
 
 
@@ -296,7 +286,7 @@ def test_framework_that_fails_to_start_against_a_baseline_fails_first_line(fake_
     baseline = tmp / "out" / "results.json"
     proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none",
                    "--baseline", str(baseline), "--json", "r.json", "--html", "r.html", *allow_removed,
-                   extra_env=broken_framework(tmp_path))
+                   extra_env=fakefw.broken_framework(tmp_path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     n = len(json.loads(baseline.read_text())["results"])
     assert proc.stdout.splitlines()[0] == (f"conformance: regression: fakefw ran in the baseline ({n} records) "
@@ -313,7 +303,7 @@ def test_framework_that_fails_to_start_against_a_baseline_fails_first_line(fake_
 def test_requested_framework_that_fails_to_start_fails_the_run(tmp_path):
     write(tmp_path, "cases.yaml", CASES)
     proc = run_cli(tmp_path, "run", "--cases", "cases.yaml", "--frameworks", "fakefw", "--known", "none",
-                   "--json", "r.json", "--html", "", extra_env=broken_framework(tmp_path))
+                   "--json", "r.json", "--html", "", extra_env=fakefw.broken_framework(tmp_path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[0] == (f"conformance: error: fakefw failed to start: {REASON} "
                                            "(it was requested with --frameworks)")

@@ -126,7 +126,7 @@ def test_numpy_blas(monkeypatch):
 
 
 def test_host_environment_keeps_its_keys_and_adds_the_cpu():
-    from conformance.run.worker import host_environment
+    from conformance.run.environment import host_environment
 
     env = host_environment()
     assert {"python", "platform", "machine", "numpy", "cpu_count", "cpu", "blas"} <= set(env)
@@ -139,7 +139,7 @@ def test_a_worker_records_the_variables_it_runs_with(monkeypatch, user_threads):
     """The workers start with OMP_NUM_THREADS=1 unless the user set it (worker_process.WORKER_ENVIRONMENT):
     the framework's section says which, as the worker saw it."""
     from conformance.run.pool import WorkerPool
-    from conformance.run.worker import framework_section
+    from conformance.run.environment import framework_section
 
     fakefw.enable(monkeypatch)  # read by the spawned worker
     if user_threads is None:

@@ -171,7 +171,7 @@ def test_a_pool_with_unit_output_hands_back_each_units_own_output_and_forces_its
     from conformance.run.messages import Request
     from conformance.run.pool import WorkerPool
     from conformance.run.suite import units_for
-    from conformance.run.worker import framework_section
+    from conformance.run.environment import framework_section
     from conformance.spec.case import Case
 
     fakefw.enable(monkeypatch, TESTS)

@@ -1,15 +1,20 @@
 """The package's layout rules, read from the source (AST), not from a running import.
 
-Layers, lowest first; a module imports only from its own layer or lower ones, lazily or not:
+Layers, lowest first, in the order the data flows; a module imports only from its own layer or
+lower ones, lazily or not:
 
-    errors, files, wording -> spec -> options -> results -> adapters, recipes -> check -> run
-        -> search, report, repro, port
-        -> cli, pytest_plugin
+    errors, files, wording -> spec -> options -> adapters, recipes -> results -> check -> run
+        -> search, repro, port -> report -> cli, pytest_plugin
 
-Adapters know nothing of processes, results, checks or reports; spec imports no other subpackage;
-a framework is imported only inside the functions of the adapters' modules; imports sit at module
-top except the lazy ones (frameworks, hypothesis, Jinja); no private name (`_x`) is used outside
-the module that defines it; no module is over 450 lines and no function over 60.
+Cases and options go in; the adapters compute; the checks write records (results/ holds the record
+and the known differences a check applies, and what is made of records, so it sits below check);
+the run collects them; explore, repro and port ask the same workers; the report shows all of it.
+
+Adapters know nothing of processes, results, checks or reports; results know nothing of the
+adapters; spec imports no other subpackage; a framework is imported only inside the functions of
+the adapters' modules; imports sit at module top except the lazy ones (frameworks, hypothesis,
+Jinja); no private name (`_x`) is used outside the module that defines it; no module is over 450
+lines and no function over 60.
 """
 from __future__ import annotations
 
@@ -26,11 +31,12 @@ LAYERS = (
     ("errors", "files", "wording"),
     ("spec", "__init__"),  # the package's own __init__ exports the case model and the loader
     ("options",),  # every option declared once; defaults from spec.library
-    ("results",),
     ("adapters", "recipes"),  # recipes: what a user writes where a target's own call cannot (conformance port)
+    ("results",),  # the records that the checks write, and what is made of them
     ("check",),
     ("run",),
-    ("search", "report", "repro", "port"),
+    ("search", "repro", "port"),
+    ("report",),  # shows what all of the above made (the porting view quotes repro's command)
     ("cli", "pytest_plugin", "__main__"),
 )
 RANK = {group: rank for rank, groups in enumerate(LAYERS) for group in groups}
@@ -106,6 +112,7 @@ def upward_imports(mods) -> list[str]:
 ALLOWED = {
     "adapters": {"errors", "files", "wording", "spec", "__init__", "adapters"},  # no run, results, check, search, report
     "recipes": {"errors", "files", "wording", "spec", "__init__", "adapters", "recipes"},
+    "results": {"errors", "files", "wording", "spec", "__init__", "options", "results"},  # no adapters, recipes
     "spec": {"errors", "files", "wording", "spec", "__init__"},
 }
 
@@ -188,6 +195,7 @@ RULES = {
     "adapters import nothing from run, results, check, search, report": lambda mods: forbidden_imports(mods, "adapters"),
     "spec imports no other subpackage": lambda mods: forbidden_imports(mods, "spec"),
     "recipes import only the adapters and lower layers": lambda mods: forbidden_imports(mods, "recipes"),
+    "results import nothing from the adapters or recipes": lambda mods: forbidden_imports(mods, "results"),
     "frameworks are imported only inside the adapters' functions": framework_imports,
     "imports are at module top, except frameworks, hypothesis and Jinja": function_imports,
     "no private name is used outside its module": private_uses,
@@ -208,6 +216,7 @@ BROKEN = {  # a package that breaks every rule once (each rule must be able to f
                              "from conformance.check import oracle\n\n\n"
                              "def f(pool):\n    import os\n    return os, oracle._pad, pool._spawn\n"),
     "recipes/__init__.py": "from conformance.run.pool import WorkerPool\n",
+    "results/__init__.py": "from conformance.adapters.base import Target\n",
     "spec/__init__.py": ("from conformance.results.records import Result\nfrom conformance.check.oracle import _pad\n\n\n"
                          "class P:\n    def _spawn(self):\n        pass\n\n\n"
                          "def g():\n" + "    x = 1\n" * 61 + "\n" * 400),

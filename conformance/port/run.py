@@ -11,8 +11,7 @@ from conformance.check.unit import Unit
 from conformance.port.answers import Answer, Recipe
 from conformance.results.records import Result
 from conformance.run.messages import Request
-from conformance.run.pool import WorkerPool
-from conformance.run.requests import run_requests
+from conformance.run.standalone import run_requests, start_failure, started_workers
 from conformance.spec.case import Case
 from conformance.spec import frameworks
 
@@ -44,13 +43,12 @@ def run_recipes(case: Case, recipes: list[Recipe], dtype: str, *, seed: int, tim
     targets = [target_of(r.target) for r in recipes]
     kinds = sorted({t.framework for t in targets})
     out: dict[int, list[Result]] = {}
-    with WorkerPool(kinds, timeout=timeout, jobs=jobs, shared_cache=cache_dir) as pool:
-        infos = pool.start()
+    with started_workers(kinds, timeout=timeout, jobs=jobs, shared_cache=cache_dir) as (pool, infos):
         requests = []
         for i, (recipe, target) in enumerate(zip(recipes, targets)):
-            if "fatal" in infos.get(target.framework, {}):
-                out[i] = [failed(case, target, dtype, f"{target.framework} failed to start: "
-                                 f"{infos[target.framework]['fatal']}")]
+            why = start_failure(target.framework, infos.get(target.framework, {}))
+            if why:
+                out[i] = [failed(case, target, dtype, why)]
                 continue
             requests.append((target.framework, Request(("port", i), case.to_dict(), (Unit(target, dtype),), seed,
                                                        recipe=recipe.message())))

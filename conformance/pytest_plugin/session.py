@@ -16,10 +16,10 @@ from conformance.pytest_plugin.options import (OPT_HTML, OPT_JOBS, OPT_JSON, OPT
                                                selection_of, with_option_name)
 from conformance.results.records import Result
 from conformance.run.attempts import Attempts
+from conformance.run.environment import host_environment
 from conformance.run.pool import WorkerPool
 from conformance.run.selection import default_jobs, plan_targets, resolve_frameworks
 from conformance.run.suite import dtypes_for, units_for
-from conformance.run.worker import host_environment
 
 LOOKAHEAD = 6  # (case, framework) requests submitted ahead of the running item, to keep workers busy
 SHARED_CACHE_INPUT = "conformance_shared_cache"  # the xdist controller's folder, in each worker's workerinput

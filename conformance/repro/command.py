@@ -16,6 +16,7 @@ from conformance.repro.verify import check_script
 from conformance.results.known import load_known
 from conformance.results.records import RunResults
 from conformance.run.selection import PROFILES, Selection
+from conformance.run.standalone import WorkerStartFailed
 from conformance.run.targets import possible_targets
 from conformance.spec.case import Case
 from conformance.spec.dtypes import DTYPE_NAMES
@@ -85,7 +86,7 @@ def cmd_repro(args) -> int:
     try:
         run = run_unit(case, target, dtype, profile, seed=args.seed, known=load_known(path) if path else [],
                        timeout=args.timeout, cache_dir=cache)
-    except UnitFailed as exc:  # crashed, hung, or the framework did not start: nothing to write a script from
+    except (UnitFailed, WorkerStartFailed) as exc:  # crashed, hung, or did not start: nothing to write a script from
         print(f"conformance: {exc}", file=sys.stderr)
         return 1
     if run.material["body"] is None:

@@ -1,6 +1,7 @@
-"""One unit run for `conformance repro`: in a worker of its kind, through the run's pool (run/pool.py),
-as `conformance run` runs it, with the worker sending what the script is made of
-(check/reproduce.py); the known difference that explains a record, as the run would apply it.
+"""One unit run for `conformance repro`: in a worker of its kind, started and asked as every command
+outside a run asks one (run/standalone.py), the unit run as `conformance run` runs it, with the worker
+sending what the script is made of (check/reproduce.py); the known difference that explains a
+record, as the run would apply it.
 """
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from conformance.errors import ConformanceError, UsageError
 from conformance.repro.script import UnitRun
 from conformance.results.known import mark_known
 from conformance.results.records import Result
+from conformance.run.environment import host_environment, local_environment
 from conformance.run.messages import Request
-from conformance.run.pool import WorkerPool
-from conformance.run.requests import run_requests
-from conformance.run.worker import host_environment, local_environment
+from conformance.run.standalone import run_requests, start_worker
 from conformance.spec.case import Case
 from conformance.spec.features import case_features
 
@@ -28,10 +28,8 @@ class UnitFailed(ConformanceError):
 def run_unit(case: Case, target: Target, dtype: str, profile: str, *, seed: int, known=(), timeout: float,
              cache_dir: str | None) -> UnitRun:
     unit = Unit(target, dtype, profile)
-    with WorkerPool([target.framework], timeout=timeout, jobs=1, shared_cache=cache_dir) as pool:
-        info = pool.start()[target.framework]
-        if "fatal" in info:
-            raise UnitFailed(f"{target.framework} failed to start: {info['fatal']}")
+    pool, info = start_worker(target.framework, timeout=timeout, jobs=1, shared_cache=cache_dir)
+    with pool:
         if target.device not in info.get("devices", ["cpu"]):
             raise UsageError(f"--target {target.name}: no {target.device} visible to {target.framework} here "
                              f"(it sees: {', '.join(info.get('devices', []))})")

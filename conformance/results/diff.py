@@ -2,7 +2,7 @@
 
 Records are matched by `Result.key` (case, framework, api, device, precision, dtype, threads, check).
 Statuses are ordered from best to worst: `pass` < `known` < `unsupported` < failing (`fail`, `error`,
-`crashed`, `flaky`: `results.FAILING`, all equally bad). For a key present in both runs:
+`crashed`, `flaky`: `records.FAILING`, all equally bad). For a key present in both runs:
 
 - worse is a regression, and every regression fails the comparison, in one of these categories:
   `newly failing` (anything not failing -> failing), `newly refused` (pass or known -> unsupported:
@@ -39,7 +39,7 @@ from conformance.errors import UsageError, did_you_mean
 from conformance.results.environment_diff import EnvChange, describe_environment, environment_changes
 from conformance.results.records import KEY_FIELDS, Result, RunResults, as_float
 
-# From best to worst; every status of results.FAILING (and any status this version does not know)
+# From best to worst; every status of records.FAILING (and any status this version does not know)
 # ranks as the last, "failing".
 STATUS_ORDER = ("pass", "known", "unsupported", "failing")
 FAILING_RANK = len(STATUS_ORDER) - 1

@@ -1,6 +1,6 @@
 """Attempts of a unit: retries after a crash or an error, `--repeat`, and what their records say.
 
-A unit is one (target, dtype, profile) of a case, on one framework worker (`check.evaluate.Unit`).
+A unit is one (target, dtype, profile) of a case, on one framework worker (`check.unit.Unit`).
 `Attempts` stands between a `pool.WorkerPool` (in stream mode) and whoever consumes its records:
 `run_suite` for `conformance run`, the pytest plugin's session, and `conformance explore`'s
 `IsolatedFramework`. It holds back the records of a unit until the unit is final:

@@ -6,8 +6,9 @@ names) and None where they could not be: a missing fact is recorded as unknown, 
 On a CPU that is not x86 they are False: these are x86 extensions.
 
 `process_variables()` describes the process that calls it. The parent of a run computes nothing;
-each framework worker records its own (`worker.worker_main`), as workers may start with settings of
-their own (`worker_process.WORKER_ENVIRONMENT`, e.g. OMP_NUM_THREADS=1 unless the user set it).
+each framework worker records its own in its hello (`environment.adapter_info`), as workers may
+start with settings of their own (`worker_process.WORKER_ENVIRONMENT`, e.g. OMP_NUM_THREADS=1
+unless the user set it).
 """
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from conformance import adapters
 from conformance import options
 from conformance.errors import UsageError, did_you_mean
 from conformance.results.diff import FAILED_TO_START
+from conformance.run.environment import framework_section
 from conformance.run.targets import (api_devices, check_available, check_possible, frameworks_for, possible_targets, selected,
                                      skip_selected, target_name)
-from conformance.run.worker import framework_section
 from conformance.spec.case import Case
 from conformance.spec.dtypes import DTYPE_NAMES
 from conformance.spec import frameworks

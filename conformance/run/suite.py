@@ -10,10 +10,10 @@ from conformance.adapters.base import Target
 from conformance.check.unit import Unit
 from conformance.results.records import Result, RunResults
 from conformance.run.attempts import Attempts
+from conformance.run.environment import host_environment
 from conformance.run.kernel_log import name_kernels
 from conformance.run.pool import WorkerPool
 from conformance.run.selection import Selection, default_jobs, dtypes_for, plan_targets, resolve_frameworks
-from conformance.run.worker import host_environment
 from conformance.spec.case import Case
 from conformance.spec.threads import thread_counts
 

@@ -10,7 +10,7 @@ import fnmatch
 
 from conformance import adapters
 from conformance.errors import UsageError
-from conformance.run.pool import WorkerPool
+from conformance.run.standalone import hellos, start_failure
 from conformance.spec import frameworks
 
 DEVICES = ("cpu", "gpu")
@@ -74,18 +74,18 @@ def availability(kinds=None) -> list[tuple[str, str, str]]:
     installed framework starts a worker (as a run does) to say which devices it sees."""
     kinds = list(kinds or frameworks.kinds())
     installed = [fw for fw in kinds if not adapters.missing_packages(fw)]
-    with WorkerPool(installed, jobs=max(1, len(installed))) as pool:
-        infos = pool.start() if installed else {}
+    infos = hellos(installed, jobs=max(1, len(installed)))
     rows = []
     for fw in kinds:
         info = infos.get(fw, {})
+        failure = start_failure(fw, info)
         for api in frameworks.kind_apis(fw):
             missing = adapters.missing_packages(fw, api)
             for device in api_devices(api):
                 if missing:
                     state = f"not installed (missing: {', '.join(missing)})"
-                elif "fatal" in info:
-                    state = f"{fw} failed to start: {info['fatal']}"
+                elif failure:
+                    state = failure
                 elif device not in info.get("devices", ()):
                     state = f"no {device} visible to {fw}"
                 else:

@@ -1,31 +1,29 @@
 """The framework worker: a child process that imports one framework once and runs cases on it.
 
 Each framework lives in its own processes (one, or up to `--jobs` when its work queues up) because
-(1) importing it costs seconds, so each worker does it once, never per case; (2) frameworks do not always coexist in one process (threading runtimes,
-protobuf versions); (3) a framework that crashes the process (a segfault in a kernel) must not take
-the other frameworks' results with it: the parent marks the case that was running as `crashed`,
-starts a fresh worker and goes on.
+(1) importing it costs seconds, so each worker does it once, never per case; (2) frameworks do not
+always coexist in one process (threading runtimes, protobuf versions); (3) a framework that crashes
+the process (a segfault in a kernel) must not take the other frameworks' results with it: the
+parent marks the case that was running as `crashed`, starts a fresh worker and goes on.
 
-The messages between the pool and a worker are described in conformance/run/messages.py.
+Only what runs inside the worker process is here. The environment its hello reports is assembled
+in conformance/run/environment.py; the messages between the pool and a worker are described in
+conformance/run/messages.py.
 """
 from __future__ import annotations
 
 import faulthandler
-import json
 import os
-import platform
 import signal
 import sys
 import traceback
-
-import numpy
 
 from conformance.adapters import load_adapter
 from conformance.adapters.base import SCRATCH_VARIABLE, SHARED_CACHE_VARIABLE
 from conformance.check.evaluate import Reference, evaluate_unit
 from conformance.check.reproduce import repro_records
 from conformance.recipes import recipe_adapter
-from conformance.run.hostinfo import host_facts, process_variables
+from conformance.run.environment import adapter_info, local_environment
 from conformance.run.messages import STOP
 from conformance.spec.case import Case
 
@@ -127,46 +125,3 @@ def _output_end() -> int | None:
         return os.fstat(1).st_size
     except OSError:
         return None
-
-
-def host_environment() -> dict:
-    """The machine's facts (the same in the parent and every worker): python, platform, numpy,
-    cpu_count, and from `hostinfo` the CPU with its ISA flags, numpy's BLAS and the NVIDIA driver.
-    The variables a process ran with are per process: each framework's section has its worker's."""
-    return {"python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine(),
-            "numpy": numpy.__version__, "cpu_count": os.cpu_count(), **host_facts()}
-
-
-def worker_environment(adapter) -> dict:
-    """A framework's section of the environment, as its worker sees it: the adapter's facts and the
-    thread and kernel-selection variables this process runs with (`hostinfo.process_variables`)."""
-    return {**adapter.environment(), "variables": process_variables()}
-
-
-def framework_section(info: dict) -> dict:
-    """A framework's section of the run environment, from its worker's hello `info`."""
-    return {"version": info["version"], "devices": info["devices"], **info["environment"]}
-
-
-def local_environment(framework: str, info: dict) -> dict:
-    """The run environment of one framework, `{"host", "frameworks": {framework: section}}`, as a
-    run records it."""
-    return {"host": host_environment(), "frameworks": {framework: framework_section(info)}}
-
-
-def adapter_info(adapter) -> dict:
-    """What a worker says of its framework in its hello: version, devices, environment section, the
-    APIs whose own installed packages fail to import (`Adapter.start_errors`), and the precision
-    profiles that differ on its CPU (`Adapter.cpu_profiles`).
-
-    Plain JSON types only: a framework's own type in here (torch.__version__ is a TorchVersion, a str
-    subclass) is pickled with its module, and unpickling it would import all of PyTorch into the
-    parent (seconds, and loggers that pytest then visits on every test phase)."""
-    info = {"version": adapter.version(), "devices": adapter.devices(), "environment": worker_environment(adapter),
-            "start_errors": adapter.start_errors(), "cpu_profiles": list(adapter.cpu_profiles())}
-    return json.loads(json.dumps(info, default=str))
-
-
-def adapter_run_environment(adapter) -> dict:
-    """`local_environment` of an adapter loaded in this process (explore and faults run in-process)."""
-    return local_environment(adapter.name, adapter_info(adapter))

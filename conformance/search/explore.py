@@ -30,14 +30,14 @@ from conformance.adapters.base import Adapter, Target
 from conformance.wording import plural, shorten
 from conformance.check.evaluate import evaluate_unit
 from conformance.check.unit import Unit
-from conformance.errors import UsageError
 from conformance.spec.case import Case
 from conformance.files import write_atomic
 from conformance.results.records import FAILING, Result
 from conformance.run.attempts import Attempts
-from conformance.run.pool import DEFAULT_TIMEOUT, WorkerPool
+from conformance.run.environment import adapter_run_environment, local_environment
+from conformance.run.pool import DEFAULT_TIMEOUT
 from conformance.run.selection import Selection
-from conformance.run.worker import adapter_run_environment, local_environment
+from conformance.run.standalone import start_worker
 
 DEFAULT_DTYPES = options.SEARCH_DTYPES
 PROGRESS_EVERY = 100  # examples between progress lines on stderr
@@ -70,7 +70,8 @@ class Exploration:
 def run_case(adapter: Adapter, case: Case, dtype: str, *, known=(), relations: bool = True, seed: int = 0,
              devices=None, environment: dict | None = None) -> list[Result]:
     """Every record of one (case, dtype) on every API (and device) of the adapter, known differences
-    applied (their `when:` read `environment`, by default the adapter's: `worker.adapter_run_environment`)."""
+    applied (their `when:` read `environment`, by default the adapter's:
+    `environment.adapter_run_environment`)."""
     if environment is None:
         environment = adapter_run_environment(adapter)
     records: list[Result] = []
@@ -86,11 +87,7 @@ class IsolatedFramework:
 
     def __init__(self, name: str, *, known=(), timeout: float | None = None):
         self.name = name
-        self.pool = WorkerPool([name], timeout=timeout or DEFAULT_TIMEOUT, known=known, stream=True)
-        self.info = self.pool.start()[name]
-        if "fatal" in self.info:
-            self.pool.close()
-            raise UsageError(f"{name} failed to start: {self.info['fatal']}")
+        self.pool, self.info = start_worker(name, timeout=timeout or DEFAULT_TIMEOUT, known=known, stream=True)
         self.apis = tuple(api for api in frameworks.kind_apis(name) if not missing_packages(name, api))
         self.environment = local_environment(name, self.info)  # what known differences' `when:` read
         self._requests = 0

@@ -29,7 +29,7 @@ from conformance.adapters.base import Adapter, Observation, Target, Unsupported,
 from conformance.check.evaluate import evaluate_unit
 from conformance.check.unit import Unit
 from conformance.results.known import load_known
-from conformance.run.worker import adapter_run_environment
+from conformance.run.environment import adapter_run_environment
 from conformance.spec.case import Case
 from conformance.spec.inputs import Inputs
 from conformance.spec.loader import case_files, load_file
