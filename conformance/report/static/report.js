@@ -149,7 +149,7 @@
     var groups = gTable ? Array.prototype.slice.call(gTable.tBodies[0].rows).map(function (tr) {
       var ul = tr.querySelector("ul.group-cases"), d = tr.dataset;
       var cases = Object.keys(UNSUPPORTED[CV.targets.indexOf(d.target) + "," + ul.dataset.reason] || {}).sort();
-      var g = { tr: tr, ul: ul, lis: null, shown: null, cases: cases, n: tr.querySelector("summary .n"),
+      var g = { tr: tr, ul: ul, lis: null, shown: null, cases: cases, n: tr.querySelector("summary"),
                 search: (d.framework + " " + d.target + " unsupported " + tr.cells[2].textContent).toLowerCase() };
       tr._group = g;
       return g;
@@ -202,7 +202,7 @@
         if (ok) n++;
       });
       g.shown = shown;
-      g.n.textContent = caseToks.length ? n + " of " + g.cases.length : String(g.cases.length);
+      g.n.textContent = (caseToks.length ? n + " of " + g.cases.length : g.cases.length) + " cases";
       return n > 0;
     }
     function applyFilter() {
