@@ -5,6 +5,7 @@ import base64
 import gzip
 import json
 import random
+import re
 from collections import Counter
 from html.parser import HTMLParser
 
@@ -165,7 +166,8 @@ def test_malicious_case_id_stays_text(page, html):
     rows = page.find("tr", data_case=EVIL)
     assert len(rows) == 1 and rows[0]["data-status"] == "fail"
     assert EVIL in page.text_by_id["support-matrix"]
-    # in the script's JSON the id is the original string
+    # the data travels as base64 alone (no markup can occur in it), and in its JSON the id is the original string
+    assert re.fullmatch(r"[A-Za-z0-9+/]+=*", page.text_by_id["report-data"])
     data = _data(page)
     assert EVIL in [d["case"] for d in data["discrepancies"]]
 
@@ -397,7 +399,6 @@ def test_id_helpers():
 
 
 def test_environment_section_reads_flags_by_section():
-    import re
 
     env = {"seed": 0,
            "host": {"cpu": {"model": "AMD EPYC", "isa": {"avx512f": True, "amx_tile": False, "avx2": None}},

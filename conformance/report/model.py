@@ -146,7 +146,7 @@ class ReportModel:
 
     def script_data(self) -> dict:
         """The JSON the page's script reads: the detail of every discrepancy row, by index; the tags of
-        the grouped unsupported records' cases; every case's records side by side. A row's `known` is
+        the discrepancies' and the grouped unsupported records' cases; every case's records side by side. A row's `known` is
         an index into `known`: the records of one known difference share its entry, which would
         otherwise repeat hundreds of times. The page carries it packed (`pack_json`); the native calls
         travel in a block of their own (`packed_calls`), unpacked only when one is shown."""
