@@ -399,7 +399,6 @@ def test_id_helpers():
 
 
 def test_environment_section_reads_flags_by_section():
-
     env = {"seed": 0,
            "host": {"cpu": {"model": "AMD EPYC", "isa": {"avx512f": True, "amx_tile": False, "avx2": None}},
                     "blas": {"numpy_simd": ["X86_V2", "X86_V3"]}},
