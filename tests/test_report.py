@@ -5,6 +5,7 @@ import base64
 import gzip
 import json
 import random
+import re
 from collections import Counter
 from html.parser import HTMLParser
 
@@ -121,6 +122,12 @@ def _no_constants(name):
     raise ValueError(f"JSON.parse would reject {name}")
 
 
+def _data(page) -> dict:
+    """The page's data (#report-data) as its script reads it: base64, then gzip, then JSON."""
+    return json.loads(gzip.decompress(base64.b64decode(page.text_by_id["report-data"], validate=True)),
+                      parse_constant=_no_constants)
+
+
 @pytest.fixture(scope="module")
 def html(tmp_path_factory) -> str:
     path = write_report(sample(), tmp_path_factory.mktemp("report") / "sub" / "report.html", baseline=baseline())
@@ -159,8 +166,9 @@ def test_malicious_case_id_stays_text(page, html):
     rows = page.find("tr", data_case=EVIL)
     assert len(rows) == 1 and rows[0]["data-status"] == "fail"
     assert EVIL in page.text_by_id["support-matrix"]
-    # in the script's JSON the id is the original string
-    data = json.loads(page.text_by_id["report-data"], parse_constant=_no_constants)
+    # the data travels as base64 alone (no markup can occur in it), and in its JSON the id is the original string
+    assert re.fullmatch(r"[A-Za-z0-9+/]+=*", page.text_by_id["report-data"])
+    data = _data(page)
     assert EVIL in [d["case"] for d in data["discrepancies"]]
 
 
@@ -201,8 +209,8 @@ def test_structure(page):
     assert page.by_id("support-matrix")[0] == "table"
     assert page.by_id("feature-matrix")[0] == "table"
     tag, attrs = page.by_id("report-data")
-    assert tag == "script" and attrs["type"] == "application/json"
-    data = json.loads(page.text_by_id["report-data"], parse_constant=_no_constants)
+    assert tag == "script" and attrs["type"] == "application/octet-stream" and attrs["data-encoding"] == "gzip, base64"
+    data = _data(page)
     # every record but passes and unsupported ones (those are grouped: test_unsupported_records_are_grouped)
     non_pass = [r for r in sample().results if r.status not in ("pass", "unsupported")]
     assert len(data["discrepancies"]) == len(non_pass)
@@ -234,7 +242,7 @@ def test_packed_calls_hold_every_units_call(page):
 
 
 def test_detail_data_for_a_failing_record(page):
-    data = json.loads(page.text_by_id["report-data"], parse_constant=_no_constants)
+    data = _data(page)
     tf = [d for d in data["discrepancies"] if d["target"] == "tf.nn@cpu"]
     assert len(tf) == 1
     d = tf[0]
@@ -350,7 +358,7 @@ def test_all_pass_report(tmp_path):
     p = Page(write_report(results, tmp_path / "r.html").read_text(encoding="utf-8"))
     assert p.find("p", **{"class": "verdict verdict-pass"})
     assert not [a for a in p.find("tr") if "data-index" in a]
-    assert json.loads(p.text_by_id["report-data"])["discrepancies"] == []
+    assert _data(p)["discrepancies"] == []
 
 
 def test_support_table_model():
@@ -391,8 +399,6 @@ def test_id_helpers():
 
 
 def test_environment_section_reads_flags_by_section():
-    import re
-
     env = {"seed": 0,
            "host": {"cpu": {"model": "AMD EPYC", "isa": {"avx512f": True, "amx_tile": False, "avx2": None}},
                     "blas": {"numpy_simd": ["X86_V2", "X86_V3"]}},
@@ -446,7 +452,7 @@ def test_unsupported_records_are_grouped():
     assert table.count(reason) == 2  # the reason once per group, not once per record
     layer = [line.strip() for line in table[table.index("torch.layer@cpu"):].splitlines() if line.strip()]
     assert layer == ["torch.layer@cpu", "2", reason, "2 cases"]  # target, count, reason, the cases' count
-    data = json.loads(p.text_by_id["report-data"])
+    data = _data(p)
     assert data["discrepancies"][0]["status"] == "fail"
     # the page lists a group's cases from the case view: its records of the group's target and reason
     view = data["case_view"]
@@ -464,7 +470,7 @@ def test_case_view_puts_one_case_on_every_target_side_by_side():
             for r in sample().results if r.case == case}
     assert len({t for _, t in want}) == 4 and len({s for s, _ in want.values()}) == 4  # a difference to show
     p = Page(render(build_model(sample(), baseline())))
-    view = json.loads(p.text_by_id["report-data"], parse_constant=_no_constants)["case_view"]
+    view = _data(p)["case_view"]
     full = [x + [0, ""][len(x) - 3:] for x in view["cases"][case]]  # left out: message 0 (""), no ratio
     assert view["messages"][0] == ""
     got = {(view["rows"][ri], view["targets"][ti]): (view["statuses"][si], view["messages"][mi])

@@ -4,6 +4,8 @@ first call of a unit and work on the second (a counter in the pool's scratch fol
 worker process runs it."""
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import shlex
@@ -71,7 +73,8 @@ def test_a_crash_then_a_pass_is_flaky_with_its_attempts(flaky_run):
     assert "FLAKY    b_abort [fakefw.layer@cpu defaults float32 output_shape, output, weight_shape" in proc.stdout
     html = (tmp / "r.html").read_text()
     assert 'class="pill st-flaky"' in html
-    rows = json.loads(html.split('id="report-data">')[1].split("</script>")[0])["discrepancies"]
+    packed = html.split('id="report-data" data-encoding="gzip, base64">')[1].split("</script>")[0]
+    rows = json.loads(gzip.decompress(base64.b64decode(packed)))["discrepancies"]
     story = next(d["story"] for d in rows if (d["case"], d["target"], d["check"]) == ("b_abort", "fakefw.layer@cpu", "output"))
     assert story["attempts"][0]["status"] == "crashed" and "about to abort in b_abort" in story["stderr"]
     assert story["rerun"].startswith("conformance run --cases cases.yaml --case-id b_abort --targets fakefw.layer@cpu")

@@ -28,11 +28,6 @@ class UnsupportedGroup:
     # view's records (target, 'unsupported', this reason) rather than the page carrying them twice.
     reason_index: int = 0
 
-    @property
-    def search_text(self) -> str:
-        """What the text filter matches against besides the case ids (lower case)."""
-        return " ".join([self.framework, self.target, "unsupported", self.reason]).lower()
-
 
 def unsupported_groups(records: list[Result], view: "CaseView") -> list[UnsupportedGroup]:
     """One group per (target, reason) of the `unsupported` records: by target, the largest first.

@@ -1,9 +1,9 @@
 """Render a `ReportModel` as one self-contained HTML file (CSS and script inline, nothing fetched).
 
 Jinja2 with autoescaping on renders every value from the results as text; the data the page's
-script needs travels as JSON (`|tojson`, which escapes `<`, `>`, `&` and quotes) inside a
-`<script type="application/json">` block, and the script builds the detail view with DOM calls
-(`textContent`) and never parses data as HTML.
+script needs travels as JSON compressed with gzip in base64 (`model.pack_json`: no `<` or `&` can
+occur in it) inside a `<script type="application/octet-stream">` block, and the script builds the
+detail view with DOM calls (`textContent`) and never parses data as HTML.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from conformance.files import write_atomic
 from conformance.results.records import RunResults
-from conformance.report.model import ReportModel, build_model
+from conformance.report.model import ReportModel, build_model, pack_json
 
 HERE = Path(__file__).parent
 TEMPLATE = "report.html.j2"
@@ -47,7 +47,7 @@ def _static(name: str) -> Markup:
 def render(model: ReportModel) -> str:
     """The report as one HTML string; the same model always gives the same string."""
     template = _environment().get_template(TEMPLATE)
-    return template.render(m=model, data=model.script_data(), css=_static("report.css"), js=_static("report.js"))
+    return template.render(m=model, data=pack_json(model.script_data()), css=_static("report.css"), js=_static("report.js"))
 
 
 def write_report(results: RunResults, path, baseline: RunResults | None = None, *,

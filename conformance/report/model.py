@@ -19,7 +19,7 @@ from conformance.report.baseline import BaselineSection, baseline_section
 from conformance.report.groups import CaseView, UnsupportedGroup, case_view, unsupported_groups
 from conformance.report.tables import (EnvItem, SummaryGroup, SupportTable, case_tags, environment_table,
                                        summary_groups, support_tables)
-from conformance.report.values import (SEVERITY, STATUS_ORDER, Counts, as_text, base_id, format_ratio, json_safe,
+from conformance.report.values import (SEVERITY, STATUS_ORDER, Counts, as_text, format_ratio, json_safe,
                                        key_text, ratio_value, target_label)
 from conformance.repro import case_files_option, command_line
 from conformance.results.kernels import kernel_lines
@@ -57,26 +57,8 @@ class DiscrepancyRow:
     repro: str = ""  # the `conformance repro` command that writes the unit's standalone script
 
     @property
-    def base(self) -> str:
-        return base_id(self.case)
-
-    @property
     def ratio_text(self) -> str:
         return format_ratio(self.error_ratio)
-
-    @property
-    def ratio_sort(self) -> str:
-        """A number JavaScript's Number() reads: NaN and inf sort as the worst, no ratio as -1."""
-        x = self.error_ratio
-        if x is None:
-            return "-1"
-        if math.isnan(x) or math.isinf(x):
-            return "Infinity"
-        return repr(x)
-
-    @property
-    def severity(self) -> int:
-        return SEVERITY.get(self.status, len(SEVERITY))
 
     def to_dict(self) -> dict:
         """What the detail view's script reads (JSON-safe)."""
@@ -155,7 +137,8 @@ class ReportModel:
     statuses: tuple[str, ...] = STATUS_ORDER
     partial: str | None = None  # why the run is incomplete (interrupted), shown above the verdict
     varied: list[EnvItem] = field(default_factory=list)  # records whose values differed between --repeat attempts
-    case_tags: dict[str, list[str]] = field(default_factory=dict)  # tags of the cases in `unsupported` (the filter's tag:)
+    # the tags of the cases in `discrepancies` and `unsupported` (the filter's tag:)
+    case_tags: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
@@ -163,9 +146,10 @@ class ReportModel:
 
     def script_data(self) -> dict:
         """The JSON the page's script reads: the detail of every discrepancy row, by index; the tags of
-        the grouped unsupported records' cases; every case's records side by side. A row's `known` is
+        the discrepancies' and the grouped unsupported records' cases; every case's records side by side. A row's `known` is
         an index into `known`: the records of one known difference share its entry, which would
-        otherwise repeat hundreds of times. The native calls travel packed (`packed_calls`)."""
+        otherwise repeat hundreds of times. The page carries it packed (`pack_json`); the native calls
+        travel in a block of their own (`packed_calls`), unpacked only when one is shown."""
         known = _Interned()
         rows = []
         for d in self.discrepancies:
@@ -174,6 +158,15 @@ class ReportModel:
             rows.append(row)
         return {"discrepancies": rows, "known": known.items, "statuses": list(STATUS_ORDER), "severity": SEVERITY,
                 "case_tags": self.case_tags, "case_view": self.case_view.to_dict()}
+
+
+def pack_json(value) -> str:
+    """`value` as compact JSON, compressed with gzip and encoded in base64: how the page carries its
+    data. A whole-library report's data is megabytes of JSON that repeat the same few names, ids and
+    messages; gzip makes it about a tenth, which the page's script unpacks (DecompressionStream) on
+    load. The same value always gives the same text (no time stamp in the gzip header)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode("ascii")
 
 
 def packed_calls(records: list[Result]) -> str:
@@ -186,8 +179,7 @@ def packed_calls(records: list[Result]) -> str:
     for r in records:
         if r.call:
             calls.setdefault(r.case, {}).setdefault(target_label(r), {})[r.dtype] = r.call
-    packed = gzip.compress(json.dumps(calls, sort_keys=True).encode(), compresslevel=9, mtime=0)
-    return base64.b64encode(packed).decode("ascii")
+    return pack_json(calls)
 
 
 class _Interned:
@@ -242,7 +234,8 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
         targets=targets, frameworks=sorted({r.framework for r in records}),
         support_tables=support_tables(records, targets, tag_map), discrepancies=discrepancies,
         unsupported=groups, case_view=view, calls=packed_calls(records), baseline=section,
-        case_tags={c: tag_map[c] for g in groups for c in g.cases if tag_map.get(c)},
+        case_tags={c: tag_map[c] for c in sorted({c for g in groups for c in g.cases} | {d.case for d in discrepancies})
+                   if tag_map.get(c)},
     )
 
 
