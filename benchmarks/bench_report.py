@@ -7,8 +7,8 @@ The report is rendered afresh from RESULTS.json (`conformance report`). Chromium
 (`chromium`, `chromium-browser` or `google-chrome` on PATH), loads it with `--headless --dump-dom`,
 which returns once the page has loaded and its script has run; the time of the same command on an
 empty page is measured in alternation and subtracted, leaving the page's own load and script time
-(browser start-up aside). The dumped DOM must show the script's work: every unsupported group's case
-list filled in and the groups counter written.
+(browser start-up aside). The dumped DOM must show that the script ran: the groups counter written
+(an unsupported group's case list is drawn only when the group is opened, so the dump has none).
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
         out.update(browser=browser, seconds_with_startup=[round(f, 2) for f, _ in pairs],
                    seconds_empty_page=[round(b, 2) for _, b in pairs],
                    page_seconds_median=round(statistics.median(f - b for f, b in pairs), 2),
-                   script_ran=bool(filled), group_case_items=dom.count("<li>"))
+                   script_ran=bool(filled))
     print(json.dumps(out, indent=1))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
