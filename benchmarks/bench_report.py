@@ -4,7 +4,7 @@ and run its script.
     python -m benchmarks.bench_report RESULTS.json [--repeat 5] [--json PATH]
 
 The report is rendered afresh from RESULTS.json (`conformance report`). Chromium, where installed
-(`chromium`, `chromium-browser` or `google-chrome` on PATH), loads it with `--headless --dump-dom`,
+(`chromium`, `chromium-browser`, `chromium-headless-shell` or `google-chrome` on PATH), loads it with `--headless --dump-dom`,
 which returns once the page has loaded and its script has run; the time of the same command on an
 empty page is measured in alternation and subtracted, leaving the page's own load and script time
 (browser start-up aside). The dumped DOM must show that the script ran: the groups counter written
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+BROWSERS = ("chromium", "chromium-browser", "chromium-headless-shell", "google-chrome")
 FLAGS = ["--headless", "--disable-gpu", "--no-sandbox", "--dump-dom"]
 
 
