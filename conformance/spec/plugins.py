@@ -70,6 +70,8 @@ def declaration_problem(d: Declaration) -> str | None:
         return f"kind {d.kind!r} must be a name of letters, digits, '.', '_' and '-'"
     if not isinstance(d.adapter, str) or not ADAPTER.match(d.adapter):
         return f"adapter {d.adapter!r} must be 'module:Class'"
+    if not isinstance(d.path, str) or (d.path and not ADAPTER.match(d.path)):
+        return f"path {d.path!r} must be 'module:Class' (a conformance.adapters.path.Path subclass) or empty"
     for name in ("packages", "versions"):
         value = getattr(d, name)
         if not isinstance(value, (tuple, list)) or not all(isinstance(p, str) and p for p in value):
