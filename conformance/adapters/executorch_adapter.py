@@ -26,7 +26,6 @@ from conformance.adapters.base import Adapter, Observation, Unsupported, dist_ve
 from conformance.adapters.path import Path
 from conformance.adapters.refusal import Refusal
 from conformance.adapters.snippet import attach
-from conformance.spec.case import Case
 
 APIS = ("executorch.xnnpack",)
 NO_GRADIENTS = "the ExecuTorch runtime runs the program for inference only: no gradients"

@@ -33,27 +33,42 @@ import warnings
 
 import numpy as np
 
-from conformance.adapters import artifacts
+from conformance.adapters import artifacts, torch_snippet
 from conformance.adapters.base import Observation, Unsupported, dist_version
 from conformance.adapters.onnx_adapter import ORT_REFUSALS
+from conformance.adapters.path import Path
 from conformance.adapters.refusal import refusal_for
 from conformance.spec.case import Case
 
-APIS = ("torch.onnx.layer", "torch.onnx.torchscript.layer")
 NO_GRADIENTS = "the exported ONNX model is run by ONNX Runtime for inference only: no gradients"
 
 
-def run(adapter, api: str, case: Case, dtype: str, device: str, inputs, padding, snippet) -> Observation:
-    """The case on `api` (one of APIS). `padding`: torch_adapter's padding argument for the case;
-    `snippet`: its reproducer of the eager layer, which this path's lines extend."""
+class ExportedLayer(Path):
+    """`torch.onnx.layer`: the layer exported by torch.onnx.export's default exporter (torch.export's)."""
+
+    dynamo = True
+
+    def run(self, case, dtype, device, inputs) -> Observation:
+        return run(self.adapter, case, dtype, device, inputs, self.adapter.padding(case), dynamo=self.dynamo)
+
+
+class TorchScriptExportedLayer(ExportedLayer):
+    """`torch.onnx.torchscript.layer`: the layer exported by the TorchScript exporter (dynamo=False)."""
+
+    dynamo = False
+
+
+def run(adapter, case: Case, dtype: str, device: str, inputs, padding, *, dynamo: bool) -> Observation:
+    """The case's layer exported (`dynamo`: by the default exporter, else TorchScript's) and run on
+    ONNX Runtime. `padding`: torch_adapter's padding argument for the case."""
     t = adapter.torch
     tdtype = getattr(t, dtype)
     cls, kwargs = layer_class(t, case, padding)
     obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
                       grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
-    dynamo = api == "torch.onnx.layer"
     def write(grads=False):  # the eager layer's lines, then the export's (forward only: no gradients)
-        eager = snippet(case, dtype, "cpu", f"torch.nn.{cls.__name__}", kwargs, layer=True, grads=grads, forward=False)
+        eager = torch_snippet.write(case, dtype, "cpu", f"torch.nn.{cls.__name__}", kwargs, layer=True, grads=grads,
+                                    forward=False)
         return _call_lines(eager, dynamo, device, repro=grads)
     obs.call, obs.repro = write().text(), write
     layer = build_layer(adapter, case, dtype, inputs, padding, obs)

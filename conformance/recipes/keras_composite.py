@@ -56,8 +56,8 @@ class KerasComposite(OnVariant, TensorFlowAdapter):
     """The Keras targets of the tensorflow workers (keras.layer, keras.xla.layer, keras.onednn.layer,
     litert.layer), running `recipe`'s layers around the variant's convolution layer."""
 
-    def _check_expressible(self, api: str, case: Case):
-        super()._check_expressible(api, self.variant)  # the core layer takes the variant's arguments
+    def check_expressible(self, api: str, case: Case):
+        super().check_expressible(api, self.variant)  # the core layer takes the variant's arguments
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
         if api == litert.API:  # the construction converted and run in the interpreter, forward only
@@ -65,7 +65,7 @@ class KerasComposite(OnVariant, TensorFlowAdapter):
             return shown(litert.run(self, self.variant, dtype, device, inputs, make=make), self.recipe)
         return shown(super().run(api, case, dtype, device, inputs), self.recipe)
 
-    def _layer_forward(self, keras, api: str, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
+    def layer_forward(self, keras, api: str, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
         """The construction, built and loaded with the case's weights: (the model's call, the conv
         layer's weights)."""
         core_case = self.variant

@@ -25,16 +25,16 @@ def crop_index(crops) -> tuple:
 class TfNnComposite(OnVariant, TensorFlowAdapter):
     """A tf.nn target, running tf.pad or a crop around the variant's tf.nn call."""
 
-    def _check_expressible(self, api: str, case: Case):
-        super()._check_expressible(api, self.variant)
+    def check_expressible(self, api: str, case: Case):
+        super().check_expressible(api, self.variant)
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
         obs = super().run(api, case, dtype, device, inputs)
         obs.call, obs.repro = self.recipe.get("code") or obs.call, None
         return obs
 
-    def _nn_forward(self, case: Case, dtype: str, w_nat, b_nat, obs: Observation):
-        forward, weights = super()._nn_forward(self.variant, dtype, w_nat, b_nat, obs)
+    def nn_forward(self, case: Case, dtype: str, w_nat, b_nat, obs: Observation):
+        forward, weights = super().nn_forward(self.variant, dtype, w_nat, b_nat, obs)
         tf, pads, crops = self.tf, self.recipe.get("zero_padding"), self.recipe.get("cropping")
         if self.recipe.get("depthwise"):
             return self.depthwise(weights), weights

@@ -44,8 +44,8 @@ class TorchComposite(OnVariant, TorchAdapter):
             return lambda *args: call(*args)[index]
         return call
 
-    def _callable(self, api, case: Case, dtype: str, device: str, inputs, tensor, obs: Observation):
-        call, weights = super()._callable(api, self.variant, dtype, device, inputs, tensor, obs)
+    def construct(self, api, case: Case, dtype: str, device: str, inputs, tensor, obs: Observation):
+        call, weights = super().construct(api, self.variant, dtype, device, inputs, tensor, obs)
         return self.around(call), weights
 
     def exported_module(self, layer):
