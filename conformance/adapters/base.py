@@ -94,13 +94,9 @@ class Target:
         return self.api.endswith(".layer")
 
 
-def api_surface(api: str) -> str:
-    """What a user calls, the API name's last word: 'functional', 'layer', 'nn', 'lax'."""
-    return api.rsplit(".", 1)[-1]
-
-
 def api_modifiers(api: str) -> frozenset[str]:
-    """The path an API name promises, the words between its first and last:
+    """The words of an API name between its first and last, which a planted fault of one path matches
+    (search/faults.py; the adapters run a path by its class, never by these words):
     'torch.compile.channels_last.layer' -> {'compile', 'channels_last'}; 'tf.nn' -> {}."""
     return frozenset(api.split(".")[1:-1])
 
@@ -173,7 +169,8 @@ class Adapter:
         the class its declaration names (`Declaration.path`)."""
         return load_paths(self)
 
-    def path(self, api: str) -> Path:
+    def path_for(self, api: str) -> Path:
+        """The path object of `api` (`paths`)."""
         try:
             return self.paths[api]
         except KeyError:
@@ -182,12 +179,12 @@ class Adapter:
 
     def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
         """The weight shape the framework documents for this API, derived from the canonical shape by rule."""
-        return self.path(api).native_weight_shape(case)
+        return self.path_for(api).native_weight_shape(case)
 
     def run(self, api: str, case: Case, dtype: str, device: str, inputs: Inputs) -> Observation:
         """Forward and gradients (upstream gradient inputs.grad_output) with the API a user calls: its
         path's `run`. Raises `Unsupported` when the API cannot express the case or the dtype."""
-        return self.path(api).run(case, dtype, device, inputs)
+        return self.path_for(api).run(case, dtype, device, inputs)
 
     def start_errors(self) -> dict[str, str]:
         """The APIs of this kind that cannot start here although their own packages are installed

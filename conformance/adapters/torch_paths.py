@@ -71,7 +71,7 @@ class Functional(Eager):
         kwargs = _arguments(adapter, case)
         fn = getattr(adapter.F, f"conv{case.ndim}d" if case.op == "conv" else f"conv_transpose{case.ndim}d")
         attach(obs, functools.partial(torch_snippet.write, case, dtype, "cuda" if device == "gpu" else "cpu",
-                                      f"torch.nn.functional.{fn.__name__}", kwargs, layer=False, path=self.modifiers))
+                                      f"torch.nn.functional.{fn.__name__}", kwargs, layer=False, modifiers=self.modifiers))
         return (lambda x, w, b: fn(x, w, b, **kwargs)), (tensor(inputs.weight), tensor(inputs.bias))
 
 
@@ -86,7 +86,7 @@ class Layer(Eager):
         dev = "cuda" if device == "gpu" else "cpu"
         cls = getattr(t.nn, f"Conv{case.ndim}d" if case.op == "conv" else f"ConvTranspose{case.ndim}d")
         attach(obs, functools.partial(torch_snippet.write, case, dtype, dev, f"torch.nn.{cls.__name__}", kwargs,
-                                      layer=True, path=self.modifiers))
+                                      layer=True, modifiers=self.modifiers))
         with adapter.native():
             layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias,
                         device=dev, dtype=adapter.dtypes[dtype], **kwargs)
