@@ -1,8 +1,8 @@
 """The JAX targets' native call as code (conformance/adapters/snippet.py): jax.lax and Flax linen as
-jax_adapter.py calls them, in one jax.jit of the forward and jax.vjp's backward. Layouts:
+jax_paths.py calls them, in one jax.jit of the forward and jax.vjp's backward. Layouts:
 channels-last input (N, *spatial, C) and the kernel (*k, B, A) for the suite's weight (A, B, *k)
 (`kernel_last`): 'HWIO' as the dimension numbers declare, which with transpose_kernel=True holds
-(*k, O, I) for a transposed conv (jax_adapter.native_weight_shape says why).
+(*k, O, I) for a transposed conv (jax_paths.Lax.native_weight_shape says why).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ every Keras target: TensorFlow's backend (keras.layer, under XLA, with oneDNN), 
 backends (keras.jax.layer, keras.torch.layer), and LiteRT (litert.layer: the same model converted by
 the TFLite converter, run in the interpreter, forward only). Everything else (the tape or the
 backend's autodiff, the layouts, the weights' loading, the conversion) is the target's own run
-(adapters/tensorflow_adapter.py, keras_backend.py, litert.py); only the model built differs."""
+(adapters/tensorflow_paths.py, keras_backend.py, litert.py); only the model built differs."""
 from __future__ import annotations
 
 import functools

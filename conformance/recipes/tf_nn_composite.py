@@ -2,7 +2,7 @@
 output, as a user writes it where tf.nn's own padding argument cannot compute the case (tf.nn.convolution
 and conv1d/conv3d_transpose take 'VALID'/'SAME' only); or, for a depthwise case, tf.nn.depthwise_conv2d
 in place of the grouped tf.nn.conv2d (whose gradients TensorFlow's CPU kernels refuse). On tf.nn, tf.xla.nn (the construction compiled
-with the training step) and tf.onednn.nn. The run is the target's own (adapters/tensorflow_adapter.py:
+with the training step) and tf.onednn.nn. The run is the target's own (adapters/tensorflow_paths.py:
 the tape, the layouts, the weights); only the forward differs."""
 from __future__ import annotations
 
