@@ -1,11 +1,12 @@
 """What every framework adapter provides, and the vocabulary shared by all of them.
 
-An adapter is one small class per framework (einops' backends are the model). Its class attribute
-`name` is the import name, the registry key and the CLI word. `__init__` imports the framework; no
-other module does. Adapters convert canonical arrays (float64, channels-first, weights as in
-docs/semantics.md#layouts) to the framework's native layout and dtype, call the API a user calls,
-and convert back.
-Padding semantics live in the case model and the oracle, not here: an adapter passes the case's own
+An adapter is one class per worker kind (einops' backends are the model): the framework's session in
+its process. Its class attribute `name` is the kind, the registry key and the CLI word. `__init__`
+imports the framework; no other module does. The native calls are its paths' (adapters/path.py: one
+small class per API, named by the API's declaration), which convert canonical arrays (float64,
+channels-first, weights as in docs/semantics.md#layouts) to the framework's native layout and dtype,
+call the API a user calls, and convert back.
+Padding semantics live in the case model and the oracle, not here: a path passes the case's own
 keyword where the API has one, explicit amounts otherwise, and says `Unsupported` when the API
 cannot express the case. It never emulates silently.
 """
@@ -127,7 +128,9 @@ class Observation:
 
 
 class Adapter:
-    """Base class. Subclasses set `name`, `apis`, `refusals` and implement the abstract methods."""
+    """Base class. Subclasses set `name`, `apis`, `refusals` and implement the environment's methods;
+    each API's path class (its declaration's `path`) does the rest, or a subclass overrides `run` and
+    `native_weight_shape` to serve its APIs itself."""
 
     name: str = ""
     apis: tuple[str, ...] = ()

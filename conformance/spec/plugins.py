@@ -6,8 +6,8 @@ A distribution declares, in its pyproject.toml,
     [project.entry-points."conv_conformance.targets"]
     myfw = "myfw_conformance:TARGETS"
 
-where `TARGETS` is a list of `conformance.spec.declaration.Declaration` (docs/architecture.md has the
-whole recipe). Every process of a run, the workers included, reads the same entry points, so a
+where `TARGETS` is a list of `conformance.spec.declaration.Declaration`, each naming its kind's adapter
+and its path class as "module:Class" (docs/architecture.md has the whole recipe). Every process of a run, the workers included, reads the same entry points, so a
 plugin's targets are everywhere the suite's are. What is wrong with a plugin is a `UsageError` of
 one line naming its entry point: the CLI prints it and exits 2.
 """
