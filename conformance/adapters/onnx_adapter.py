@@ -140,16 +140,8 @@ class OnnxAdapter(Adapter):
             raise Unsupported("onnxruntime reports no CUDAExecutionProvider")
         return [(CUDA_PROVIDER, dict(self._provider_options))]
 
-    def _session(self, model, device: str, providers: list):
-        ort = self.ort
-        options = ort.SessionOptions()
-        options.log_severity_level = 4  # fatal only: errors come back as exceptions, with their text
-        options.intra_op_num_threads = worker_threads()
-        if device == "gpu":
-            # a node the CUDA provider cannot run would otherwise run on the CPU, silently, under
-            # the gpu target's name: refused instead, with ORT's text
-            options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
-        return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+    def _session(self, model, providers: list):
+        return inference_session(self.ort, model.SerializeToString(), providers, worker_threads())
 
 
 class OnnxModel(Path):
@@ -206,7 +198,7 @@ class OnnxRuntime(OnnxModel):
         return self.adapter._providers(device)
 
     def evaluate(self, model, x, device: str, providers):
-        return self.adapter._session(model, device, providers).run(None, {"X": x})[0]
+        return self.adapter._session(model, providers).run(None, {"X": x})[0]
 
 
 class OnnxReference(OnnxModel):
@@ -222,6 +214,21 @@ class OnnxReference(OnnxModel):
 
     def evaluate(self, model, x, device: str, providers):
         return self.adapter.evaluator(model).run(None, {"X": x})[0]
+
+
+def inference_session(ort, model: bytes, providers: list, threads: int):
+    """An onnxruntime.InferenceSession of the model's bytes on `providers` (every path that runs a model
+    on ONNX Runtime opens it here): `threads` intra-op threads, its log silenced (errors come back as
+    exceptions, with their text), and on the CUDA provider no CPU fallback: a node the CUDA provider
+    cannot run would otherwise run on the CPU, silently, under the gpu target's name; it is refused
+    instead, with ORT's text."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # fatal only
+    options.intra_op_num_threads = threads
+    first = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
+    if first == CUDA_PROVIDER:
+        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    return ort.InferenceSession(model, options, providers=providers)
 
 
 def build_model(onnx, opset: int, case: Case, dtype: str, op: str, attrs: dict, w: np.ndarray, b: np.ndarray | None):

@@ -35,7 +35,7 @@ import numpy as np
 
 from conformance.adapters import artifacts, torch_snippet
 from conformance.adapters.base import Observation, Unsupported, dist_version
-from conformance.adapters.onnx_adapter import ORT_REFUSALS
+from conformance.adapters.onnx_adapter import ORT_REFUSALS, inference_session
 from conformance.adapters.path import Path
 from conformance.adapters.refusal import refusal_for
 from conformance.spec.case import Case
@@ -91,18 +91,19 @@ def layer_class(torch, case: Case, padding) -> tuple:
     return getattr(torch.nn, f"Conv{case.ndim}d" if case.op == "conv" else f"ConvTranspose{case.ndim}d"), kwargs
 
 
-def build_layer(adapter, case: Case, dtype: str, inputs, padding, obs: Observation):
-    """The CPU layer of `layer_class`, in `dtype`, with the case's weights; fills the layer's facts in
-    `obs` (its weight shape and parameter count). `adapter`: one with `torch` and `native()`."""
+def build_layer(adapter, case: Case, dtype: str, inputs, padding, obs: Observation, device: str = "cpu"):
+    """The layer of `layer_class` on the torch `device`, in `dtype`, with the case's weights (every torch
+    path that holds a layer builds it here); fills the layer's facts in `obs` (its weight shape and
+    parameter count). `adapter`: one with `torch` and `native()`."""
     t = adapter.torch
     cls, kwargs = layer_class(t, case, padding)
     with adapter.native():
-        layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias, dtype=getattr(t, dtype),
-                    **kwargs)
+        layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias, device=device,
+                    dtype=getattr(t, dtype), **kwargs)
     obs.layer_weight_shape = tuple(layer.weight.shape)
     obs.param_count = sum(p.numel() for p in layer.parameters())
     with t.no_grad():
-        layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts the dtype
+        layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts the dtype and device
         if case.bias:
             layer.bias.copy_(t.from_numpy(inputs.bias))
     return layer
@@ -163,17 +164,13 @@ def open_session(model: bytes, device: str, threads: int):
     """An onnxruntime.InferenceSession on the device's provider; ONNX Runtime's refusals are `Unsupported`."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 4  # refusals come back in the exceptions; its log would repeat them on stderr
     providers = ["CPUExecutionProvider"]
     if device == "gpu":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise Unsupported(f"this onnxruntime has no CUDAExecutionProvider (it has {ort.get_available_providers()})")
-        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         providers = ["CUDAExecutionProvider"]
     with ort_refusals("refused the exported model"):
-        session = ort.InferenceSession(model, options, providers=providers)
+        session = inference_session(ort, model, providers, threads)
     if session.get_providers()[0] != providers[0]:
         raise Unsupported(f"onnxruntime did not take {providers[0]}: it runs on {session.get_providers()}")
     return session

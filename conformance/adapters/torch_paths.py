@@ -10,7 +10,7 @@ import contextlib
 import functools
 import warnings
 
-from conformance.adapters import torch_snippet
+from conformance.adapters import torch_onnx, torch_snippet
 from conformance.adapters.base import Observation, compiled_failure, converted
 from conformance.adapters.path import Path
 from conformance.adapters.snippet import attach
@@ -68,10 +68,11 @@ class Functional(Eager):
 
     def construct(self, case, dtype, device, inputs, tensor, obs):
         adapter = self.adapter
-        kwargs = _arguments(adapter, case)
+        _, kwargs = torch_onnx.layer_class(adapter.torch, case, adapter.padding(case))
         fn = getattr(adapter.F, f"conv{case.ndim}d" if case.op == "conv" else f"conv_transpose{case.ndim}d")
         attach(obs, functools.partial(torch_snippet.write, case, dtype, "cuda" if device == "gpu" else "cpu",
-                                      f"torch.nn.functional.{fn.__name__}", kwargs, layer=False, modifiers=self.modifiers))
+                                      f"torch.nn.functional.{fn.__name__}", kwargs, layer=False,
+                                      modifiers=self.modifiers))
         return (lambda x, w, b: fn(x, w, b, **kwargs)), (tensor(inputs.weight), tensor(inputs.bias))
 
 
@@ -82,20 +83,11 @@ class Layer(Eager):
 
     def construct(self, case, dtype, device, inputs, tensor, obs):
         adapter = self.adapter
-        t, kwargs = adapter.torch, _arguments(adapter, case)
-        dev = "cuda" if device == "gpu" else "cpu"
-        cls = getattr(t.nn, f"Conv{case.ndim}d" if case.op == "conv" else f"ConvTranspose{case.ndim}d")
+        dev, padding = "cuda" if device == "gpu" else "cpu", adapter.padding(case)
+        cls, kwargs = torch_onnx.layer_class(adapter.torch, case, padding)
         attach(obs, functools.partial(torch_snippet.write, case, dtype, dev, f"torch.nn.{cls.__name__}", kwargs,
                                       layer=True, modifiers=self.modifiers))
-        with adapter.native():
-            layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias,
-                        device=dev, dtype=adapter.dtypes[dtype], **kwargs)
-        obs.layer_weight_shape = tuple(layer.weight.shape)
-        obs.param_count = sum(p.numel() for p in layer.parameters())
-        with t.no_grad():
-            layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts dtype and device
-            if case.bias:
-                layer.bias.copy_(t.from_numpy(inputs.bias))
+        layer = torch_onnx.build_layer(adapter, case, dtype, inputs, padding, obs, device=dev)
         self.prepare_layer(layer, case)
         return layer, (layer.weight, layer.bias)
 
@@ -169,14 +161,6 @@ class CompiledChannelsLastLayer(Compiled, ChannelsLastLayer):
     """`torch.compile.channels_last.layer`."""
 
     modifiers = frozenset({"compile", "channels_last"})
-
-
-def _arguments(adapter, case: Case) -> dict:
-    """The keyword arguments of the functional conv and of the layer."""
-    kwargs = dict(stride=case.stride, padding=adapter.padding(case), dilation=case.dilation, groups=case.groups)
-    if case.op == "conv_transpose":
-        kwargs["output_padding"] = case.output_padding
-    return kwargs
 
 
 def _tensor_maker(torch, dev: str, dtype):
