@@ -153,9 +153,9 @@ def test_repeated_config_hits_the_jit_cache(adapter):
     c = case(**PLAIN["conv2d-pad1"])
     inputs = make_inputs(c, "float32")
     adapter.run("jax.lax", c, "float32", "cpu", inputs)
-    size = adapter._forward_backward._cache_size()
+    size = adapter.forward_backward._cache_size()
     adapter.run("jax.lax", c, "float32", "cpu", inputs)
-    assert adapter._forward_backward._cache_size() == size
+    assert adapter.forward_backward._cache_size() == size
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -185,7 +185,7 @@ def test_environment_devices_and_precision(adapter):
         assert settings["jax_default_matmul_precision"] == "highest"
     assert jax.config.jax_default_matmul_precision != "highest"
     with adapter.precision("cpu", "defaults") as settings:
-        assert settings == adapter._settings()
+        assert settings == adapter.settings()
 
 
 @pytest.mark.parametrize("api", APIS)

@@ -71,11 +71,62 @@ GOOD = ("from conformance.spec.frameworks import Declaration\n"
 
 
 def test_a_plugin_declares_what_an_in_tree_target_can(monkeypatch, tmp_path):
-    declare(monkeypatch, tmp_path, GOOD)
+    declare(monkeypatch, tmp_path, GOOD.replace("forward_only=True", "forward_only=True, path='my_paths:Functional'"))
     assert "myfw" in frameworks.kinds() and frameworks.kind_apis("myfw") == ("my.functional",)
     assert frameworks.forward_only("my.functional") and frameworks.api_devices("my.functional") == ("cpu",)
     assert frameworks.kind_variables("myfw") == {"MY_SWITCH": "1"}
     assert frameworks.kind_adapter("myfw") == ("my_adapter", "MyAdapter")
+    assert frameworks.declaration("my.functional").path == "my_paths:Functional"
+
+
+PATHS = """
+from conformance.adapters.base import Adapter, Observation
+from conformance.adapters.path import Path
+
+
+class MyAdapter(Adapter):
+    def __init__(self):
+        self.calls = []
+
+
+class Functional(Path):
+    def native_weight_shape(self, case):
+        return ("native", self.api)
+
+    def run(self, case, dtype, device, inputs):
+        self.adapter.calls.append((self.api, case, dtype, device, inputs))
+        return Observation(output=None, notes=[f"ran by {type(self).__name__}"])
+"""
+
+
+def test_an_adapter_runs_each_api_by_the_path_class_its_declaration_names(monkeypatch, tmp_path):
+    declare(monkeypatch, tmp_path, GOOD.replace("]\n", ", Declaration('my.layer', 'myfw', 'my_adapter:MyAdapter', "
+                                                      "('numpy',), variables={'MY_SWITCH': '1'})]\n").replace(
+        "forward_only=True", "forward_only=True, path='my_adapter:Functional'"))
+    (tmp_path / "my_adapter.py").write_text(PATHS)
+    monkeypatch.delitem(sys.modules, "my_adapter", raising=False)
+    monkeypatch.setenv("MY_SWITCH", "1")  # the kind's variables, which loading it would set in this process
+    from conformance.adapters import load_adapter
+
+    adapter = load_adapter("myfw")
+    path = adapter.paths["my.functional"]
+    assert type(path).__name__ == "Functional" and path.adapter is adapter and path.api == "my.functional"
+    assert set(adapter.paths) == {"my.functional"}  # my.layer names no path class: its adapter would run it
+    obs = adapter.run("my.functional", "the case", "float32", "cpu", "the inputs")
+    assert obs.notes == ["ran by Functional"]
+    assert adapter.calls == [("my.functional", "the case", "float32", "cpu", "the inputs")]
+    assert adapter.native_weight_shape("my.functional", "the case") == ("native", "my.functional")
+    with pytest.raises(NotImplementedError, match="no path for 'my.layer'"):
+        adapter.run("my.layer", "the case", "float32", "cpu", "the inputs")
+
+
+def test_every_builtin_api_names_a_path_class_of_the_adapters():
+    from conformance.adapters.path import Path as PathClass, path_class
+
+    for d in BUILTIN:
+        assert d.path.startswith("conformance.adapters."), d.api
+        cls = path_class(d.api)
+        assert isinstance(cls, type) and issubclass(cls, PathClass), d.api
 
 
 @pytest.mark.parametrize("code, expected", [
@@ -89,7 +140,10 @@ def test_a_plugin_declares_what_an_in_tree_target_can(monkeypatch, tmp_path):
     (GOOD.replace("'my_adapter:MyAdapter'", "'my_adapter.MyAdapter'"), "adapter 'my_adapter.MyAdapter' must be 'module:Class'"),
     (GOOD.replace("devices=('cpu',)", "devices=('tpu',)"), "devices ('tpu',) must be a non-empty tuple of cpu, gpu"),
     (GOOD.replace("]\n", "] * 2\n"), "target 'my.functional' is declared by"),
-], ids=["import-error", "wrong-type", "missing-field", "builtin-api", "builtin-kind", "adapter", "devices", "duplicate"])
+    (GOOD.replace("forward_only=True", "forward_only=True, path='my_paths.Functional'"),
+     "path 'my_paths.Functional' must be 'module:Class'"),
+], ids=["import-error", "wrong-type", "missing-field", "builtin-api", "builtin-kind", "adapter", "devices", "duplicate",
+        "path"])
 def test_a_malformed_plugin_is_one_error_naming_its_entry_point(monkeypatch, tmp_path, code, expected):
     declare(monkeypatch, tmp_path, code)
     with pytest.raises(UsageError) as caught:

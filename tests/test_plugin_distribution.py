@@ -1,5 +1,5 @@
 """A target outside the suite, as a third party would write it (docs/architecture.md, "A target
-outside the suite"): a distribution with a tiny NumPy "framework", its adapter and its declaration,
+outside the suite"): a distribution with a tiny NumPy "framework", its adapter, its path class and its declaration,
 installed with pip into a fresh virtual environment that sees the suite, then taken through
 `conformance list`, a run and its report, `repro`, the faults search, and a malformed entry point."""
 from __future__ import annotations
@@ -52,24 +52,23 @@ def conv1d(x, w, b=None):
 TARGETS = '''from conformance.spec.frameworks import Declaration
 
 TARGETS = [Declaration("tinyconv.functional", "tinyconv", "tinyconv_conformance.adapter:TinyAdapter", ("tinyconv",),
-                       devices=("cpu",), forward_only=True)]
+                       devices=("cpu",), forward_only=True, path="tinyconv_conformance.adapter:TinyConvPath")]
 '''
-ADAPTER = '''"""The suite's adapter of tinyconv: one path, a forward-only functional call on the CPU."""
+ADAPTER = '''"""The suite's adapter of tinyconv (the framework's session) and its one path, a forward-only
+functional call on the CPU (the class its declaration names)."""
 import contextlib
 
 import numpy as np
 
 from conformance.adapters.base import Adapter, Observation, Unsupported
+from conformance.adapters.path import Path
 from conformance.adapters.snippet import Snippet, attach, random_data
 
 NO_GRADIENTS = "tinyconv computes no gradients"
 
 
-class TinyConvPath:
+class TinyConvPath(Path):
     """tinyconv.conv1d on the case, in the dtype; what it cannot express is Unsupported."""
-
-    def __init__(self, tinyconv):
-        self.tinyconv = tinyconv
 
     def check(self, case, dtype):
         if case.op != "conv" or len(case.input_shape) != 3 or case.groups != 1 or case.stride != (1,) \\
@@ -80,11 +79,11 @@ class TinyConvPath:
         return [f"y = tinyconv.conv1d(x.astype(np.{dtype}), w.astype(np.{dtype}), "
                 f"None if b is None else b.astype(np.{dtype}))"]
 
-    def run(self, adapter, case, dtype, inputs):
+    def run(self, case, dtype, device, inputs):
         self.check(case, dtype)
         x, w, b, _ = inputs
-        with adapter.native():
-            y = self.tinyconv.conv1d(x.astype(dtype), w.astype(dtype), None if b is None else b.astype(dtype))
+        with self.adapter.native():
+            y = self.adapter.tinyconv.conv1d(x.astype(dtype), w.astype(dtype), None if b is None else b.astype(dtype))
         obs = Observation(output=np.asarray(y, dtype=np.float64), grad_input=Unsupported(NO_GRADIENTS),
                           grad_weight=Unsupported(NO_GRADIENTS), grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
         attach(obs, lambda grads: Snippet(["import tinyconv"], self.call(dtype),
@@ -98,7 +97,7 @@ class TinyAdapter(Adapter):
 
     def __init__(self):
         import tinyconv
-        self.tinyconv, self.path = tinyconv, TinyConvPath(tinyconv)
+        self.tinyconv = tinyconv
 
     def version(self):
         return self.tinyconv.__version__
@@ -112,12 +111,6 @@ class TinyAdapter(Adapter):
     @contextlib.contextmanager
     def precision(self, device, profile):
         yield {"tf32": False}
-
-    def native_weight_shape(self, api, case):
-        return tuple(case.weight_shape)
-
-    def run(self, api, case, dtype, device, inputs):
-        return self.path.run(self, case, dtype, inputs)
 '''
 CASES = """cases:
   - {id: tiny, op: conv, input_shape: [2, 3, 9], out_channels: 4, kernel_size: 3, dtypes: [float32, float64]}

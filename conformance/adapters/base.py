@@ -1,11 +1,12 @@
 """What every framework adapter provides, and the vocabulary shared by all of them.
 
-An adapter is one small class per framework (einops' backends are the model). Its class attribute
-`name` is the import name, the registry key and the CLI word. `__init__` imports the framework; no
-other module does. Adapters convert canonical arrays (float64, channels-first, weights as in
-docs/semantics.md#layouts) to the framework's native layout and dtype, call the API a user calls,
-and convert back.
-Padding semantics live in the case model and the oracle, not here: an adapter passes the case's own
+An adapter is one class per worker kind (einops' backends are the model): the framework's session in
+its process. Its class attribute `name` is the kind, the registry key and the CLI word. `__init__`
+imports the framework; no other module does. The native calls are its paths' (adapters/path.py: one
+small class per API, named by the API's declaration), which convert canonical arrays (float64,
+channels-first, weights as in docs/semantics.md#layouts) to the framework's native layout and dtype,
+call the API a user calls, and convert back.
+Padding semantics live in the case model and the oracle, not here: a path passes the case's own
 keyword where the API has one, explicit amounts otherwise, and says `Unsupported` when the API
 cannot express the case. It never emulates silently.
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from conformance.adapters.path import Path, load_paths
 from conformance.adapters.refusal import Refusal, refusal_for
 from conformance.errors import strip_escapes
 from conformance.spec.case import Case
@@ -93,13 +95,9 @@ class Target:
         return self.api.endswith(".layer")
 
 
-def api_surface(api: str) -> str:
-    """What a user calls, the API name's last word: 'functional', 'layer', 'nn', 'lax'."""
-    return api.rsplit(".", 1)[-1]
-
-
 def api_modifiers(api: str) -> frozenset[str]:
-    """The path an API name promises, the words between its first and last:
+    """The words of an API name between its first and last, which a planted fault of one path matches
+    (search/faults.py; the adapters run a path by its class, never by these words):
     'torch.compile.channels_last.layer' -> {'compile', 'channels_last'}; 'tf.nn' -> {}."""
     return frozenset(api.split(".")[1:-1])
 
@@ -130,7 +128,9 @@ class Observation:
 
 
 class Adapter:
-    """Base class. Subclasses set `name`, `apis`, `refusals` and implement the abstract methods."""
+    """Base class. Subclasses set `name`, `apis`, `refusals` and implement the environment's methods;
+    each API's path class (its declaration's `path`) does the rest, or a subclass overrides `run` and
+    `native_weight_shape` to serve its APIs itself."""
 
     name: str = ""
     apis: tuple[str, ...] = ()
@@ -166,22 +166,35 @@ class Adapter:
         return ("defaults",)
 
     # ---------------------------------------------------------------- semantics
+    @functools.cached_property
+    def paths(self) -> dict[str, Path]:
+        """The kind's API paths by name, each built with this adapter (conformance/adapters/path.py):
+        the class its declaration names (`Declaration.path`)."""
+        return load_paths(self)
+
+    def path_for(self, api: str) -> Path:
+        """The path object of `api` (`paths`)."""
+        try:
+            return self.paths[api]
+        except KeyError:
+            raise NotImplementedError(f"{type(self).__name__} has no path for {api!r}: its declaration names no "
+                                      f"path class (Declaration.path) and the adapter does not run it itself") from None
+
     def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
         """The weight shape the framework documents for this API, derived from the canonical shape by rule."""
-        raise NotImplementedError
+        return self.path_for(api).native_weight_shape(case)
 
     def run(self, api: str, case: Case, dtype: str, device: str, inputs: Inputs) -> Observation:
-        """Forward and gradients (upstream gradient inputs.grad_output) with the API a user calls.
-
-        Raise `Unsupported` when the API cannot express the case or the dtype.
-        """
-        raise NotImplementedError
+        """Forward and gradients (upstream gradient inputs.grad_output) with the API a user calls: its
+        path's `run`. Raises `Unsupported` when the API cannot express the case or the dtype."""
+        return self.path_for(api).run(case, dtype, device, inputs)
 
     def start_errors(self) -> dict[str, str]:
         """The APIs of this kind that cannot start here although their own packages are installed
-        (`frameworks.api_packages`: Keras on a backend, flax, onnxscript, the LiteRT interpreter), each with the
-        import's error: a broken install or upgrade is a failed start of that target, never a refusal
-        of every case. A package that is not installed at all is not here: the run skips its API."""
+        (`frameworks.api_packages`: Keras on a backend, flax, onnxscript), each with the import's error,
+        and those whose path says why it cannot start (`Path.start_error`: the LiteRT interpreter): a
+        broken install or upgrade is a failed start of that target, never a refusal of every case. A
+        package that is not installed at all is not here: the run skips its API."""
         errors = {}
         for api in self.apis:
             for package in api_packages(api):
@@ -194,10 +207,16 @@ class Adapter:
                 except Exception as exc:  # noqa: BLE001 - whatever the import raised is the failure
                     errors[api] = f"{package} failed to import: {type(exc).__name__}: {first_lines(str(exc))}"
                     break
+            if api not in errors and api in self.paths:
+                failure = self.paths[api].start_error()
+                if failure:
+                    errors[api] = failure
         return errors
 
     def import_package(self, api: str, package: str):
-        """Import `package` as `api` imports it when it runs (a subclass imports Keras with its backend)."""
+        """Import `package` as `api` imports it when it runs (its path's way: Keras with its backend)."""
+        if api in self.paths:
+            return self.paths[api].import_package(package)
         return importlib.import_module(package)
 
     # ---------------------------------------------------------------- helpers for subclasses

@@ -23,9 +23,9 @@ import warnings
 
 from conformance.adapters import artifacts, executorch_snippet, torch_adapter, torch_onnx
 from conformance.adapters.base import Adapter, Observation, Unsupported, dist_version
+from conformance.adapters.path import Path
 from conformance.adapters.refusal import Refusal
 from conformance.adapters.snippet import attach
-from conformance.spec.case import Case
 
 APIS = ("executorch.xnnpack",)
 NO_GRADIENTS = "the ExecuTorch runtime runs the program for inference only: no gradients"
@@ -65,35 +65,6 @@ class ExecuTorchAdapter(Adapter):
                 "torchao": dist_version("torchao"), "backend": "XNNPACK (XnnpackPartitioner, its defaults)",
                 "threads": self.torch.get_num_threads(), "programs_kept": artifacts.location()}
 
-    # ---------------------------------------------------------------- semantics
-    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        return case.weight_shape  # PyTorch's layouts are the suite's
-
-    def run(self, api, case, dtype, device, inputs) -> Observation:
-        if device != "cpu":
-            raise Unsupported("executorch.xnnpack runs on the CPU only (XNNPACK)")
-        t = self.torch
-        obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
-                          grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
-        padding = torch_adapter.padding_argument(case)
-        cls, kwargs = torch_onnx.layer_class(t, case, padding)
-        attach(obs, functools.partial(executorch_snippet.write, case, dtype, f"torch.nn.{cls.__name__}", kwargs))
-        self.refusals = torch_adapter.REFUSALS
-        layer = torch_onnx.build_layer(self, case, dtype, inputs, padding, obs)
-        layer.eval()  # as users export for inference; a conv computes the same in both modes
-        x = t.from_numpy(inputs.input).to(dtype=getattr(t, dtype))
-        packed = artifacts.made(self, "executorch.xnnpack", lambda: self._key(layer, x),
-                                lambda: self._lowered(layer, x))
-        ops, program = unpack(packed)
-        obs.notes.append(f"ExecuTorch program operators (after XNNPACK partitioning): {ops}")
-        if case.ndim == 3 and any(op.startswith("aten.convolution") for op in ops):  # the portable kernel's check
-            self.refusals = self.refusals + (PORTABLE_3D_REFUSAL,)
-        with self.native():
-            method = self.runtime.load_program(program).load_method("forward")
-            (y,) = method.execute([x])
-        obs.output = y.detach().to(t.float64).numpy()
-        return obs
-
     def _lowered(self, layer, x) -> bytes:
         """The program's bytes, packed with the operators its graph calls (`pack`): torch.export,
         XNNPACK partitioning, to_executorch. Their refusals are `unsupported` with their text."""
@@ -116,6 +87,36 @@ class ExecuTorchAdapter(Adapter):
                 "parameters": {name: [str(p.dtype), list(p.shape), torch_onnx.bytes_digest(t, p)]
                                for name, p in layer.named_parameters()},
                 "input": [list(x.shape), str(x.dtype)]}
+
+
+class XnnpackProgram(Path):
+    """`executorch.xnnpack`: the torch.nn layer exported, lowered for XNNPACK and run by the runtime."""
+
+    def run(self, case, dtype, device, inputs) -> Observation:
+        if device != "cpu":
+            raise Unsupported("executorch.xnnpack runs on the CPU only (XNNPACK)")
+        adapter = self.adapter
+        t = adapter.torch
+        obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
+                          grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
+        padding = torch_adapter.padding_argument(case)
+        cls, kwargs = torch_onnx.layer_class(t, case, padding)
+        attach(obs, functools.partial(executorch_snippet.write, case, dtype, f"torch.nn.{cls.__name__}", kwargs))
+        adapter.refusals = torch_adapter.REFUSALS
+        layer = torch_onnx.build_layer(adapter, case, dtype, inputs, padding, obs)
+        layer.eval()  # as users export for inference; a conv computes the same in both modes
+        x = t.from_numpy(inputs.input).to(dtype=getattr(t, dtype))
+        packed = artifacts.made(adapter, "executorch.xnnpack", lambda: adapter._key(layer, x),
+                                lambda: adapter._lowered(layer, x))
+        ops, program = unpack(packed)
+        obs.notes.append(f"ExecuTorch program operators (after XNNPACK partitioning): {ops}")
+        if case.ndim == 3 and any(op.startswith("aten.convolution") for op in ops):  # the portable kernel's check
+            adapter.refusals = adapter.refusals + (PORTABLE_3D_REFUSAL,)
+        with adapter.native():
+            method = adapter.runtime.load_program(program).load_method("forward")
+            (y,) = method.execute([x])
+        obs.output = y.detach().to(t.float64).numpy()
+        return obs
 
 
 def _op_name(target) -> str:

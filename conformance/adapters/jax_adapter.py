@@ -37,34 +37,26 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
-import importlib
-import math
 import os
 import shutil
 import tempfile
 from typing import NamedTuple
 
-import numpy as np
 
-from conformance.spec.case import Case
-from conformance.adapters import jax_snippet, keras_backend, keras_layers, keras_ops
-from conformance.adapters.snippet import attach
-from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, Observation, Unsupported, channels_first, channels_last, converted, dist_version, kernel_first, kernel_last
+from conformance.adapters import keras_layers, keras_ops
+from conformance.adapters.base import SHARED_CACHE_VARIABLE, Adapter, dist_version
 
-# Channels-last dimension numbers per spatial rank (lhs, rhs, out).
-_DIMENSION_NUMBERS = jax_snippet.DIMENSION_NUMBERS
 FLAX_SAME_LOWER_NOTE = ("padding 'SAME_LOWER': not among the strings Flax documents; nn.Conv passes a string it "
                         "does not handle itself to jax.lax.conv_general_dilated, which documents 'SAME_LOWER'")
-KERAS_PATHS = {"keras.jax.layer": keras_backend.run_keras_layer, "keras.jax.ops": keras_ops.run}
 TRANSPOSE_KERNEL_NOTE = ("transpose_kernel=True (kernel flipped, I/O swapped by JAX: the adjoint of "
                          "conv, as the reference; the default False is not the adjoint)")
 
 
-class _Spec(NamedTuple):
+class Spec(NamedTuple):
     """Everything static about one native call: the key of the compiled-program cache."""
 
     api: str
+    layer: bool  # flax.layer's Flax module, else jax.lax's call
     op: str
     ndim: int
     features: int
@@ -101,7 +93,7 @@ class JaxAdapter(Adapter):
         # jax.lax and Flax refuse nothing the library asks that the adapter does not check itself (no
         # groups in transposed convs, no SAME_LOWER there): only keras.jax.layer's Keras refusals.
         self.refusals = keras_layers.REFUSALS + keras_ops.REFUSALS
-        self._dtypes = {"float16": jnp.float16, "bfloat16": jnp.bfloat16,
+        self.dtypes = {"float16": jnp.float16, "bfloat16": jnp.bfloat16,
                         "float32": jnp.float32, "float64": jnp.float64}
 
         def forward(spec, x, w, b):
@@ -113,21 +105,14 @@ class JaxAdapter(Adapter):
 
         # jit caches per static spec and argument shapes/dtypes (and x64 / precision config), so a
         # repeated configuration reuses its executable.
-        self._forward = jax.jit(forward, static_argnums=0)
-        self._forward_backward = jax.jit(forward_backward, static_argnums=0)
+        self.forward = jax.jit(forward, static_argnums=0)
+        self.forward_backward = jax.jit(forward_backward, static_argnums=0)
         self._layer_shapes: dict = {}
         self._case_in_memory = None  # the case whose compiled programs the jit caches hold
         self.compilation_cache = _use_compilation_cache(jax)
 
-    def import_package(self, api: str, package: str):
-        if package == "keras" and (api in keras_backend.BACKENDS or api in keras_ops.BACKENDS):
-            return keras_backend.import_keras(keras_backend.BACKENDS.get(api) or keras_ops.BACKENDS[api])
-        if package == "flax":
-            return importlib.import_module("flax.linen")  # what flax.layer runs
-        return super().import_package(api, package)
-
     # ---------------------------------------------------------------- environment
-    def _x64(self):
+    def x64(self):
         """A context enabling float64 for one call: `jax.enable_x64` (JAX >= 0.8), else the older
         `jax.experimental.enable_x64`, so the upgrade gate can run an older JAX too."""
         if hasattr(self.jax, "enable_x64"):
@@ -156,10 +141,10 @@ class JaxAdapter(Adapter):
                "xla_flags": os.environ.get("XLA_FLAGS"),
                "compilation_cache": {"dir": self.compilation_cache,
                                      "min_compile_time_secs": jax.config.jax_persistent_cache_min_compile_time_secs}}
-        env.update(self._settings())
+        env.update(self.settings())
         return env
 
-    def _settings(self) -> dict:
+    def settings(self) -> dict:
         c = self.jax.config
         return {"jax_default_matmul_precision": c.jax_default_matmul_precision,
                 "jax_enable_x64": c.jax_enable_x64}
@@ -170,78 +155,17 @@ class JaxAdapter(Adapter):
         # it is part of jit's cache key, so strict and defaults programs never share an executable.
         ctx = self.jax.default_matmul_precision("highest") if profile == "strict" else contextlib.nullcontext()
         with ctx:
-            yield self._settings()
+            yield self.settings()
 
-    # ---------------------------------------------------------------- semantics
-    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        if api in keras_backend.BACKENDS:
-            return keras_backend.native_weight_shape(api, case)
-        if api in keras_ops.BACKENDS:
-            return keras_ops.native_weight_shape(case)
-        # Both APIs, both ops: kernel_last of the canonical weight, (A, B, *k) -> (*k, B, A).
-        # conv (*k, I/g, O): lax 'HWIO' as our dimension_numbers declare; Flax nn.Conv creates
-        #   kernel_size + (in_features // feature_group_count, features).
-        # conv_transpose (*k, O, I): with transpose_kernel=True JAX swaps the kernel's I and O axes
-        #   before its conv, so the array given under 'HWIO' holds O where the spec says I (the
-        #   TF/Keras layout, as the lax docs say); Flax ConvTranspose(transpose_kernel=True) creates
-        #   kernel_size + (features, in_features) (its docstring example: kernel (6, 6, 4, 3)).
-        return tuple(case.weight_shape[2:]) + (case.weight_shape[1], case.weight_shape[0])
+    # ---------------------------------------------------------------- construction
+    # The paths (jax_paths.py, keras_backend.py, keras_ops.py) run in this session: the jitted
+    # programs are shared by jax.lax and flax.layer, whose path says what a program calls.
+    def _native(self, spec: Spec):
+        """The user's call on the path `spec.api`, as a function of native (x, w, b); traced inside jit."""
+        return self.paths[spec.api].native(spec)
 
-    def _padding(self, case: Case, api: str) -> tuple[str | tuple, list[str]]:
-        """The native padding argument, and a note when the case's form had to be converted."""
-        kw = case.padding if isinstance(case.padding, str) else None
-        if case.op == "conv":
-            # lax and Flax explicit conv padding are (low, high) amounts, as the case's pads.
-            if kw == "same_lower":  # lax's own keyword (conv_general_dilated documents it)
-                return "SAME_LOWER", [] if api == "jax.lax" else [FLAX_SAME_LOWER_NOTE]
-            if kw in ("same", "valid") or (kw == "causal" and api == "flax.layer"):
-                return kw.upper(), []
-            return tuple(case.pads), []  # lax has no 'causal': its pads, k_eff - 1 at the start
-        if kw == "same_lower":
-            what = "flax.linen.ConvTranspose (which passes it to jax.lax.conv_transpose)" if api == "flax.layer" \
-                else "jax.lax.conv_transpose"
-            raise Unsupported(f"{what} takes padding 'SAME', 'VALID' or explicit pairs; it has no 'SAME_LOWER'")
-        if kw in ("same", "valid") and not any(case.output_padding):
-            return kw.upper(), []
-        # A documented convention conversion, like a layout change: explicit pairs of
-        # lax.conv_transpose (and of Flax ConvTranspose, which passes them on) are padding of the
-        # stride-dilated input of the underlying stride-1 conv (use_consistent_padding=False, the
-        # default), not a crop of the full output; there is no output_padding argument. Cropping
-        # [b, e] with output_padding op is padding (k_eff-1-b, k_eff-1-e+op), negative amounts crop.
-        # https://docs.jax.dev/en/latest/_autosummary/jax.lax.conv_transpose.html
-        pads = tuple((k - 1 - b, k - 1 - e + op) for k, (b, e), op in
-                     zip(case.effective_kernel, case.pads, case.output_padding))
-        notes = []
-        if kw:
-            notes.append(f"padding {kw!r} with output_padding {list(case.output_padding)}: passed as "
-                         f"explicit pairs {[list(p) for p in pads]} (JAX has no output_padding)")
-        return pads, notes
-
-    def _native(self, spec: _Spec):
-        """The user's call, as a function of native (x, w, b); traced inside jit."""
-        lax, dn = self.lax, _DIMENSION_NUMBERS[spec.ndim]
-        if spec.api == "jax.lax":
-            def call(x, w, b):
-                if spec.op == "conv":
-                    y = lax.conv_general_dilated(x, w, spec.stride, spec.padding, rhs_dilation=spec.dilation,
-                                                 dimension_numbers=dn, feature_group_count=spec.groups)
-                else:
-                    y = lax.conv_transpose(x, w, spec.stride, spec.padding, rhs_dilation=spec.dilation,
-                                           dimension_numbers=dn, transpose_kernel=True)
-                # lax has no bias: users add it, broadcast over the channels-last axis. Written as
-                # Flax writes it (a reshape to (1, ..., 1, C), then add), so that a case's jax.lax and
-                # flax.layer programs lower to the same IR and share one compilation (_use_compilation_cache).
-                return y if b is None else y + b.reshape((1,) * (y.ndim - 1) + (-1,))
-            return call
-        layer = self._layer(spec)
-
-        def call(x, w, b):
-            params = {"kernel": w} if b is None else {"kernel": w, "bias": b}
-            return layer.apply({"params": params}, x)
-        return call
-
-    def _layer(self, spec: _Spec):
-        nn, jdt = self.nn, self._dtypes[spec.dtype]
+    def flax_layer(self, spec: Spec):
+        nn, jdt = self.nn, self.dtypes[spec.dtype]
         common = dict(features=spec.features, kernel_size=spec.kernel_size, strides=spec.stride,
                       padding=spec.padding, kernel_dilation=spec.dilation, use_bias=spec.bias,
                       dtype=jdt, param_dtype=jdt)
@@ -249,91 +173,29 @@ class JaxAdapter(Adapter):
             return nn.Conv(feature_group_count=spec.groups, **common)
         return nn.ConvTranspose(transpose_kernel=True, **common)
 
-    def _forget_programs(self) -> None:
+    def forget_programs(self) -> None:
         """Drop the compiled programs of the previous case from memory. A case's programs are reused
         by its own dtypes and targets; another case with the same program gets it from the persistent
         cache (`_use_compilation_cache`) at once. Kept, they grow a worker by megabytes a case,
         gigabytes over the library."""
-        for fn in (self._forward, self._forward_backward):
+        for fn in (self.forward, self.forward_backward):
             clear = getattr(fn, "clear_cache", None)  # older JAX: no per-function clear; keep them
             if clear is not None:
                 clear()
         self._layer_shapes.clear()
 
-    def _layer_params(self, spec: _Spec, x_shape: tuple) -> dict:
+    def layer_params(self, spec: Spec, x_shape: tuple) -> dict:
         """The shapes of the params the layer creates: its init, evaluated abstractly (no compute)."""
         key = (spec, x_shape)
         if key not in self._layer_shapes:
             jax = self.jax
-            x = jax.ShapeDtypeStruct(x_shape, self._dtypes[spec.dtype])
+            x = jax.ShapeDtypeStruct(x_shape, self.dtypes[spec.dtype])
             with self.native():
                 # the key is made inside the abstract evaluation too: made eagerly, it would compile
                 # a seeding program (once per x64 mode), the only compilation besides the case's own
-                variables = jax.eval_shape(lambda x: self._layer(spec).init(jax.random.key(0), x), x)
+                variables = jax.eval_shape(lambda x: self.flax_layer(spec).init(jax.random.key(0), x), x)
             self._layer_shapes[key] = variables["params"]
         return self._layer_shapes[key]
-
-    def run(self, api, case, dtype, device, inputs) -> Observation:
-        if api in KERAS_PATHS:  # Keras on this backend: its layers, or keras.ops
-            return KERAS_PATHS[api](self, api, case, dtype, device, inputs)
-        jax = self.jax
-        if api == "flax.layer" and self.nn is None:
-            self.import_package(api, "flax")  # raises its import's error where flax is installed
-            raise Unsupported("flax is not installed")
-        if case.op == "conv_transpose" and case.groups > 1:
-            what = "flax.linen.ConvTranspose" if api == "flax.layer" else "jax.lax.conv_transpose"
-            raise Unsupported(f"{what} has no groups (feature_group_count); this case has groups={case.groups}")
-        if device == "gpu" and "gpu" not in self.devices():
-            raise Unsupported("JAX sees no GPU")
-        if case.id != self._case_in_memory:
-            self._forget_programs()
-            self._case_in_memory = case.id
-        padding, notes = self._padding(case, api)
-        spec = _Spec(api, case.op, case.ndim, case.out_channels, case.kernel_size, case.stride, padding,
-                     case.dilation, case.groups, case.bias, dtype)
-        if case.op == "conv_transpose":
-            notes.insert(0, TRANSPOSE_KERNEL_NOTE)
-        obs = Observation(output=None, notes=notes)
-        attach(obs, functools.partial(jax_snippet.write, spec, case, self._settings(), device))
-
-        # Native layout and dtype, converted here, outside native(): our mistakes stay errors.
-        jdt = self._dtypes[dtype]
-        host = [None if a is None else a.astype(np.dtype(jdt)) for a in
-                (channels_last(inputs.input), kernel_last(inputs.weight), inputs.bias,
-                 channels_last(inputs.grad_output))]
-        dev = jax.devices(device)[0]
-        # float64 needs x64, enabled for this call only (it is also part of jit's cache key).
-        with self._x64() if dtype == "float64" else contextlib.nullcontext():
-            x, w, b, g = (None if a is None else jax.device_put(a, dev) for a in host)
-            if api == "flax.layer":
-                params = self._layer_params(spec, x.shape)
-                obs.layer_weight_shape = tuple(params["kernel"].shape)
-                obs.param_count = sum(math.prod(p.shape) for p in jax.tree.leaves(params))
-                if set(params) != ({"kernel", "bias"} if case.bias else {"kernel"}):
-                    raise RuntimeError(f"unexpected Flax param tree {sorted(params)}")
-                if obs.layer_weight_shape != w.shape:  # the weight_shape check reports the difference
-                    obs.output = obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(
-                        f"the layer's kernel is {list(obs.layer_weight_shape)}, not the documented "
-                        f"{list(w.shape)}: the case's weights cannot be loaded into it")
-                    return obs
-            try:
-                with self.native():
-                    y, gx, gw, gb = jax.block_until_ready(self._forward_backward(spec, x, w, b, g))
-            except Exception as exc:  # the backward may be what is refused or failed: keep the forward
-                with self.native():
-                    y = jax.block_until_ready(self._forward(spec, x, w, b))
-                gx = gw = gb = exc
-                if y.shape != g.shape:  # the vjp refused our upstream gradient (output_shape reports it)
-                    gx = gw = gb = Unsupported(
-                        f"gradients not compared: the output is {[y.shape[0], y.shape[-1], *y.shape[1:-1]]}, "
-                        f"not the case's {list(case.output_shape)}, so the case's upstream gradient does not apply")
-        obs.output = channels_first(self.to_numpy64(y))
-        # gb is None without a bias; an exception (refusal or failure) is each gradient's value
-        obs.grad_input = converted(gx, lambda a: channels_first(self.to_numpy64(a)))
-        obs.grad_weight = converted(gw, lambda a: kernel_first(self.to_numpy64(a)))
-        obs.grad_bias = converted(gb, self.to_numpy64)
-        return obs
-
 
 def _use_compilation_cache(jax) -> str:
     """Turn on JAX's persistent compilation cache (documented at

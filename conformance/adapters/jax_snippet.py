@@ -1,8 +1,8 @@
 """The JAX targets' native call as code (conformance/adapters/snippet.py): jax.lax and Flax linen as
-jax_adapter.py calls them, in one jax.jit of the forward and jax.vjp's backward. Layouts:
+jax_paths.py calls them, in one jax.jit of the forward and jax.vjp's backward. Layouts:
 channels-last input (N, *spatial, C) and the kernel (*k, B, A) for the suite's weight (A, B, *k)
 (`kernel_last`): 'HWIO' as the dimension numbers declare, which with transpose_kernel=True holds
-(*k, O, I) for a transposed conv (jax_adapter.native_weight_shape says why).
+(*k, O, I) for a transposed conv (jax_paths.Lax.native_weight_shape says why).
 """
 from __future__ import annotations
 
@@ -14,24 +14,24 @@ DIMENSION_NUMBERS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: (
 
 
 def write(spec, case: Case, settings: dict, device: str = "cpu", *, grads: bool = False) -> Snippet:
-    """`spec`: jax_adapter's static description of the call (api, op, padding, ...); `settings`:
+    """`spec`: jax_adapter's static description of the call (api, layer, op, padding, ...); `settings`:
     the precision settings in force when it ran (the profile's matmul precision)."""
     dt = f"jnp.{spec.dtype}"
     imports = ["import numpy as np", "import jax", "import jax.numpy as jnp"]
-    if spec.api == "flax.layer":
+    if spec.layer:
         imports += ["import math", "import flax.linen as nn"]
     if spec.dtype == "float64":
         imports.append('jax.config.update("jax_enable_x64", True)  # JAX computes float64 only with x64')
     if settings.get("jax_default_matmul_precision"):
         imports.append(f'jax.config.update("jax_default_matmul_precision", '
                        f'{settings["jax_default_matmul_precision"]!r})')
-    layout = DIMENSION_NUMBERS[spec.ndim][1] if spec.api == "jax.lax" else \
+    layout = DIMENSION_NUMBERS[spec.ndim][1] if not spec.layer else \
         "(*k, I/g, O)" if spec.op == "conv" else "(*k, O, I)"
     lines = [f"device = jax.devices({device!r})[0]",
              f"xj = jax.device_put({channels_last('x')}.astype({dt}), device)  # channels-last (N, *spatial, C)",
              f"wj = jax.device_put({kernel_last('w', spec.ndim)}.astype({dt}), device)  # kernel {layout}",
              f"bj = jax.device_put(b.astype({dt}), device)" if spec.bias else "bj = None"]
-    lines += _lax(spec) if spec.api == "jax.lax" else _flax(spec, dt, grads)
+    lines += _lax(spec) if not spec.layer else _flax(spec, dt, grads)
     if not grads:
         return Snippet(imports, lines + ["y = jax.jit(conv)(xj, wj, bj)"], data=random_data(case))
     lines += [f"dyj = jax.device_put({channels_last('dy')}.astype({dt}), device)",

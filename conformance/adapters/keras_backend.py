@@ -34,11 +34,12 @@ import numpy as np
 from conformance.adapters import keras_layers, keras_snippet
 from conformance.adapters.base import (SCRATCH_VARIABLE, Adapter, Observation, Unsupported, channels_first,
                                        channels_last, converted)
+from conformance.adapters.path import Path
 from conformance.adapters.snippet import attach
+from conformance.spec import frameworks
 from conformance.spec.case import Case
 from conformance.spec.inputs import Inputs
 
-BACKENDS = {"keras.jax.layer": "jax", "keras.torch.layer": "torch"}
 # keras.device names. Not 'cpu:0', the spelling Keras's docstring shows: on the torch backend (keras
 # 3.15) a variable created under it is `Parameter(...).to('cpu:0')`, which torch answers with a copy
 # (a non-leaf tensor) for a tensor on 'cpu', so no gradient ever reaches the layer's weights
@@ -77,8 +78,23 @@ def import_keras(backend: str):
     return keras
 
 
-def native_weight_shape(api: str, case: Case) -> tuple[int, ...]:
-    return keras_layers.native_weight_shape(case)
+def backend_of(api: str) -> str:
+    """The Keras backend an API runs on: its declaration's `keras_backend` (spec/frameworks.py)."""
+    return frameworks.declaration(api).keras_backend
+
+
+class KerasBackendLayer(Path):
+    """keras.jax.layer (jax worker), keras.torch.layer (torch worker): the case's Keras layer on the
+    worker's backend, which the API's declaration names (`keras_backend`)."""
+
+    def native_weight_shape(self, case: Case) -> tuple[int, ...]:
+        return keras_layers.native_weight_shape(case)
+
+    def import_package(self, package: str):
+        return import_keras(backend_of(self.api)) if package == "keras" else super().import_package(package)
+
+    def run(self, case, dtype, device, inputs) -> Observation:
+        return run_keras_layer(self.adapter, self.api, case, dtype, device, inputs)
 
 
 def run_keras_layer(adapter: Adapter, api: str, case: Case, dtype: str, device: str, inputs: Inputs,
@@ -87,7 +103,7 @@ def run_keras_layer(adapter: Adapter, api: str, case: Case, dtype: str, device: 
     output, the layer's kernel shape and parameter count, and the three gradients. `make(keras, cls,
     kwargs, input_shape)` -> (the model called, the conv layer in it): where `conformance port` runs a
     construction around the layer (conformance/recipes/); by default the model is the layer itself."""
-    backend = BACKENDS[api]
+    backend = backend_of(api)
     keras_layers.check_expressible(case)
     if device == "gpu" and "gpu" not in adapter.devices():
         raise Unsupported(f"{backend} sees no GPU")
@@ -102,7 +118,7 @@ def run_keras_layer(adapter: Adapter, api: str, case: Case, dtype: str, device: 
     device_name = keras_device(keras, backend, device)
     attach(obs, functools.partial(keras_snippet.write, case, dtype, cls, kwargs, backend=backend, device=device,
                                   keras_device=device_name))
-    x64 = _x64(adapter.jax) if backend == "jax" and dtype == "float64" else contextlib.nullcontext()
+    x64 = adapter.x64() if backend == "jax" and dtype == "float64" else contextlib.nullcontext()
     with keras.device(device_name), x64:
         with adapter.native():
             model, layer = (make or own_layer)(keras, cls, kwargs, (case.batch, *case.in_spatial, case.in_channels))
@@ -122,16 +138,6 @@ def own_layer(keras, cls: str, kwargs: dict, input_shape):
     layer = getattr(keras.layers, cls)(**kwargs)
     layer.build(tuple(input_shape))
     return layer, layer
-
-
-def _x64(jax):
-    """float64 enabled for one call: `jax.enable_x64` (JAX >= 0.8), else the older
-    `jax.experimental.enable_x64` (the upgrade gate runs an older JAX too)."""
-    if hasattr(jax, "enable_x64"):
-        return jax.enable_x64(True)
-    from jax.experimental import enable_x64
-
-    return enable_x64()
 
 
 def _not_comparable(case: Case, output_shape) -> Unsupported:

@@ -1,6 +1,6 @@
 """Keras 3 convolution layers, whatever the backend: which layer a case is, with which arguments, and
 the layer's kernel layout. Nothing here imports a framework; the backends' runs are in
-keras_backend.py (JAX, PyTorch) and tensorflow_adapter.py (TensorFlow).
+keras_backend.py (JAX, PyTorch) and tensorflow_paths.py (TensorFlow).
 
 Layers: Conv{1,2,3}D, Conv{1,2,3}DTranspose, and DepthwiseConv{1,2}D for depthwise convs (groups ==
 C_in, any depth multiplier; Keras has no DepthwiseConv3D, so 3-D depthwise cases are Conv3D with

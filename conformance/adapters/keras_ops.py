@@ -35,12 +35,12 @@ import numpy as np
 
 from conformance.adapters import keras_backend, keras_layers, keras_ops_snippet
 from conformance.adapters.base import Adapter, Observation, Unsupported, channels_first, channels_last, converted
+from conformance.adapters.path import Path
 from conformance.adapters.refusal import Refusal
 from conformance.adapters.snippet import attach
 from conformance.spec.case import Case
 from conformance.spec.inputs import Inputs
 
-BACKENDS = {"keras.ops": "tensorflow", "keras.jax.ops": "jax", "keras.torch.ops": "torch"}
 DOCS = "https://keras.io/api/ops/nn/"
 # How keras.ops refuses a convolution, beyond what each backend's own conv refuses (the TensorFlow
 # backend calls tf.nn.convolution and tf.nn.conv_transpose: tensorflow_adapter.REFUSALS, stride with
@@ -83,13 +83,34 @@ def native_weight_shape(case: Case) -> tuple[int, ...]:
     return keras_layers.native_weight_shape(case)
 
 
+class KerasOps(Path):
+    """keras.ops (tensorflow worker), keras.jax.ops (jax), keras.torch.ops (torch): the case's keras.ops
+    call on the worker's backend, which the API's declaration names (`keras_backend`)."""
+
+    def native_weight_shape(self, case: Case) -> tuple[int, ...]:
+        return native_weight_shape(case)
+
+    def import_package(self, package: str):
+        if package == "keras":
+            return _keras(self.adapter, keras_backend.backend_of(self.api))
+        return super().import_package(package)
+
+    def run(self, case, dtype, device, inputs) -> Observation:
+        return run(self.adapter, self.api, case, dtype, device, inputs)
+
+
+def _keras(adapter: Adapter, backend: str):
+    """Keras on `backend`: the tensorflow worker's own (its TensorFlow imported it), else imported with it."""
+    return adapter.keras if backend == "tensorflow" else keras_backend.import_keras(backend)
+
+
 def run(adapter: Adapter, api: str, case: Case, dtype: str, device: str, inputs: Inputs) -> Observation:
     """The case's keras.ops call on the API's backend, its output and the gradients of (x, kernel, b)."""
-    backend = BACKENDS[api]
+    backend = keras_backend.backend_of(api)
     check_expressible(case)
     if device == "gpu" and "gpu" not in adapter.devices():
         raise Unsupported(f"{backend} sees no GPU")
-    keras = adapter.keras if backend == "tensorflow" else keras_backend.import_keras(backend)
+    keras = _keras(adapter, backend)
     name, kwargs = op_name(case), arguments(case, dtype)
     device_name = keras_backend.keras_device(keras, backend, device)
     obs = Observation(output=None)
@@ -141,7 +162,7 @@ def _run_jax(adapter, call, arrays, dtype: str, device: str):
     """`jax.vjp` of the call inside one `jax.jit`, as `_run_tensorflow` answers."""
     jax = adapter.jax
     dev, native = jax.devices(device)[0], np.dtype(getattr(jax.numpy, dtype))  # bfloat16: ml_dtypes'
-    with _x64(jax) if dtype == "float64" else contextlib.nullcontext():
+    with adapter.x64() if dtype == "float64" else contextlib.nullcontext():
         x, w, b, g = (None if a is None else jax.device_put(a.astype(native), dev) for a in arrays)
 
         def forward_backward(x, w, b, g):
@@ -180,12 +201,3 @@ def _run_torch(adapter, call, arrays, dtype: str, device: str):
     except Exception as exc:  # refused (Unsupported) or failed: the output is still compared
         return numpy64(y), [exc] * 3
     return numpy64(y), [converted(v.grad, numpy64) for v in sources] + [None] * (3 - len(sources))
-
-
-def _x64(jax):
-    """float64 enabled for one call: `jax.enable_x64` (JAX >= 0.8), else `jax.experimental.enable_x64`."""
-    if hasattr(jax, "enable_x64"):
-        return jax.enable_x64(True)
-    from jax.experimental import enable_x64
-
-    return enable_x64()

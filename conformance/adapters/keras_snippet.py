@@ -1,6 +1,6 @@
 """The Keras targets' native call as code (conformance/adapters/snippet.py): the layer of keras_layers.py
 on its backend, its weights loaded through its own API, run as each backend's target runs it
-(tensorflow_adapter.py for TensorFlow, with XLA on the xla path; keras_backend.py for JAX and
+(tensorflow_paths.py for TensorFlow, with XLA on the xla path; keras_backend.py for JAX and
 PyTorch), and before LiteRT's conversion (litert.py). Layouts: channels-last input (N, *spatial, C),
 the layer's kernel as keras_layers.py documents it.
 """

@@ -36,11 +36,12 @@ import re
 
 from conformance.adapters import artifacts, keras_backend, keras_layers, keras_snippet
 from conformance.adapters.base import Observation, Unsupported, channels_first, channels_last, dist_version, worker_threads
+from conformance.adapters.path import Path
 from conformance.adapters.refusal import Refusal, refusal_for
 from conformance.spec.case import Case
 from conformance.wording import shorten
 
-API = "litert.layer"
+API = "litert.layer"  # the suite's name of this path (spec/frameworks.py)
 # How the TFLite converter and the LiteRT interpreter refuse a model (conformance/adapters/refusal.py).
 REFUSALS = (
     Refusal("ConverterError", r"Some ops are not supported by the native TFLite runtime",
@@ -56,6 +57,22 @@ NO_GRADIENTS = "the converted LiteRT model runs inference only: no gradients"
 CONVERTER = "tf.lite.TFLiteConverter.from_keras_model, defaults (TFLITE_BUILTINS, no optimizations)"
 FLOAT16_OPTION = ("; the converter's float16 option (target_spec.supported_types=[tf.float16]) only stores a "
                   "float32 model's weights in float16 and computes in float32, so it is no float16 run")
+
+
+class LiteRtLayer(Path):
+    """`litert.layer`: the Keras layer converted for LiteRT and run in its interpreter (tensorflow worker)."""
+
+    def native_weight_shape(self, case: Case) -> tuple[int, ...]:
+        return keras_layers.native_weight_shape(case)
+
+    def import_package(self, package: str):
+        return self.adapter.keras if package == "keras" else super().import_package(package)
+
+    def start_error(self) -> str | None:
+        return interpreter_import_error(self.adapter.tf)
+
+    def run(self, case, dtype, device, inputs) -> Observation:
+        return run(self.adapter, case, dtype, device, inputs)
 
 
 def run(adapter, case: Case, dtype: str, device: str, inputs, make=None) -> Observation:

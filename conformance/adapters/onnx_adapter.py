@@ -41,14 +41,13 @@ import numpy as np
 
 from conformance.adapters import onnx_snippet
 from conformance.adapters.base import Adapter, Observation, Unsupported
+from conformance.adapters.path import Path
 from conformance.adapters.refusal import Refusal
 from conformance.adapters.snippet import attach
 from conformance.spec.case import Case
 
 AUTO_PAD = {"valid": "VALID", "same": "SAME_UPPER", "same_lower": "SAME_LOWER"}
 ELEMENT_TYPES = {"float16": "FLOAT16", "bfloat16": "BFLOAT16", "float32": "FLOAT", "float64": "DOUBLE"}
-INFERENCE_ONLY = {"onnxruntime": "ONNX Runtime runs inference only; no gradients",
-                  "onnx.reference": "the ONNX reference evaluator runs inference only; no gradients"}
 CPU_PROVIDER, CUDA_PROVIDER = "CPUExecutionProvider", "CUDAExecutionProvider"
 
 
@@ -88,10 +87,6 @@ class OnnxAdapter(Adapter):
             ort.set_default_logger_severity(4)
         self.onnx, self.ort, self.evaluator = onnx, ort, ReferenceEvaluator
         self._numpy_dtypes = {name: numpy_dtype(onnx, name) for name in ELEMENT_TYPES}
-        # Refusals per API (`run` sets `refusals` to its API's). The reference evaluator is plain
-        # NumPy: a NumPy error inside it (a ValueError from a reshape) is a crash on a valid model,
-        # an `error`, never a refusal.
-        self._refusals = {"onnx.reference": REFERENCE_REFUSALS, "onnxruntime": ORT_REFUSALS}
         self.opset, self.opset_limits = _newest_common_opset(onnx, ort)
         self._provider_options: dict = {}
 
@@ -130,40 +125,10 @@ class OnnxAdapter(Adapter):
             self._provider_options = {}
 
     # ---------------------------------------------------------------- semantics
-    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        return case.weight_shape  # ONNX's layouts are the canonical ones (module docstring)
-
     def node_attributes(self, case: Case) -> dict:
         """The node's ONNX attributes for the case (`node_attributes` below). The planted faults of
         ONNX's translation wrap this method (conformance/search/faults.py)."""
         return node_attributes(case)
-
-    def run(self, api, case, dtype, device, inputs) -> Observation:
-        if api == "onnxruntime" and self.ort is None:
-            self.import_package(api, "onnxruntime")  # raises its import's error where it is installed
-            raise Unsupported("onnxruntime is not installed")
-        if api == "onnx.reference" and device != "cpu":
-            raise Unsupported("the ONNX reference evaluator runs on the CPU only (NumPy)")
-        self.refusals = self._refusals[api]
-        op = "Conv" if case.op == "conv" else "ConvTranspose"
-        attrs = self.node_attributes(case)
-        providers = self._providers(device) if api == "onnxruntime" else None
-        obs = Observation(output=None, notes=[f"ONNX {op} (opset {self.opset}) attributes: {attrs}"])
-        attach(obs, functools.partial(onnx_snippet.write, case, dtype, op, attrs, self.opset, api, providers,
-                                      ELEMENT_TYPES[dtype]))
-        ndt = self._numpy_dtypes[dtype]
-        # Native dtypes and the model, built here, outside native(): our mistakes stay errors.
-        x = inputs.input.astype(ndt)
-        model = self._model(case, dtype, op, attrs, inputs.weight.astype(ndt),
-                            None if inputs.bias is None else inputs.bias.astype(ndt))
-        with self.native():
-            if api == "onnxruntime":
-                y = self._session(model, device, providers).run(None, {"X": x})[0]
-            else:
-                y = self.evaluator(model).run(None, {"X": x})[0]
-        obs.output = self.to_numpy64(y)
-        obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(INFERENCE_ONLY[api])
-        return obs
 
     def _model(self, case: Case, dtype: str, op: str, attrs: dict, w: np.ndarray, b: np.ndarray | None):
         return build_model(self.onnx, self.opset, case, dtype, op, attrs, w, b)
@@ -175,16 +140,95 @@ class OnnxAdapter(Adapter):
             raise Unsupported("onnxruntime reports no CUDAExecutionProvider")
         return [(CUDA_PROVIDER, dict(self._provider_options))]
 
-    def _session(self, model, device: str, providers: list):
-        ort = self.ort
-        options = ort.SessionOptions()
-        options.log_severity_level = 4  # fatal only: errors come back as exceptions, with their text
-        options.intra_op_num_threads = worker_threads()
-        if device == "gpu":
-            # a node the CUDA provider cannot run would otherwise run on the CPU, silently, under
-            # the gpu target's name: refused instead, with ORT's text
-            options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
-        return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+    def _session(self, model, providers: list):
+        return inference_session(self.ort, model.SerializeToString(), providers, worker_threads())
+
+
+class OnnxModel(Path):
+    """The case's one-node model on a runtime of ONNX models; inference only. ONNX's layouts are the
+    suite's: the weight shape is the canonical one. A subclass says how its runtime runs the model."""
+
+    refusals: tuple = ()  # the runtime's own, in force while it runs (the adapter's `native()` reads them)
+    inference_only = ""  # why there are no gradients
+
+    def ready(self, device: str) -> None:
+        """Raise `Unsupported` where the runtime cannot run here."""
+
+    def providers(self, device: str):
+        """ONNX Runtime's execution providers for the device; None for a runtime without them."""
+        return None
+
+    def evaluate(self, model, x, device: str, providers):
+        raise NotImplementedError
+
+    def run(self, case, dtype, device, inputs) -> Observation:
+        adapter = self.adapter
+        self.ready(device)
+        adapter.refusals = self.refusals
+        op = "Conv" if case.op == "conv" else "ConvTranspose"
+        attrs = adapter.node_attributes(case)
+        providers = self.providers(device)
+        obs = Observation(output=None, notes=[f"ONNX {op} (opset {adapter.opset}) attributes: {attrs}"])
+        attach(obs, functools.partial(onnx_snippet.write, case, dtype, op, attrs, adapter.opset, providers,
+                                      ELEMENT_TYPES[dtype]))
+        ndt = adapter._numpy_dtypes[dtype]
+        # Native dtypes and the model, built here, outside native(): our mistakes stay errors.
+        x = inputs.input.astype(ndt)
+        model = adapter._model(case, dtype, op, attrs, inputs.weight.astype(ndt),
+                               None if inputs.bias is None else inputs.bias.astype(ndt))
+        with adapter.native():
+            y = self.evaluate(model, x, device, providers)
+        obs.output = adapter.to_numpy64(y)
+        obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(self.inference_only)
+        return obs
+
+
+class OnnxRuntime(OnnxModel):
+    """`onnxruntime`: an InferenceSession on the device's provider (CPU; CUDA without CPU fallback)."""
+
+    refusals = ORT_REFUSALS
+    inference_only = "ONNX Runtime runs inference only; no gradients"
+
+    def ready(self, device: str) -> None:
+        if self.adapter.ort is None:
+            self.adapter.import_package(self.api, "onnxruntime")  # raises its import's error where it is installed
+            raise Unsupported("onnxruntime is not installed")
+
+    def providers(self, device: str):
+        return self.adapter._providers(device)
+
+    def evaluate(self, model, x, device: str, providers):
+        return self.adapter._session(model, providers).run(None, {"X": x})[0]
+
+
+class OnnxReference(OnnxModel):
+    """`onnx.reference`: onnx.reference.ReferenceEvaluator, NumPy, on the CPU. A NumPy error inside it
+    (a ValueError from a reshape) is a crash on a valid model, an `error`, never a refusal."""
+
+    refusals = REFERENCE_REFUSALS
+    inference_only = "the ONNX reference evaluator runs inference only; no gradients"
+
+    def ready(self, device: str) -> None:
+        if device != "cpu":
+            raise Unsupported("the ONNX reference evaluator runs on the CPU only (NumPy)")
+
+    def evaluate(self, model, x, device: str, providers):
+        return self.adapter.evaluator(model).run(None, {"X": x})[0]
+
+
+def inference_session(ort, model: bytes, providers: list, threads: int):
+    """An onnxruntime.InferenceSession of the model's bytes on `providers` (every path that runs a model
+    on ONNX Runtime opens it here): `threads` intra-op threads, its log silenced (errors come back as
+    exceptions, with their text), and on the CUDA provider no CPU fallback: a node the CUDA provider
+    cannot run would otherwise run on the CPU, silently, under the gpu target's name; it is refused
+    instead, with ORT's text."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # fatal only
+    options.intra_op_num_threads = threads
+    first = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
+    if first == CUDA_PROVIDER:
+        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    return ort.InferenceSession(model, options, providers=providers)
 
 
 def build_model(onnx, opset: int, case: Case, dtype: str, op: str, attrs: dict, w: np.ndarray, b: np.ndarray | None):

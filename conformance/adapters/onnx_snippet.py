@@ -8,15 +8,15 @@ from conformance.adapters.snippet import Snippet, float64, random_data
 from conformance.spec.case import Case
 
 
-def write(case: Case, dtype: str, op: str, attrs: dict, opset: int, api: str, providers, element: str, *,
+def write(case: Case, dtype: str, op: str, attrs: dict, opset: int, providers, element: str, *,
           grads: bool = False) -> Snippet:
     """`attrs`: the node's attributes (onnx_adapter.node_attributes); `providers`: ONNX Runtime's, as
-    the adapter passes them (None for the reference evaluator); `element`: the TensorProto name of
-    the dtype. `grads` changes nothing: the runtimes compute no gradients."""
+    its path passes them, or None: the reference evaluator runs the model; `element`: the TensorProto
+    name of the dtype. `grads` changes nothing: the runtimes compute no gradients."""
     imports, lines = model_lines(case, dtype, op, attrs, opset, element)
-    imports.append("import onnxruntime as ort" if api == "onnxruntime" else
+    imports.append("import onnxruntime as ort" if providers is not None else
                    "from onnx.reference import ReferenceEvaluator")
-    if api == "onnxruntime":
+    if providers is not None:
         lines += ["options = ort.SessionOptions()",
                   "options.intra_op_num_threads = max(0, int(os.environ.get('OMP_NUM_THREADS', '0')))"]
         if providers and providers[0][0] == "CUDAExecutionProvider":

@@ -32,6 +32,7 @@ import numpy as np
 
 from conformance.adapters import onnx_adapter, openvino_snippet, torch_adapter, torch_onnx
 from conformance.adapters.base import Adapter, Observation, Unsupported, dist_version
+from conformance.adapters.path import Path
 from conformance.adapters.refusal import Refusal
 from conformance.adapters.snippet import attach
 from conformance.spec.case import Case
@@ -133,19 +134,9 @@ class OpenVinoAdapter(Adapter):
         return config
 
     # ---------------------------------------------------------------- semantics
-    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        return case.weight_shape  # ONNX's and PyTorch's layouts are the suite's
-
-    def run(self, api, case, dtype, device, inputs) -> Observation:
-        if device != "cpu":
-            raise Unsupported("the openvino targets run on OpenVINO's CPU plugin only")
-        obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
-                          grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
-        config = self._config()
-        # the source is kept until the inference is done: convert_model shares the torch layer's weights
-        # (share_weights=True, its default) instead of copying them
-        model, source = self._onnx_model(case, dtype, inputs, obs, config) if api == "openvino.onnx" else \
-            self._torch_model(case, dtype, inputs, obs, config)
+    def infer(self, model, dtype: str, inputs, obs: Observation, config: dict):
+        """The model compiled by the CPU plugin with `config` and run on the case's input: its output in
+        float64; the compiled model's inference precision goes to `obs`'s notes."""
         with self.native():
             compiled = self.core.compile_model(model, "CPU", config)
         hint = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
@@ -156,38 +147,7 @@ class OpenVinoAdapter(Adapter):
             request = compiled.create_infer_request()
             request.infer([self._tensor(x, dtype)])
             out = request.get_output_tensor(0)
-        obs.output = _to_float64(np.asarray(out.data), out.element_type.to_string())
-        del source
-        return obs
-
-    def _onnx_model(self, case: Case, dtype: str, inputs, obs: Observation, config: dict) -> tuple:
-        """(OpenVINO's model read from the case's ONNX model, the buffers it was read from)."""
-        op = "Conv" if case.op == "conv" else "ConvTranspose"
-        attrs = onnx_adapter.node_attributes(case)
-        obs.notes.append(f"ONNX {op} (opset {self.opset}) attributes: {attrs}")
-        element = onnx_adapter.ELEMENT_TYPES[dtype]
-        attach(obs, functools.partial(openvino_snippet.write_onnx, case, dtype, op, attrs, self.opset, element, config))
-        ndt = onnx_adapter.numpy_dtype(self.onnx, dtype)
-        model = onnx_adapter.build_model(self.onnx, self.opset, case, dtype, op, attrs, inputs.weight.astype(ndt),
-                                         None if inputs.bias is None else inputs.bias.astype(ndt))
-        with self.native():
-            return self._read_onnx(model)
-
-    def _torch_model(self, case: Case, dtype: str, inputs, obs: Observation, config: dict) -> tuple:
-        """(OpenVINO's model converted from the torch layer, the layer, whose weights it shares)."""
-        t = self.torch
-        padding = torch_adapter.padding_argument(case)
-        cls, kwargs = torch_onnx.layer_class(t, case, padding)
-        attach(obs, functools.partial(openvino_snippet.write_torch, case, dtype, f"torch.nn.{cls.__name__}", kwargs,
-                                      config))
-        layer = torch_onnx.build_layer(self, case, dtype, inputs, padding, obs)
-        layer.eval()  # as users convert a model; a conv computes the same in both modes
-        x = t.from_numpy(inputs.input).to(dtype=getattr(t, dtype))
-        with self.native(), warnings.catch_warnings():
-            # convert_model traces the module with TorchScript (its default, dynamo=False: the environment
-            # says so), and PyTorch 2.13 warns on every trace that TorchScript is deprecated
-            warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace(_method)?` is deprecated")
-            return self.ov.convert_model(layer, example_input=x), layer
+        return _to_float64(np.asarray(out.data), out.element_type.to_string())
 
     def _tensor(self, x: np.ndarray, dtype: str):
         """`native_input`'s array as an OpenVINO tensor: bfloat16's bits as a bf16 tensor, which shares
@@ -195,6 +155,66 @@ class OpenVinoAdapter(Adapter):
         if dtype == "bfloat16":
             return self.ov.Tensor(x, x.shape, self.ov.Type.bf16)
         return self.ov.Tensor(x)
+
+
+class OpenVinoModel(Path):
+    """A model that OpenVINO reads or converts (`model`, in a subclass), compiled and run by the CPU plugin."""
+
+    def model(self, case: Case, dtype: str, inputs, obs: Observation, config: dict) -> tuple:
+        """(OpenVINO's model of the case, what it was made from, kept until the inference is done)."""
+        raise NotImplementedError
+
+    def run(self, case, dtype, device, inputs) -> Observation:
+        if device != "cpu":
+            raise Unsupported("the openvino targets run on OpenVINO's CPU plugin only")
+        obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
+                          grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
+        config = self.adapter._config()
+        # the source is kept until the inference is done: convert_model shares the torch layer's weights
+        # (share_weights=True, its default) instead of copying them
+        model, source = self.model(case, dtype, inputs, obs, config)
+        obs.output = self.adapter.infer(model, dtype, inputs, obs, config)
+        del source
+        return obs
+
+
+class OpenVinoOnnx(OpenVinoModel):
+    """`openvino.onnx`: the onnx kind's one-node model, read by OpenVINO's ONNX frontend."""
+
+    def model(self, case: Case, dtype: str, inputs, obs: Observation, config: dict) -> tuple:
+        """(OpenVINO's model read from the case's ONNX model, the buffers it was read from)."""
+        adapter = self.adapter
+        op = "Conv" if case.op == "conv" else "ConvTranspose"
+        attrs = onnx_adapter.node_attributes(case)
+        obs.notes.append(f"ONNX {op} (opset {adapter.opset}) attributes: {attrs}")
+        element = onnx_adapter.ELEMENT_TYPES[dtype]
+        attach(obs, functools.partial(openvino_snippet.write_onnx, case, dtype, op, attrs, adapter.opset, element, config))
+        ndt = onnx_adapter.numpy_dtype(adapter.onnx, dtype)
+        model = onnx_adapter.build_model(adapter.onnx, adapter.opset, case, dtype, op, attrs, inputs.weight.astype(ndt),
+                                         None if inputs.bias is None else inputs.bias.astype(ndt))
+        with adapter.native():
+            return adapter._read_onnx(model)
+
+
+class OpenVinoTorch(OpenVinoModel):
+    """`openvino.torch`: the torch.nn layer, converted by `openvino.convert_model`."""
+
+    def model(self, case: Case, dtype: str, inputs, obs: Observation, config: dict) -> tuple:
+        """(OpenVINO's model converted from the torch layer, the layer, whose weights it shares)."""
+        adapter = self.adapter
+        t = adapter.torch
+        padding = torch_adapter.padding_argument(case)
+        cls, kwargs = torch_onnx.layer_class(t, case, padding)
+        attach(obs, functools.partial(openvino_snippet.write_torch, case, dtype, f"torch.nn.{cls.__name__}", kwargs,
+                                      config))
+        layer = torch_onnx.build_layer(adapter, case, dtype, inputs, padding, obs)
+        layer.eval()  # as users convert a model; a conv computes the same in both modes
+        x = t.from_numpy(inputs.input).to(dtype=getattr(t, dtype))
+        with adapter.native(), warnings.catch_warnings():
+            # convert_model traces the module with TorchScript (its default, dynamo=False: the environment
+            # says so), and PyTorch 2.13 warns on every trace that TorchScript is deprecated
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace(_method)?` is deprecated")
+            return adapter.ov.convert_model(layer, example_input=x), layer
 
 
 def native_input(a: np.ndarray, dtype: str) -> np.ndarray:

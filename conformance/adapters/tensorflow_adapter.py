@@ -23,11 +23,9 @@ import os
 import sys
 
 from conformance.spec.case import Case
-from conformance.adapters import keras_layers, keras_ops, keras_snippet, litert, tf_snippet
+from conformance.adapters import keras_backend, keras_layers, keras_ops, keras_snippet, litert, tf_snippet
 from conformance.adapters.snippet import Snippet, attach
-from conformance.adapters.base import (Adapter, Observation, Unsupported, worker_threads, api_modifiers, api_surface, channels_first, channels_last,
-                                       CompiledPathError, compiled_failure, converted, kernel_first,
-                                       kernel_last)
+from conformance.adapters.base import Adapter, CompiledPathError, Observation, Unsupported, worker_threads
 from conformance.adapters.refusal import Refusal
 from conformance.spec.frameworks import builtin_apis
 
@@ -71,7 +69,7 @@ class TensorFlowAdapter(Adapter):
             tf.config.threading.set_intra_op_parallelism_threads(worker_threads())
         self.tf = tf
         self.refusals = REFUSALS + keras_layers.REFUSALS + keras_ops.REFUSALS + litert.REFUSALS
-        self._dtypes = {"float16": tf.float16, "bfloat16": tf.bfloat16,
+        self.dtypes = {"float16": tf.float16, "bfloat16": tf.bfloat16,
                         "float32": tf.float32, "float64": tf.float64}
 
     @property
@@ -82,19 +80,6 @@ class TensorFlowAdapter(Adapter):
             raise Unsupported(f"keras was imported with the {keras.backend.backend()!r} backend before "
                               "this adapter; keras.layer needs KERAS_BACKEND=tensorflow")
         return keras
-
-    def import_package(self, api: str, package: str):
-        if package == "keras":
-            return self.keras  # Keras with this worker's TensorFlow backend
-        return super().import_package(api, package)
-
-    def start_errors(self) -> dict[str, str]:
-        errors = super().start_errors()
-        if litert.API in self.apis and litert.API not in errors:
-            failure = litert.interpreter_import_error(self.tf)
-            if failure:
-                errors[litert.API] = failure
-        return errors
 
     # ---------------------------------------------------------------- environment
     def version(self) -> str:
@@ -142,21 +127,10 @@ class TensorFlowAdapter(Adapter):
         finally:
             cfg.enable_tensor_float_32_execution(saved)
 
-    # ---------------------------------------------------------------- semantics
-    def native_weight_shape(self, api: str, case: Case) -> tuple[int, ...]:
-        if api_surface(api) == "layer" or api in keras_ops.BACKENDS:
-            return keras_layers.native_weight_shape(case)
-        # conv (O, I/g, *k) -> (*k, I/g, O): https://www.tensorflow.org/api_docs/python/tf/nn/convolution
-        # transposed (I, O, *k) -> (*k, O, I): https://www.tensorflow.org/api_docs/python/tf/nn/conv2d_transpose
-        a, b, *k = case.weight_shape
-        return (*k, b, a)
-
-    def _to_native_weight(self, api, case, w):
-        return keras_layers.to_native_weight(case, w) if api_surface(api) == "layer" else kernel_last(w)
-
-    def _from_native_weight(self, api, case, w):
-        return keras_layers.from_native_weight(case, w) if api_surface(api) == "layer" else kernel_first(w)
-
+    # ---------------------------------------------------------------- construction
+    # The paths (tensorflow_paths.py, keras_ops.py, litert.py) run in this session; these steps of
+    # theirs are the adapter's, so that a recipe of `conformance port` (conformance/recipes/) or a
+    # planted fault (search/faults.py: `jit_compiled`) can replace one for all paths.
     def _nn_padding(self, case: Case):
         """tf.nn's padding argument: the case's keyword, else explicit [begin, end] pairs (NWC order)."""
         if case.padding in ("valid", "same"):
@@ -169,110 +143,15 @@ class TensorFlowAdapter(Adapter):
                               "(only 'VALID', 'SAME' or explicit pairs)")
         return [[0, 0]] + [list(p) for p in case.pads] + [[0, 0]]
 
-    def _check_expressible(self, api: str, case: Case):
-        if api_surface(api) == "layer":
-            keras_layers.check_expressible(case)
-            return
-        if case.op == "conv_transpose" and case.groups > 1:
-            raise Unsupported(f"tf.nn.conv{case.ndim}d_transpose has no groups argument (filters always cover "
-                              "every channel)")
-        if case.op == "conv_transpose" and case.padding == "same" and any(case.output_padding):
-            raise Unsupported("tf.nn conv_transpose has no output_padding: it is implied by output_shape, and "
-                              "with padding='SAME' output_shape is in*stride whatever the output_padding")
-
-    def run(self, api, case, dtype, device, inputs) -> Observation:
-        if api == litert.API:  # the Keras layer converted for LiteRT, run in its interpreter
-            return litert.run(self, case, dtype, device, inputs)
-        if api in keras_ops.BACKENDS:  # keras.ops on TensorFlow's backend
-            return keras_ops.run(self, api, case, dtype, device, inputs)
-        tf = self.tf
-        self._check_expressible(api, case)
-        keras = self.keras if api_surface(api) == "layer" else None
-        ndtype = self._dtypes[dtype].as_numpy_dtype  # values are already rounded to the dtype: the cast is exact
-        x_nat = channels_last(inputs.input).astype(ndtype)
-        w_nat = self._to_native_weight(api, case, inputs.weight).astype(ndtype)
-        b_nat = inputs.bias.astype(ndtype) if case.bias else None
-        g_nat = channels_last(inputs.grad_output).astype(ndtype)
-        obs = Observation(output=None)
-        with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
-            x, g = tf.constant(x_nat), tf.constant(g_nat)
-            if keras is None:
-                forward, weights = self._nn_forward(case, dtype, w_nat, b_nat, obs)
-            else:
-                built = self._layer_forward(keras, api, case, dtype, x, w_nat, b_nat, obs)
-                if built is None:
-                    return obs
-                forward, weights = built
-            run = self._xla if "xla" in api_modifiers(api) else self._eager
-            _xla_snippet(obs, device, xla="xla" in api_modifiers(api))
-            grads = run(forward, x, weights, g, case, obs)
-        if grads is None:
-            return obs
-        # tape.gradient gives None for a source the output does not depend on: that check fails alone
-        numpy64 = lambda a: self.to_numpy64(a.numpy())  # noqa: E731
-        obs.grad_input = converted(grads[0], lambda a: channels_first(numpy64(a)))
-        obs.grad_weight = converted(grads[1], lambda a: self._from_native_weight(api, case, numpy64(a)))
-        if case.bias:
-            obs.grad_bias = converted(grads[2], numpy64)
-        return obs
-
-    def _eager(self, forward, x, weights, g, case: Case, obs: Observation):
-        """`forward(x)` under a gradient tape, eagerly: fills obs.output; returns the gradients of
-        (x, *weights), or None when `obs` already says why there are none."""
-        tf = self.tf
-        with self.native(), tf.GradientTape() as tape:
-            tape.watch([x, *self._constants(weights)])
-            y = forward(x)
-        obs.output = channels_first(self.to_numpy64(y.numpy()))
-        if not self._gradients_apply(y, g, case, obs):
-            return None
-        try:
-            with self.native():
-                return tape.gradient(y, [x, *weights], output_gradients=g)
-        except Exception as exc:  # refused (Unsupported) or failed: the output is still compared
-            obs.grad_input = obs.grad_weight = obs.grad_bias = exc
-            return None
-
-    def _xla(self, forward, x, weights, g, case: Case, obs: Observation):
-        """As `_eager`, compiled by XLA the way users train: `tf.function(jit_compile=True)` around
-        the training step, forward and gradients, whose output is the one compared. Only where the
-        step fails is the inference call compiled alone, so that its output is still compared. Where
-        XLA refuses what eager TensorFlow computes, that is an error of the XLA path, not a refusal."""
-        tf = self.tf
-
-        def step(x, g):
-            with tf.GradientTape() as tape:
-                tape.watch([x, *self._constants(weights)])
-                y = forward(x)
-            if tuple(y.shape) != tuple(g.shape):  # static: the case's upstream gradient does not fit
-                return y, None
-            return y, tape.gradient(y, [x, *weights], output_gradients=g)
-
-        try:
-            with self.native():
-                y, grads = self._xla_call(self.jit_compiled(step), x, g)
-        except Exception as failed:  # refused (Unsupported) or failed: the forward alone, then
-            y = self._xla_forward(forward, x)
-            obs.output = channels_first(self.to_numpy64(y.numpy()))
-            obs.grad_input = obs.grad_weight = obs.grad_bias = failed
-            return None
-        obs.output = channels_first(self.to_numpy64(y.numpy()))
-        return grads if self._gradients_apply(y, g, case, obs) else None
-
-    def _xla_forward(self, forward, x):
-        try:
-            with self.native():
-                return self._xla_call(self.jit_compiled(forward), x)
-        except CompiledPathError:
-            raise
-        except Exception as exc:  # a refusal only where eager TensorFlow refuses the case too
-            raise compiled_failure(self, lambda: forward(x), exc, "XLA (jit_compile=True)", "TensorFlow") from exc
+    def check_expressible(self, api: str, case: Case):
+        """Raise `Unsupported` where the path `api` cannot express the case."""
+        self.paths[api].check_expressible(case)
 
     def jit_compiled(self, fn):
         """`fn` as users compile it with XLA (a step of its own, so that a planted fault can skip it)."""
         return self.tf.function(fn, jit_compile=True)
 
-    def _xla_call(self, function, *args):
+    def xla_call(self, function, *args):
         """Call a tf.function that must be compiled by XLA: TensorFlow marks such a function
         `_XlaMustCompile`; one without the mark would run on TF's own kernels under an XLA target's name."""
         marks = function.get_concrete_function(*args).function_def.attr
@@ -281,12 +160,12 @@ class TensorFlowAdapter(Adapter):
                                     "on TensorFlow's own kernels")
         return function(*args)
 
-    def _constants(self, weights) -> list:
+    def watched(self, weights) -> list:
         """The weights a tape must be told to watch: tf.nn's are constants; a Keras layer's are
         trainable variables, watched by themselves (and Keras variables are not tf.Variables)."""
         return [w for w in weights if isinstance(w, self.tf.Tensor)]
 
-    def _gradients_apply(self, y, g, case: Case, obs: Observation) -> bool:
+    def gradients_apply(self, y, g, case: Case, obs: Observation) -> bool:
         if tuple(y.shape) == tuple(g.shape):
             return True
         obs.grad_input = obs.grad_weight = obs.grad_bias = Unsupported(  # the output_shape check reports it
@@ -294,7 +173,7 @@ class TensorFlowAdapter(Adapter):
             f"{list(case.output_shape)}, so the case's upstream gradient does not apply")
         return False
 
-    def _nn_forward(self, case: Case, dtype: str, w_nat, b_nat, obs: Observation):
+    def nn_forward(self, case: Case, dtype: str, w_nat, b_nat, obs: Observation):
         """The tf.nn call: (forward(x), the weights to differentiate)."""
         tf, nd = self.tf, case.ndim
         strides, dilations = list(case.stride), list(case.dilation)
@@ -323,15 +202,14 @@ class TensorFlowAdapter(Adapter):
 
         return forward, [w] + ([b] if case.bias else [])
 
-    def _layer_forward(self, keras, api: str, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
+    def layer_forward(self, keras, api: str, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
         """The Keras layer, built and loaded with the case's weights: (its call, its weights to
         differentiate); None when its kernel has another shape than the documented one (`obs` then
         says so)."""
         cls, kwargs = keras_layers.layer_spec(case, dtype)
         attach(obs, functools.partial(keras_snippet.write, case, dtype, cls, kwargs, backend="tensorflow"))
         with self.native():
-            layer = getattr(keras.layers, cls)(**kwargs)
-            layer.build(tuple(x.shape))
+            layer, _ = keras_backend.own_layer(keras, cls, kwargs, tuple(x.shape))
         obs.layer_weight_shape = tuple(layer.kernel.shape)
         obs.param_count = int(layer.count_params())
         mismatch = keras_layers.kernel_mismatch(obs.layer_weight_shape, w_nat.shape)
@@ -347,12 +225,6 @@ def _nn_snippet(case: Case, dtype: str, fn: str, kwargs: dict, *, device: str = 
                 grads: bool = False) -> Snippet:
     """tf.nn's call over the suite-layout arrays (conformance/adapters/tf_snippet.py)."""
     return tf_snippet.nn_write(case, dtype, fn, kwargs, device=device, xla=xla, grads=grads)
-
-
-def _xla_snippet(obs: Observation, device: str, *, xla: bool) -> None:
-    """The reproducer on the unit's device, with its forward (and in a repro, the training step)
-    compiled by XLA on the xla targets, as `run` runs them."""
-    attach(obs, functools.partial(obs.repro, device=device, xla=xla))
 
 
 def _onednn_enabled() -> bool | None:

@@ -1,5 +1,5 @@
 """The TensorFlow targets' native call as code (conformance/adapters/snippet.py): tf.nn, and the way
-tensorflow_adapter.py runs a forward function, tf.nn's or a Keras layer's (keras_snippet.py):
+tensorflow_paths.py runs a forward function, tf.nn's or a Keras layer's (keras_snippet.py):
 eagerly under a GradientTape, or as the training step compiled by XLA (tf.function(jit_compile=True)).
 Layouts: channels-last input (N, *spatial, C); tf.nn filters (*k, I/groups, O), and (*k, O, I) for
 tf.nn.conv*_transpose: the suite's weight with its axes reversed around the kernel (`kernel_last`).
@@ -40,7 +40,7 @@ def on_device(device: str, lines: list[str]) -> list[str]:
 
 
 def run_step(weights: list[str], constants: list[str], xla: bool) -> list[str]:
-    """`forward(xt)` and the gradients of (xt, *weights) from `dyt`, as tensorflow_adapter.py runs
+    """`forward(xt)` and the gradients of (xt, *weights) from `dyt`, as tensorflow_paths.py runs
     them: eagerly under a tape (no gradients where the output's shape is not dy's), or the training
     step compiled by XLA, with the forward alone compiled where the step fails. `constants`: the
     tensors the tape must be told to watch besides the input (a Keras layer's variables are watched

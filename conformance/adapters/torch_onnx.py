@@ -33,27 +33,42 @@ import warnings
 
 import numpy as np
 
-from conformance.adapters import artifacts
+from conformance.adapters import artifacts, torch_snippet
 from conformance.adapters.base import Observation, Unsupported, dist_version
-from conformance.adapters.onnx_adapter import ORT_REFUSALS
+from conformance.adapters.onnx_adapter import ORT_REFUSALS, inference_session
+from conformance.adapters.path import Path
 from conformance.adapters.refusal import refusal_for
 from conformance.spec.case import Case
 
-APIS = ("torch.onnx.layer", "torch.onnx.torchscript.layer")
 NO_GRADIENTS = "the exported ONNX model is run by ONNX Runtime for inference only: no gradients"
 
 
-def run(adapter, api: str, case: Case, dtype: str, device: str, inputs, padding, snippet) -> Observation:
-    """The case on `api` (one of APIS). `padding`: torch_adapter's padding argument for the case;
-    `snippet`: its reproducer of the eager layer, which this path's lines extend."""
+class ExportedLayer(Path):
+    """`torch.onnx.layer`: the layer exported by torch.onnx.export's default exporter (torch.export's)."""
+
+    dynamo = True
+
+    def run(self, case, dtype, device, inputs) -> Observation:
+        return run(self.adapter, case, dtype, device, inputs, self.adapter.padding(case), dynamo=self.dynamo)
+
+
+class TorchScriptExportedLayer(ExportedLayer):
+    """`torch.onnx.torchscript.layer`: the layer exported by the TorchScript exporter (dynamo=False)."""
+
+    dynamo = False
+
+
+def run(adapter, case: Case, dtype: str, device: str, inputs, padding, *, dynamo: bool) -> Observation:
+    """The case's layer exported (`dynamo`: by the default exporter, else TorchScript's) and run on
+    ONNX Runtime. `padding`: torch_adapter's padding argument for the case."""
     t = adapter.torch
     tdtype = getattr(t, dtype)
     cls, kwargs = layer_class(t, case, padding)
     obs = Observation(output=None, grad_input=Unsupported(NO_GRADIENTS), grad_weight=Unsupported(NO_GRADIENTS),
                       grad_bias=Unsupported(NO_GRADIENTS) if case.bias else None)
-    dynamo = api == "torch.onnx.layer"
     def write(grads=False):  # the eager layer's lines, then the export's (forward only: no gradients)
-        eager = snippet(case, dtype, "cpu", f"torch.nn.{cls.__name__}", kwargs, layer=True, grads=grads, forward=False)
+        eager = torch_snippet.write(case, dtype, "cpu", f"torch.nn.{cls.__name__}", kwargs, layer=True, grads=grads,
+                                    forward=False)
         return _call_lines(eager, dynamo, device, repro=grads)
     obs.call, obs.repro = write().text(), write
     layer = build_layer(adapter, case, dtype, inputs, padding, obs)
@@ -76,18 +91,19 @@ def layer_class(torch, case: Case, padding) -> tuple:
     return getattr(torch.nn, f"Conv{case.ndim}d" if case.op == "conv" else f"ConvTranspose{case.ndim}d"), kwargs
 
 
-def build_layer(adapter, case: Case, dtype: str, inputs, padding, obs: Observation):
-    """The CPU layer of `layer_class`, in `dtype`, with the case's weights; fills the layer's facts in
-    `obs` (its weight shape and parameter count). `adapter`: one with `torch` and `native()`."""
+def build_layer(adapter, case: Case, dtype: str, inputs, padding, obs: Observation, device: str = "cpu"):
+    """The layer of `layer_class` on the torch `device`, in `dtype`, with the case's weights (every torch
+    path that holds a layer builds it here); fills the layer's facts in `obs` (its weight shape and
+    parameter count). `adapter`: one with `torch` and `native()`."""
     t = adapter.torch
     cls, kwargs = layer_class(t, case, padding)
     with adapter.native():
-        layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias, dtype=getattr(t, dtype),
-                    **kwargs)
+        layer = cls(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias, device=device,
+                    dtype=getattr(t, dtype), **kwargs)
     obs.layer_weight_shape = tuple(layer.weight.shape)
     obs.param_count = sum(p.numel() for p in layer.parameters())
     with t.no_grad():
-        layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts the dtype
+        layer.weight.copy_(t.from_numpy(inputs.weight))  # copy_ converts the dtype and device
         if case.bias:
             layer.bias.copy_(t.from_numpy(inputs.bias))
     return layer
@@ -148,17 +164,13 @@ def open_session(model: bytes, device: str, threads: int):
     """An onnxruntime.InferenceSession on the device's provider; ONNX Runtime's refusals are `Unsupported`."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 4  # refusals come back in the exceptions; its log would repeat them on stderr
     providers = ["CPUExecutionProvider"]
     if device == "gpu":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise Unsupported(f"this onnxruntime has no CUDAExecutionProvider (it has {ort.get_available_providers()})")
-        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         providers = ["CUDAExecutionProvider"]
     with ort_refusals("refused the exported model"):
-        session = ort.InferenceSession(model, options, providers=providers)
+        session = inference_session(ort, model, providers, threads)
     if session.get_providers()[0] != providers[0]:
         raise Unsupported(f"onnxruntime did not take {providers[0]}: it runs on {session.get_providers()}")
     return session

@@ -11,9 +11,10 @@ from conformance.spec.case import Case
 TO_NUMPY = "g.detach().to(torch.float64).cpu().numpy()"
 
 
-def write(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: bool, path=frozenset(),
+def write(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: bool, modifiers=frozenset(),
           grads: bool = False, forward: bool = True) -> Snippet:
-    """The call as a user writes it on this path. `grads`: the repro's version, with the backward from
+    """The call as a user writes it on this path, whose `modifiers` (torch_paths: "channels_last",
+    "compile", "no_mkldnn") change the lines around it. `grads`: the repro's version, with the backward from
     `dy` and the layer's facts in `out`; `forward=False` stops once the input and the layer are ready
     (the ONNX export takes them from there: no backward)."""
     backward = grads and forward
@@ -21,7 +22,7 @@ def write(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: boo
     leaf = ".requires_grad_(True)" if backward else ""
     layout = "torch.channels_last_3d" if case.ndim == 3 else "torch.channels_last"
     lines = [f"xt = torch.from_numpy(x).to({to}){leaf}  # PyTorch's layouts are the suite's"]
-    if "channels_last" in path:
+    if "channels_last" in modifiers:
         lines.append(f"xt = xt.detach().to(memory_format={layout}){leaf}" if backward else
                      f"xt = xt.to(memory_format={layout})")
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
@@ -34,7 +35,7 @@ def write(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: boo
         lines += ["with torch.no_grad():", "    layer.weight.copy_(torch.from_numpy(w))  # copy_ converts the dtype"]
         if case.bias:
             lines.append("    layer.bias.copy_(torch.from_numpy(b))")
-        if "channels_last" in path:
+        if "channels_last" in modifiers:
             lines.append(f"layer = layer.to(memory_format={layout})  # as users convert a model: the weight too")
         call, params, inputs = "layer", ["xt", "layer.weight", "layer.bias"], "xt"
     else:
@@ -44,11 +45,11 @@ def write(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: boo
         call, params, inputs = "conv", ["xt", "wt", "bt"], "xt, wt, bt"
     if not forward:
         return Snippet(["import numpy as np", "import torch"], lines, data=random_data(case))
-    if "compile" in path:
+    if "compile" in modifiers:
         lines.append(f"compiled = torch.compile({call})  # PyTorch's defaults: Inductor")
         call = "compiled"
     step = [f"y = {call}({inputs})"] + (_backward(case, dtype, dev, params) if backward else [])
-    if "no_mkldnn" in path:
+    if "no_mkldnn" in modifiers:
         lines += ["with torch.backends.mkldnn.flags(enabled=False):  # oneDNN (mkldnn) off"] + indent(step)
     else:
         lines += step

@@ -4,7 +4,7 @@ every Keras target: TensorFlow's backend (keras.layer, under XLA, with oneDNN), 
 backends (keras.jax.layer, keras.torch.layer), and LiteRT (litert.layer: the same model converted by
 the TFLite converter, run in the interpreter, forward only). Everything else (the tape or the
 backend's autodiff, the layouts, the weights' loading, the conversion) is the target's own run
-(adapters/tensorflow_adapter.py, keras_backend.py, litert.py); only the model built differs."""
+(adapters/tensorflow_paths.py, keras_backend.py, litert.py); only the model built differs."""
 from __future__ import annotations
 
 import functools
@@ -56,8 +56,8 @@ class KerasComposite(OnVariant, TensorFlowAdapter):
     """The Keras targets of the tensorflow workers (keras.layer, keras.xla.layer, keras.onednn.layer,
     litert.layer), running `recipe`'s layers around the variant's convolution layer."""
 
-    def _check_expressible(self, api: str, case: Case):
-        super()._check_expressible(api, self.variant)  # the core layer takes the variant's arguments
+    def check_expressible(self, api: str, case: Case):
+        super().check_expressible(api, self.variant)  # the core layer takes the variant's arguments
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
         if api == litert.API:  # the construction converted and run in the interpreter, forward only
@@ -65,7 +65,7 @@ class KerasComposite(OnVariant, TensorFlowAdapter):
             return shown(litert.run(self, self.variant, dtype, device, inputs, make=make), self.recipe)
         return shown(super().run(api, case, dtype, device, inputs), self.recipe)
 
-    def _layer_forward(self, keras, api: str, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
+    def layer_forward(self, keras, api: str, case: Case, dtype: str, x, w_nat, b_nat, obs: Observation):
         """The construction, built and loaded with the case's weights: (the model's call, the conv
         layer's weights)."""
         core_case = self.variant

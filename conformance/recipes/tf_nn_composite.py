@@ -2,7 +2,7 @@
 output, as a user writes it where tf.nn's own padding argument cannot compute the case (tf.nn.convolution
 and conv1d/conv3d_transpose take 'VALID'/'SAME' only); or, for a depthwise case, tf.nn.depthwise_conv2d
 in place of the grouped tf.nn.conv2d (whose gradients TensorFlow's CPU kernels refuse). On tf.nn, tf.xla.nn (the construction compiled
-with the training step) and tf.onednn.nn. The run is the target's own (adapters/tensorflow_adapter.py:
+with the training step) and tf.onednn.nn. The run is the target's own (adapters/tensorflow_paths.py:
 the tape, the layouts, the weights); only the forward differs."""
 from __future__ import annotations
 
@@ -25,16 +25,16 @@ def crop_index(crops) -> tuple:
 class TfNnComposite(OnVariant, TensorFlowAdapter):
     """A tf.nn target, running tf.pad or a crop around the variant's tf.nn call."""
 
-    def _check_expressible(self, api: str, case: Case):
-        super()._check_expressible(api, self.variant)
+    def check_expressible(self, api: str, case: Case):
+        super().check_expressible(api, self.variant)
 
     def run(self, api, case, dtype, device, inputs) -> Observation:
         obs = super().run(api, case, dtype, device, inputs)
         obs.call, obs.repro = self.recipe.get("code") or obs.call, None
         return obs
 
-    def _nn_forward(self, case: Case, dtype: str, w_nat, b_nat, obs: Observation):
-        forward, weights = super()._nn_forward(self.variant, dtype, w_nat, b_nat, obs)
+    def nn_forward(self, case: Case, dtype: str, w_nat, b_nat, obs: Observation):
+        forward, weights = super().nn_forward(self.variant, dtype, w_nat, b_nat, obs)
         tf, pads, crops = self.tf, self.recipe.get("zero_padding"), self.recipe.get("cropping")
         if self.recipe.get("depthwise"):
             return self.depthwise(weights), weights

@@ -3,7 +3,7 @@ transposed conv's output with padding 0, as a user writes it where PyTorch's one
 per dim cannot compute the case. On every torch path: the functional call or the layer, eager,
 under torch.compile, channels_last, with oneDNN off (the construction is what runs, compiled or
 not), and exported by torch.onnx (the module exported is the construction, run on ONNX Runtime).
-The run is the target's own (adapters/torch_adapter.py, torch_onnx.py: autograd, the weights, the
+The run is the target's own (adapters/torch_paths.py, torch_onnx.py: autograd, the weights, the
 kernels, the exporter); only the call differs."""
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ class TorchComposite(OnVariant, TorchAdapter):
             return lambda *args: call(*args)[index]
         return call
 
-    def _callable(self, api, case: Case, dtype: str, device: str, inputs, tensor, obs: Observation):
-        call, weights = super()._callable(api, self.variant, dtype, device, inputs, tensor, obs)
+    def construct(self, api, case: Case, dtype: str, device: str, inputs, tensor, obs: Observation):
+        call, weights = super().construct(api, self.variant, dtype, device, inputs, tensor, obs)
         return self.around(call), weights
 
     def exported_module(self, layer):

@@ -12,7 +12,9 @@ KERAS_BACKEND_NAMES = ("tensorflow", "jax", "torch")
 @dataclass(frozen=True)
 class Declaration:
     """One target API and the worker kind that hosts it. Every declaration of a kind names the same
-    adapter and variables; the kind's own packages are those every one of its declarations needs."""
+    adapter and variables; the kind's own packages are those every one of its declarations needs. The
+    adapter is the framework's session in the kind's process; the path class is this API's own call
+    (conformance/adapters/path.py)."""
 
     api: str  # the API name; its targets are `api@device` (docs/targets.md)
     kind: str  # the worker kind: the process that hosts it, and the CLI's --frameworks word
@@ -26,6 +28,9 @@ class Declaration:
     # Its computation runs in a process with oneDNN loaded, so oneDNN's verbose log can name the kernel
     # a failing unit ran (run/kernel_log.py). Whether a unit did call oneDNN is what its log says.
     onednn: bool = False
+    # "module:Class", an `adapters.path.Path` subclass: the API's native call, built with the kind's adapter
+    # in its workers. Empty: the adapter's own `run` and `native_weight_shape` serve the API.
+    path: str = ""
 
     @property
     def cpu_only(self) -> bool:

@@ -21,11 +21,15 @@ from conformance.spec.plugins import check_declarations, plugin_declarations
 __all__ = ["Declaration", "DEVICES", "BUILTIN", "declarations"]  # and the functions derived from them
 
 
+ADAPTERS = "conformance.adapters."
+
+
 def _declare(kind: str, adapter: str, framework: tuple[str, ...], variables=None, keras_backend=None):
-    """A function declaring the APIs of one kind: `declare(api, *more_packages, **fields)`."""
-    def declare(api: str, *more: str, keras: bool = False, **fields) -> Declaration:
+    """A function declaring the APIs of one kind: `declare(api, path, *more_packages, **fields)`, the
+    path class as "module:Class" of conformance/adapters/."""
+    def declare(api: str, path: str, *more: str, keras: bool = False, **fields) -> Declaration:
         return Declaration(api, kind, adapter, framework + more, variables=dict(variables or {}),
-                           keras_backend=keras_backend if keras else None, **fields)
+                           keras_backend=keras_backend if keras else None, path=path and ADAPTERS + path, **fields)
     return declare
 
 
@@ -50,27 +54,35 @@ CPU, FORWARD = ("cpu",), True
 # run in runtimes of their own, nor JAX.
 ONEDNN = True
 BUILTIN = (
-    _torch("torch.functional", onednn=ONEDNN), _torch("torch.layer", onednn=ONEDNN),
-    _torch("torch.compile.functional", onednn=ONEDNN), _torch("torch.compile.layer", onednn=ONEDNN),
-    _torch("torch.channels_last.layer", onednn=ONEDNN), _torch("torch.compile.channels_last.layer", onednn=ONEDNN),
-    _torch("torch.no_mkldnn.functional", devices=CPU, onednn=ONEDNN),
-    _torch("keras.torch.layer", "keras", keras=True, onednn=ONEDNN),
-    _torch("torch.onnx.layer", "onnx", "onnxscript", "onnxruntime", forward_only=FORWARD),
-    _torch("torch.onnx.torchscript.layer", "onnx", "onnxruntime", forward_only=FORWARD),
-    _torch("keras.torch.ops", "keras", keras=True, onednn=ONEDNN),
-    _tf("tf.nn", onednn=ONEDNN), _tf("keras.layer", "keras", keras=True, onednn=ONEDNN),
-    _tf("tf.xla.nn", onednn=ONEDNN), _tf("keras.xla.layer", "keras", keras=True, onednn=ONEDNN),
-    _tf("litert.layer", "keras", keras=True, devices=CPU, forward_only=FORWARD, versions=("ai_edge_litert",)),
-    _tf("keras.ops", "keras", keras=True, onednn=ONEDNN),
-    _jax("jax.lax", versions=("jaxlib",)), _jax("flax.layer", "flax", versions=("jaxlib",)),
-    _jax("keras.jax.layer", "keras", keras=True, versions=("jaxlib",)),
-    _jax("keras.jax.ops", "keras", keras=True, versions=("jaxlib",)),
-    _tf_onednn("tf.onednn.nn", devices=CPU, onednn=ONEDNN),
-    _tf_onednn("keras.onednn.layer", "keras", keras=True, devices=CPU, onednn=ONEDNN),
-    _onnx("onnxruntime", "onnxruntime", forward_only=FORWARD), _onnx("onnx.reference", devices=CPU, forward_only=FORWARD),
-    _openvino("openvino.onnx", "onnx", devices=CPU, forward_only=FORWARD),
-    _openvino("openvino.torch", "torch", devices=CPU, forward_only=FORWARD),
-    _executorch("executorch.xnnpack", devices=CPU, forward_only=FORWARD, versions=("torchao",)),
+    _torch("torch.functional", "torch_paths:Functional", onednn=ONEDNN), _torch("torch.layer", "torch_paths:Layer", onednn=ONEDNN),
+    _torch("torch.compile.functional", "torch_paths:CompiledFunctional", onednn=ONEDNN),
+    _torch("torch.compile.layer", "torch_paths:CompiledLayer", onednn=ONEDNN),
+    _torch("torch.channels_last.layer", "torch_paths:ChannelsLastLayer", onednn=ONEDNN),
+    _torch("torch.compile.channels_last.layer", "torch_paths:CompiledChannelsLastLayer", onednn=ONEDNN),
+    _torch("torch.no_mkldnn.functional", "torch_paths:NoMkldnnFunctional", devices=CPU, onednn=ONEDNN),
+    _torch("keras.torch.layer", "keras_backend:KerasBackendLayer", "keras", keras=True, onednn=ONEDNN),
+    _torch("torch.onnx.layer", "torch_onnx:ExportedLayer", "onnx", "onnxscript", "onnxruntime", forward_only=FORWARD),
+    _torch("torch.onnx.torchscript.layer", "torch_onnx:TorchScriptExportedLayer", "onnx", "onnxruntime",
+           forward_only=FORWARD),
+    _torch("keras.torch.ops", "keras_ops:KerasOps", "keras", keras=True, onednn=ONEDNN),
+    _tf("tf.nn", "tensorflow_paths:TfNn", onednn=ONEDNN),
+    _tf("keras.layer", "tensorflow_paths:KerasLayer", "keras", keras=True, onednn=ONEDNN),
+    _tf("tf.xla.nn", "tensorflow_paths:XlaTfNn", onednn=ONEDNN),
+    _tf("keras.xla.layer", "tensorflow_paths:XlaKerasLayer", "keras", keras=True, onednn=ONEDNN),
+    _tf("litert.layer", "litert:LiteRtLayer", "keras", keras=True, devices=CPU, forward_only=FORWARD,
+        versions=("ai_edge_litert",)),
+    _tf("keras.ops", "keras_ops:KerasOps", "keras", keras=True, onednn=ONEDNN),
+    _jax("jax.lax", "jax_paths:Lax", versions=("jaxlib",)), _jax("flax.layer", "jax_paths:FlaxLayer", "flax", versions=("jaxlib",)),
+    _jax("keras.jax.layer", "keras_backend:KerasBackendLayer", "keras", keras=True, versions=("jaxlib",)),
+    _jax("keras.jax.ops", "keras_ops:KerasOps", "keras", keras=True, versions=("jaxlib",)),
+    _tf_onednn("tf.onednn.nn", "tensorflow_paths:TfNn", devices=CPU, onednn=ONEDNN),
+    _tf_onednn("keras.onednn.layer", "tensorflow_paths:KerasLayer", "keras", keras=True, devices=CPU, onednn=ONEDNN),
+    _onnx("onnxruntime", "onnx_adapter:OnnxRuntime", "onnxruntime", forward_only=FORWARD),
+    _onnx("onnx.reference", "onnx_adapter:OnnxReference", devices=CPU, forward_only=FORWARD),
+    _openvino("openvino.onnx", "openvino_adapter:OpenVinoOnnx", "onnx", devices=CPU, forward_only=FORWARD),
+    _openvino("openvino.torch", "openvino_adapter:OpenVinoTorch", "torch", devices=CPU, forward_only=FORWARD),
+    _executorch("executorch.xnnpack", "executorch_adapter:XnnpackProgram", devices=CPU, forward_only=FORWARD,
+                versions=("torchao",)),
 )
 
 

@@ -6,8 +6,8 @@ A distribution declares, in its pyproject.toml,
     [project.entry-points."conv_conformance.targets"]
     myfw = "myfw_conformance:TARGETS"
 
-where `TARGETS` is a list of `conformance.spec.declaration.Declaration` (docs/architecture.md has the
-whole recipe). Every process of a run, the workers included, reads the same entry points, so a
+where `TARGETS` is a list of `conformance.spec.declaration.Declaration`, each naming its kind's adapter
+and its path class as "module:Class" (docs/architecture.md has the whole recipe). Every process of a run, the workers included, reads the same entry points, so a
 plugin's targets are everywhere the suite's are. What is wrong with a plugin is a `UsageError` of
 one line naming its entry point: the CLI prints it and exits 2.
 """
@@ -70,6 +70,8 @@ def declaration_problem(d: Declaration) -> str | None:
         return f"kind {d.kind!r} must be a name of letters, digits, '.', '_' and '-'"
     if not isinstance(d.adapter, str) or not ADAPTER.match(d.adapter):
         return f"adapter {d.adapter!r} must be 'module:Class'"
+    if not isinstance(d.path, str) or (d.path and not ADAPTER.match(d.path)):
+        return f"path {d.path!r} must be 'module:Class' (a conformance.adapters.path.Path subclass) or empty"
     for name in ("packages", "versions"):
         value = getattr(d, name)
         if not isinstance(value, (tuple, list)) or not all(isinstance(p, str) and p for p in value):
