@@ -105,7 +105,7 @@ class XnnpackProgram(Path):
         adapter.refusals = torch_adapter.REFUSALS
         layer = torch_onnx.build_layer(adapter, case, dtype, inputs, padding, obs)
         layer.eval()  # as users export for inference; a conv computes the same in both modes
-        x = t.from_numpy(inputs.input).to(dtype=getattr(t, dtype))
+        x = torch_onnx.example_input(t, inputs.input, getattr(t, dtype))
         packed = artifacts.made(adapter, "executorch.xnnpack", lambda: adapter._key(layer, x),
                                 lambda: adapter._lowered(layer, x))
         ops, program = unpack(packed)

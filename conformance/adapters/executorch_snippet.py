@@ -10,7 +10,7 @@ from conformance.adapters.snippet import Snippet
 IMPORTS = ["from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner",
            "from executorch.exir import to_edge_transform_and_lower",
            "from executorch.runtime import Runtime"]
-LOWER = ["layer.eval()",
+LOWER = [torch_snippet.EXAMPLE_INPUT, "layer.eval()",
          "exported = torch.export.export(layer, (xt,))",
          "edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])",
          "program = edge.to_executorch().buffer",

@@ -209,7 +209,7 @@ class OpenVinoTorch(OpenVinoModel):
                                       config))
         layer = torch_onnx.build_layer(adapter, case, dtype, inputs, padding, obs)
         layer.eval()  # as users convert a model; a conv computes the same in both modes
-        x = t.from_numpy(inputs.input).to(dtype=getattr(t, dtype))
+        x = torch_onnx.example_input(t, inputs.input, getattr(t, dtype))
         with adapter.native(), warnings.catch_warnings():
             # convert_model traces the module with TorchScript (its default, dynamo=False: the environment
             # says so), and PyTorch 2.13 warns on every trace that TorchScript is deprecated

@@ -37,7 +37,7 @@ def write_onnx(case, dtype: str, op: str, attrs: dict, opset: int, element: str,
 def write_torch(case, dtype: str, fn: str, kwargs: dict, config: dict, *, grads: bool = False) -> Snippet:
     """`fn`, `kwargs`: the torch.nn layer class and its arguments (torch_onnx.layer_class)."""
     eager = torch_snippet.write(case, dtype, "cpu", fn, kwargs, layer=True, grads=grads, forward=False)
-    lines = eager.call + ["layer.eval()", "ov_model = ov.convert_model(layer, example_input=xt)"]
+    lines = eager.call + [torch_snippet.EXAMPLE_INPUT, "layer.eval()", "ov_model = ov.convert_model(layer, example_input=xt)"]
     return _snippet(eager.imports, lines, dtype, config, eager.data)
 
 

@@ -91,6 +91,14 @@ def layer_class(torch, case: Case, padding) -> tuple:
     return getattr(torch.nn, f"Conv{case.ndim}d" if case.op == "conv" else f"ConvTranspose{case.ndim}d"), kwargs
 
 
+def example_input(torch, array: np.ndarray, dtype):
+    """The input an exporter traces the layer with, as a user makes one: a tensor with torch's own
+    contiguous strides. NumPy gives a zero-size array zero strides, which `from_numpy` keeps, and
+    ExecuTorch's exporter refuses any zero stride ("0 in strides is not supported for ExecuTorch.",
+    exir/dim_order_utils.py), which `torch.zeros((0, ...))` never has."""
+    return torch.empty(array.shape, dtype=dtype).copy_(torch.from_numpy(array))
+
+
 def build_layer(adapter, case: Case, dtype: str, inputs, padding, obs: Observation, device: str = "cpu"):
     """The layer of `layer_class` on the torch `device`, in `dtype`, with the case's weights (every torch
     path that holds a layer builds it here); fills the layer's facts in `obs` (its weight shape and

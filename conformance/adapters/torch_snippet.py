@@ -11,6 +11,11 @@ from conformance.spec.case import Case
 TO_NUMPY = "g.detach().to(torch.float64).cpu().numpy()"
 
 
+# The input an exporter traces with, as torch_onnx.example_input makes it: torch's own contiguous
+# strides (a zero-size NumPy array has zero strides, which ExecuTorch's exporter refuses).
+EXAMPLE_INPUT = "xt = torch.empty(xt.shape, dtype=xt.dtype).copy_(xt)"
+
+
 def write(case: Case, dtype: str, dev: str, fn: str, kwargs: dict, *, layer: bool, modifiers=frozenset(),
           grads: bool = False, forward: bool = True) -> Snippet:
     """The call as a user writes it on this path, whose `modifiers` (torch_paths: "channels_last",
