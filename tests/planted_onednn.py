@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import fakefw
+from conformance.adapters import load_adapter
 from conformance.search.faults import FAULTS_BY_NAME, FaultyAdapter
 
 FAULT = FAULTS_BY_NAME["flipped_kernel"]
@@ -32,7 +33,9 @@ def plugin_environment(folder) -> dict:
 
 
 class _Planted(FaultyAdapter):
-    """The inner adapter with the fault, answering to the planted API names."""
+    """The inner adapter with the fault, answering to the planted API names. The inner adapter is the
+    suite's own kind (`load_adapter`), so its paths are the kind's: tf.onednn.nn is a path of the
+    tensorflow-onednn kind, not of the class's default kind."""
 
     def __init__(self, inner, apis):
         super().__init__(inner, FAULT)
@@ -47,11 +50,9 @@ class _Planted(FaultyAdapter):
 
 class PlantedTorch(_Planted):
     def __init__(self):
-        from conformance.adapters.torch_adapter import TorchAdapter
-        super().__init__(TorchAdapter(), ("planted.torch.functional",))
+        super().__init__(load_adapter("torch"), ("planted.torch.functional",))
 
 
 class PlantedTensorFlow(_Planted):
     def __init__(self):
-        from conformance.adapters.tensorflow_adapter import TensorFlowAdapter
-        super().__init__(TensorFlowAdapter(), ("planted.tf.onednn.nn",))
+        super().__init__(load_adapter("tensorflow-onednn"), ("planted.tf.onednn.nn",))
