@@ -184,8 +184,8 @@ REAL_LAYERS = {
     and c.stride == (2, 2) and 64 <= c.out_channels and c.in_channels <= 512,
     "DCGAN 4x4/2/1 transposed, 64-512 ch": lambda c: c.op == "conv_transpose" and c.kernel_size == (4, 4)
     and c.stride == (2, 2) and c.pads == ((1, 1), (1, 1)) and 64 <= c.out_channels and c.in_channels <= 512,
-    "WaveNet/TCN causal dilation 512, long sequence": lambda c: c.padding == "causal" and c.dilation == (512,)
-    and c.in_spatial[0] >= 2048,
+    "WaveNet/TCN causal dilation 512, a sequence of twice that": lambda c: c.padding == "causal"
+    and c.dilation == (512,) and c.in_spatial[0] >= 2 * 512,
     "3-D U-Net 3x3x3 at 32 ch": lambda c: c.op == "conv" and c.kernel_size == (3, 3, 3) and c.in_channels == 32,
     "speech Conv1d 80 -> 512": lambda c: c.op == "conv" and c.ndim == 1
     and (c.in_channels, c.out_channels) == (80, 512),
