@@ -578,3 +578,20 @@ def test_readme_counts_match():
         assert rows.get(name) == (len(cases), sum(len(c.dtypes) for c in cases)), f"README's row for {name}"
     said = re.search(r"`large/layers.yaml` holds (\d+) cases, (\d+) \(case, dtype\) pairs", text)
     assert said and (int(said[1]), int(said[2])) == (len(LARGE_LAYERS), sum(len(c.dtypes) for c in LARGE_LAYERS))
+
+
+# --------------------------------------------------------------------------- threads where they matter
+# Known differences that only show with two or more threads: the library must run a case they match at
+# every core's threads, or the entry explains nothing (and one naming only crashed/flaky is never stale).
+NEEDS_THREADS = ("tf-onednn-conv1x1-strided-weight-grad-heap-overflow",)
+
+
+@pytest.mark.parametrize("entry_id", NEEDS_THREADS)
+def test_known_difference_needing_threads_has_a_case_at_all_threads(entry_id):
+    entries = yaml.safe_load((CASES_DIR / "known_differences.yaml").read_text(encoding="utf-8"))
+    entries = entries["known_differences"] if isinstance(entries, dict) else entries
+    (entry,) = [e for e in entries if e["id"] == entry_id]
+    features, dtypes = set(entry["match"]["features"]), entry["match"]["dtype"]
+    hits = [c.id for c in ALL if "all" in c.threads and features <= set(case_features(c))
+            and set(dtypes) & set(c.dtypes)]
+    assert hits, f"no library case with {sorted(features)} in {dtypes} runs at all threads, so {entry_id} never shows"
