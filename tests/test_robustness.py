@@ -122,7 +122,10 @@ def test_memory_budget_refuses_up_front_and_the_library_fits(tmp_path):
         load_file(path, memory_budget=64 << 20)
     assert load_file(path, memory_budget=expected)  # at the budget is allowed
     library = load_cases(ROOT / "cases", memory_budget=None)
-    assert max(c.working_set_bytes for c in library) < DEFAULT_MEMORY_BUDGET / 100
+    # the small cases far below the default budget; the real layers (layers.yaml, up to ~50 MiB) within a tenth
+    small = [c for c in library if Path(c.origin[0]).name != "layers.yaml"]
+    assert max(c.working_set_bytes for c in small) < DEFAULT_MEMORY_BUDGET / 100
+    assert max(c.working_set_bytes for c in library) < DEFAULT_MEMORY_BUDGET / 10
 
 
 # ------------------------------------------------------------------------- loader fuzzing

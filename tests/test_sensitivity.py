@@ -59,7 +59,10 @@ TARGETS = [(kind, api) for kind in frameworks.kinds() for api in frameworks.kind
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
-@pytest.mark.parametrize("kind,api", TARGETS, ids=[f"{api}@{kind}" for kind, api in TARGETS])
+# One xdist worker per kind (`--dist loadgroup`, pyproject.toml): a kind's search runs once, not once
+# in every worker that gets one of its tests.
+@pytest.mark.parametrize("kind,api", [pytest.param(kind, api, marks=pytest.mark.xdist_group(f"faults-{kind}"),
+                                                   id=f"{api}@{kind}") for kind, api in TARGETS])
 def test_planted_fault_is_caught_on_every_target(kind, api, fault):
     missing = missing_packages(kind, api)
     if missing:
