@@ -10,6 +10,7 @@ target does not take) is skipped with the reason.
 """
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -43,8 +44,21 @@ def adapter(request):
 
 @functools.cache
 def _catches(kind: str) -> dict:
-    """api -> fault -> catch, searched in a fresh interpreter running only `kind`."""
-    out = Path(tempfile.mkdtemp(prefix="conformance-faults-")) / f"{kind}.json"
+    """api -> fault -> catch, searched in a fresh interpreter running only `kind`, once per test run:
+    under pytest-xdist the first worker to need a kind searches it, under a lock, and the others read
+    its file (a kind's search takes from seconds to minutes)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # the same in every worker of one run
+    if run is None:
+        return _search(kind, Path(tempfile.mkdtemp(prefix="conformance-faults-")) / f"{kind}.json")
+    shared = Path(tempfile.gettempdir()) / f"conformance-faults-{run}"
+    shared.mkdir(exist_ok=True)
+    out = shared / f"{kind}.json"
+    with open(shared / f"{kind}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return json.loads(out.read_text())[kind] if out.exists() else _search(kind, out)
+
+
+def _search(kind: str, out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     backend = next((d.keras_backend for d in frameworks.kind_declarations(kind) if d.keras_backend), None)
     if backend:
@@ -59,10 +73,7 @@ TARGETS = [(kind, api) for kind in frameworks.kinds() for api in frameworks.kind
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
-# One xdist worker per kind (`--dist loadgroup`, pyproject.toml): a kind's search runs once, not once
-# in every worker that gets one of its tests.
-@pytest.mark.parametrize("kind,api", [pytest.param(kind, api, marks=pytest.mark.xdist_group(f"faults-{kind}"),
-                                                   id=f"{api}@{kind}") for kind, api in TARGETS])
+@pytest.mark.parametrize("kind,api", TARGETS, ids=[f"{api}@{kind}" for kind, api in TARGETS])
 def test_planted_fault_is_caught_on_every_target(kind, api, fault):
     missing = missing_packages(kind, api)
     if missing:
