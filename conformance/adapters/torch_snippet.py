@@ -11,8 +11,8 @@ from conformance.spec.case import Case
 TO_NUMPY = "g.detach().to(torch.float64).cpu().numpy()"
 
 
-# The input an exporter traces with, as torch_onnx.example_input makes it: torch's own contiguous
-# strides (a zero-size NumPy array has zero strides, which ExecuTorch's exporter refuses).
+# The input ExecuTorch and OpenVINO trace with, as torch_onnx.example_input makes it: torch's own
+# contiguous strides (a zero-size NumPy array has zero strides, which ExecuTorch's exporter refuses).
 EXAMPLE_INPUT = "xt = torch.empty(xt.shape, dtype=xt.dtype).copy_(xt)"
 
 
