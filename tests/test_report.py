@@ -211,11 +211,13 @@ def test_structure(page):
     tag, attrs = page.by_id("report-data")
     assert tag == "script" and attrs["type"] == "application/octet-stream" and attrs["data-encoding"] == "gzip, base64"
     data = _data(page)
-    # every record but passes and unsupported ones (those are grouped: test_unsupported_records_are_grouped)
+    # the data: every record but passes and unsupported ones (grouped: test_unsupported_records_are_grouped);
+    # the table's rows: those that are not known differences either (grouped: test_known_records_are_grouped)
     non_pass = [r for r in sample().results if r.status not in ("pass", "unsupported")]
     assert len(data["discrepancies"]) == len(non_pass)
     rows = [a for a in page.find("tr") if "data-index" in a]
-    assert sorted(a["data-status"] for a in rows) == sorted(r.status for r in non_pass)
+    assert sorted(a["data-status"] for a in rows) == sorted(r.status for r in non_pass if r.status != "known")
+    assert "known" in {r.status for r in non_pass}
     for a in rows:  # row N of the table is item N of the data (what #detail=N opens)
         item = data["discrepancies"][int(a["data-index"])]
         assert (item["case"], item["target"], item["status"]) == (a["data-case"], a["data-target"], a["data-status"])
@@ -462,6 +464,47 @@ def test_unsupported_records_are_grouped():
                     if any(view["targets"][x[1]] == "torch.layer@cpu" and view["statuses"][x[2]] == "unsupported"
                            and view["messages"][x[3]] == reason for x in recs if len(x) > 3))
     assert listed == ["conv2d[stride=2]", "conv2d[stride=3]"]
+
+
+def _known(case: str, api: str = "openvino.onnx", entry: str = "bf16-by-default", ratio: float = 3.0,
+           dtype: str = "float32", check: str = "output") -> Result:
+    return Result(case=case, framework=api.split(".")[0], api=api, device="cpu", dtype=dtype, check=check,
+                  status="known", error_ratio=ratio, message=f"known difference {entry}: error {ratio}x its bound",
+                  known={"id": entry, "reason": f"why {entry}", "link": "https://example.org/" + entry})
+
+
+def test_known_records_are_grouped():
+    """Known records: one group row per (target, entry), worst ratio and counts; each record keeps its
+    detail in the data, where the page lists the group's records from (target and entry id)."""
+    records = [_known("conv2d[stride=2]"), _known("conv2d[stride=2]", check="grad_input", ratio=7.5),
+               _known("conv2d[stride=3]", dtype="float16"),
+               _known("conv2d[stride=3]", entry="float64-as-float32", dtype="float64"),  # another entry
+               _known("conv2d[stride=3]", api="openvino.torch"),  # another target
+               _failing_record()]
+    model = build_model(RunResults(records))
+    assert [(g.target, g.entry, g.count, g.cases, g.dtypes, g.checks, g.worst_ratio) for g in model.known] == [
+        ("openvino.onnx@cpu", "bf16-by-default", 3, 2, ["float16", "float32"], ["output", "grad_input"], "7.5"),
+        ("openvino.onnx@cpu", "float64-as-float32", 1, 1, ["float64"], ["output"], "3"),
+        ("openvino.torch@cpu", "bf16-by-default", 1, 1, ["float32"], ["output"], "3")]
+    assert [d.status for d in model.failing_rows] == ["fail"]
+    p = Page(render(model))
+    assert [a["data-status"] for a in p.find("tr") if "data-index" in a] == ["fail"]  # no row per known record
+    groups = [a for a in p.find("tr", **{"class": "group"}) if a["data-status"] == "known"]
+    assert [(a["data-target"], a["data-entry"], a["data-dtype"], a["data-check"]) for a in groups] == [
+        ("openvino.onnx@cpu", "bf16-by-default", "float16 float32", "output grad_input"),
+        ("openvino.onnx@cpu", "float64-as-float32", "float64", "output"),
+        ("openvino.torch@cpu", "bf16-by-default", "float32", "output")]
+    table = p.text_by_id["known-table"]
+    assert table.count("why bf16-by-default") == 2  # the entry's reason once per group, not per record
+    first = [line.strip() for line in table[table.index("openvino.onnx@cpu"):].splitlines() if line.strip()][:4]
+    assert first == ["openvino.onnx@cpu", "3", "7.5", "bf16-by-default why bf16-by-default"]
+    assert "3 records, 2 cases" in table and "1 record, 1 case" in table
+    # every known record keeps its detail, found by the group's target and entry id
+    data = _data(p)
+    grouped = [(d["target"], data["known"][d["known"]]["id"], d["case"], d["check"])
+               for d in data["discrepancies"] if d["status"] == "known"]
+    assert sorted(grouped) == sorted((f"{r.api}@cpu", r.known["id"], r.case, r.check) for r in records
+                                     if r.status == "known")
 
 
 def test_case_view_puts_one_case_on_every_target_side_by_side():

@@ -1,15 +1,21 @@
-"""The report's compact views of many records: `unsupported` records grouped by (target, reason), and
-every case's records on every target side by side (data the page's script draws a table from).
+"""The report's compact views of many records: `unsupported` records grouped by (target, reason),
+`known` records grouped by (target, known-difference entry), and every case's records on every target
+side by side (data the page's script draws a table from).
 
-A whole-library run has thousands of `unsupported` records that repeat a few reasons per target; one
-row per group with its count and its case ids keeps the page small, while every other non-pass record
-keeps its own row (report/model.py).
+A whole-library run has tens of thousands of `unsupported` records that repeat a few reasons per
+target, and thousands of `known` ones that one entry explains per target (an inference runtime's
+lower precision makes every float32 record of it known). One row per group, with its counts, keeps
+the page small and readable; the page lists a group's cases or records, from its packed data, when
+the group is opened. Every failing record (fail, flaky, error, crashed) keeps its own row
+(report/model.py).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from conformance.report.values import CHECK_ORDER, STATUS_ORDER, format_ratio, json_safe, key_text, target_label
+from conformance.report.values import (CHECK_ORDER, STATUS_ORDER, format_ratio, json_safe, key_text, ratio_value,
+                                       target_label)
 from conformance.results.records import Result
 
 
@@ -42,6 +48,40 @@ def unsupported_groups(records: list[Result], view: "CaseView") -> list[Unsuppor
                                checks=_check_sorted({r.check for r in rs}), reason_index=index[reason])
               for (target, reason), rs in members.items()]
     return sorted(groups, key=lambda g: (g.target, -g.count, g.reason))
+
+
+@dataclass
+class KnownGroup:
+    """The `known` records of one target that one known-difference entry explains."""
+
+    target: str
+    framework: str
+    entry: str  # the entry's id (conformance/known)
+    reason: str  # the entry's reason, as it reads
+    count: int
+    cases: int  # distinct case ids
+    dtypes: list[str]
+    checks: list[str]
+    worst_ratio: str  # the largest error ratio of its records, as read
+
+
+def known_groups(records: list[Result]) -> list[KnownGroup]:
+    """One group per (target, entry) of the `known` records: by target, the largest first. The page
+    lists a group's records from its discrepancy data (each row's target and entry id)."""
+    members: dict[tuple[str, str], list[Result]] = {}
+    for r in records:
+        if r.status == "known":
+            members.setdefault((target_label(r), str((r.known or {}).get("id", ""))), []).append(r)
+    groups = []
+    for (target, entry), rs in members.items():
+        known = rs[0].known or {}
+        ratios = [x for x in (ratio_value(r.error_ratio) for r in rs) if x is not None]
+        worst = max(ratios, key=lambda x: math.inf if math.isnan(x) else x) if ratios else None
+        groups.append(KnownGroup(target=target, framework=rs[0].framework, entry=entry,
+                                 reason=str(known.get("reason", "")),
+                                 count=len(rs), cases=len({r.case for r in rs}), dtypes=sorted({r.dtype for r in rs}),
+                                 checks=_check_sorted({r.check for r in rs}), worst_ratio=format_ratio(worst)))
+    return sorted(groups, key=lambda g: (g.target, -g.count, g.entry))
 
 
 def _check_sorted(checks: set[str]) -> list[str]:

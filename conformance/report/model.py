@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from conformance.report.baseline import BaselineSection, baseline_section
-from conformance.report.groups import CaseView, UnsupportedGroup, case_view, unsupported_groups
+from conformance.report.groups import (CaseView, KnownGroup, UnsupportedGroup, case_view, known_groups,
+                                      unsupported_groups)
 from conformance.report.tables import (EnvItem, SummaryGroup, SupportTable, case_tags, environment_table,
                                        summary_groups, support_tables)
 from conformance.report.values import (SEVERITY, STATUS_ORDER, Counts, as_text, format_ratio, json_safe,
@@ -129,7 +130,7 @@ class ReportModel:
     targets: list[str]
     frameworks: list[str]
     support_tables: list[SupportTable]
-    discrepancies: list[DiscrepancyRow]
+    discrepancies: list[DiscrepancyRow]  # every record neither pass nor unsupported: the detail views' data
     unsupported: list[UnsupportedGroup]
     case_view: CaseView
     calls: str = ""  # packed_calls()
@@ -139,6 +140,12 @@ class ReportModel:
     varied: list[EnvItem] = field(default_factory=list)  # records whose values differed between --repeat attempts
     # the tags of the cases in `discrepancies` and `unsupported` (the filter's tag:)
     case_tags: dict[str, list[str]] = field(default_factory=dict)
+    known: list[KnownGroup] = field(default_factory=list)  # the `known` discrepancies, grouped
+
+    @property
+    def failing_rows(self) -> list[DiscrepancyRow]:
+        """The discrepancies with a row of their own in the table: all but the known ones (grouped)."""
+        return [d for d in self.discrepancies if d.status != "known"]
 
     @property
     def verdict(self) -> str:
@@ -233,7 +240,7 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
                      for s in results.stale_known],
         targets=targets, frameworks=sorted({r.framework for r in records}),
         support_tables=support_tables(records, targets, tag_map), discrepancies=discrepancies,
-        unsupported=groups, case_view=view, calls=packed_calls(records), baseline=section,
+        unsupported=groups, known=known_groups(records), case_view=view, calls=packed_calls(records), baseline=section,
         case_tags={c: tag_map[c] for c in sorted({c for g in groups for c in g.cases} | {d.case for d in discrepancies})
                    if tag_map.get(c)},
     )

@@ -62,7 +62,7 @@
   unpack("report-data").then(start, function (err) {
     var note = document.getElementById("script-note");
     note.textContent = "The page's data could not be unpacked (" + err.message + "): the detail view, sorting, " +
-      "filtering, the case view and the unsupported groups' case lists are off. Every table on the page is complete.";
+      "filtering, the case view and the grouped records' lists are off. Every table on the page is complete.";
     note.hidden = false;
   });
 
@@ -99,8 +99,8 @@
       var v = field === "base" ? baseOf(d.case) : d[field];
       return v === null || v === undefined ? "" : String(v);
     }
-    function matches(tr, toks, status, framework) {
-      var d = ROWS[tr.dataset.index];
+    /* A discrepancy (an item of DATA.discrepancies) against the filter; `tr` is its row where it has one. */
+    function matches(d, tr, toks, status, framework) {
       if (status === "unexpected") { if (["fail", "flaky", "error", "crashed"].indexOf(d.status) < 0) return false; }
       else if (status && d.status !== status) return false;
       if (framework && d.framework !== framework) return false;
@@ -110,15 +110,20 @@
           if ((CASE_TAGS[d.case] || []).indexOf(t.value) < 0) return false;
         } else if (t.field) {
           if (rowField(d, t.field).replace(/"/g, "'") !== t.value) return false;
-        } else if (searchText(tr, d).indexOf(t.value.toLowerCase()) < 0) return false;
+        } else if (searchText(d, tr).indexOf(t.value.toLowerCase()) < 0) return false;
       }
       return true;
     }
-    /* A discrepancy row's words for the text filter: its cells' text (case, target, dtype, check, status,
-       the message with a known difference's id) and its framework; the page holds each once. */
-    function searchText(tr, d) {
-      if (tr._search === undefined) tr._search = (tr.textContent + " " + d.framework).toLowerCase();
-      return tr._search;
+    /* A discrepancy's words for the text filter: its row's cells (case, target, dtype, check, status, the
+       message with a known difference's id) and its framework; a grouped known record has the same words
+       without a row. */
+    function searchText(d, tr) {
+      if (d._search === undefined) {
+        d._search = (tr ? tr.textContent : [d.index, d.status, d.case, d.target, d.dtype, d.check, d.ratio_text,
+                                           d.known ? d.known.id : "", d.message].join(" ")) + " " + d.framework;
+        d._search = d._search.toLowerCase();
+      }
+      return d._search;
     }
     /* The unsupported groups: a group's row fields (target, framework, dtypes, checks) must match; the
        case-level tokens (case:, base:, tag:, bare text) must all match one of its cases, and only the
@@ -151,6 +156,7 @@
       var cases = Object.keys(UNSUPPORTED[CV.targets.indexOf(d.target) + "," + ul.dataset.reason] || {}).sort();
       var g = { tr: tr, ul: ul, lis: null, shown: null, cases: cases, n: tr.querySelector("summary"),
                 search: (d.framework + " " + d.target + " unsupported " + tr.cells[2].textContent).toLowerCase() };
+      g.fill = function () { fillGroup(g); };
       tr._group = g;
       return g;
     }) : [];
@@ -167,12 +173,59 @@
       });
       g.ul.appendChild(items);
     }
-    if (gTable) {
-      gTable.addEventListener("toggle", function (e) {  /* toggle does not bubble: caught on its way down */
-        var tr = e.target.closest && e.target.closest("tr.group");
-        if (tr && tr._group && e.target.open) fillGroup(tr._group);
-      }, true);
+    /* The known groups: one per (target, entry); a group's records are the discrepancies of its target
+       whose known difference is its entry, worst first (conformance/report/groups.py), each a link to
+       its detail. The filter applies to each record as to a discrepancy row. */
+    var kTable = document.getElementById("known-table");
+    var knownShown = document.getElementById("known-shown");
+    var KNOWN = {}, groupOf = {};
+    ROWS.forEach(function (d) {
+      if (d.status !== "known") return;
+      var k = d.target + "\n" + (d.known && d.known.id || "");
+      (KNOWN[k] = KNOWN[k] || []).push(d);
+    });
+    var kgroups = kTable ? Array.prototype.slice.call(kTable.tBodies[0].rows).map(function (tr) {
+      var sum = tr.querySelector("summary");
+      var g = { tr: tr, ul: tr.querySelector("ul.group-records"), lis: null, shown: null, n: sum, summary: sum.textContent,
+                recs: KNOWN[tr.dataset.target + "\n" + tr.dataset.entry] || [] };
+      g.recs.forEach(function (d) { groupOf[d.index] = g; });
+      g.fill = function () { fillKnown(g); };
+      tr._group = g;
+      return g;
+    }) : [];
+    function fillKnown(g) {
+      if (g.lis) return;
+      var items = document.createDocumentFragment();
+      g.lis = g.recs.map(function (d, k) {
+        var li = el("li", {}, [el("a", { href: "#detail=" + d.index, text: d.case }),
+                               " " + d.dtype + " " + d.check + (d.ratio_text ? " " + d.ratio_text : "")]);
+        if (g.shown) li.hidden = !g.shown[k];
+        items.appendChild(li);
+        return li;
+      });
+      g.ul.appendChild(items);
     }
+    function knownGroupMatches(g, toks, status, framework) {
+      var n = 0, shown = [];
+      if (status && status !== "known") return false;
+      if (framework && g.tr.dataset.framework !== framework) return false;
+      g.recs.forEach(function (d, k) {
+        var ok = matches(d, null, toks, "", "");
+        shown.push(ok);
+        if (g.lis) g.lis[k].hidden = !ok;
+        if (ok) n++;
+      });
+      g.shown = toks.length ? shown : null;
+      g.n.textContent = toks.length ? n + " of " + g.recs.length + " records" : g.summary;
+      return n > 0;
+    }
+    [gTable, kTable].forEach(function (t) {
+      if (!t) return;
+      t.addEventListener("toggle", function (e) {  /* toggle does not bubble: caught on its way down */
+        var tr = e.target.closest && e.target.closest("tr.group");
+        if (tr && tr._group && e.target.open) tr._group.fill();
+      }, true);
+    });
     function baseOf(id) { var m = /^([^\[]*)\[(.*)\]$/.exec(id); return m && m[1] ? m[1] : id; }
     function caseMatches(c, toks, search) {
       var exact = c.replace(/"/g, "'");
@@ -206,9 +259,9 @@
       return n > 0;
     }
     function applyFilter() {
-      var toks = tokens(fText.value), status = fStatus.value, framework = fFramework.value, n = 0, g = 0;
+      var toks = tokens(fText.value), status = fStatus.value, framework = fFramework.value, n = 0, g = 0, kg = 0;
       trs.forEach(function (tr) {
-        var ok = matches(tr, toks, status, framework);
+        var ok = matches(ROWS[tr.dataset.index], tr, toks, status, framework);
         tr.hidden = !ok;
         if (ok) n++;
       });
@@ -220,6 +273,12 @@
         if (ok) g++;
       });
       if (groupsShown) groupsShown.textContent = g + " of " + groups.length + " groups shown";
+      kgroups.forEach(function (x) {
+        var ok = knownGroupMatches(x, toks, status, framework);
+        x.tr.hidden = !ok;
+        if (ok) kg++;
+      });
+      if (knownShown) knownShown.textContent = kg + " of " + kgroups.length + " groups shown";
     }
     if (fText) {
       fText.addEventListener("input", applyFilter);
@@ -240,7 +299,9 @@
         if (!col || !col.dataset.filter || !fText) return;
         fText.value = td.parentNode.dataset.filter + " " + col.dataset.filter;
         fStatus.value = ""; fFramework.value = ""; applyFilter();
-        document.getElementById("discrepancies").scrollIntoView();
+        /* where the cell's worst records are: their own rows, or a known or unsupported group */
+        var at = worst[1] === "known" || worst[1] === "unsupported" ? worst[1] : "discrepancies";
+        document.getElementById(document.getElementById(at) ? at : "discrepancies").scrollIntoView();
       });
     });
 
@@ -665,13 +726,17 @@
       trs.forEach(function (tr) { tr.classList.remove("selected"); });
       if (/^#detail=/.test(location.hash) && history.replaceState) history.replaceState(null, "", location.pathname + location.search);
     }
+    /* Previous and next: through the shown rows of the table, or of the open record's known group. */
     function step(delta) {
-      var visible = trs.filter(function (tr) { return !tr.hidden; });
-      if (!visible.length) return;
-      var pos = visible.findIndex(function (tr) { return Number(tr.dataset.index) === current; });
-      var next = visible[Math.min(visible.length - 1, Math.max(0, pos + delta))];
-      open(Number(next.dataset.index));
-      next.focus({ preventScroll: false });
+      var g = current !== null && !byIndex[current] ? groupOf[current] : null;
+      var seq = g ? g.recs.filter(function (d, k) { return !g.shown || g.shown[k]; }).map(function (d) { return d.index; })
+                  : trs.filter(function (tr) { return !tr.hidden; }).map(function (tr) { return Number(tr.dataset.index); });
+      if (!seq.length) return;
+      var pos = seq.indexOf(current);
+      var next = seq[Math.min(seq.length - 1, Math.max(0, pos + delta))];
+      open(next);
+      var node = g ? (g.lis && g.lis[g.recs.findIndex(function (d) { return d.index === next; })]) : byIndex[next];
+      if (node) (node.querySelector("a") || node).focus({ preventScroll: false });
     }
     function fromHash() {
       var m = /^#detail=(\d+)$/.exec(location.hash);
