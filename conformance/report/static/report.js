@@ -120,7 +120,10 @@
     function searchText(d, tr) {
       if (d._search === undefined) {
         d._search = (tr ? tr.textContent : [d.index, d.status, d.case, d.target, d.dtype, d.check, d.ratio_text,
-                                           d.known ? d.known.id : "", d.message].join(" ")) + " " + d.framework;
+                                           d.known ? d.known.id : "", d.message,
+                                           againstBaseline && d.baseline_status !== d.status
+                                             ? (d.baseline_status ? "was " + d.baseline_status : "new") : ""].join(" "))
+                    + " " + d.framework;
         d._search = d._search.toLowerCase();
       }
       return d._search;
@@ -193,12 +196,17 @@
       tr._group = g;
       return g;
     }) : [];
+    /* Against a baseline, a grouped record says what it was there, as a discrepancy row does. */
+    var againstBaseline = !!document.getElementById("baseline");
     function fillKnown(g) {
       if (g.lis) return;
       var items = document.createDocumentFragment();
       g.lis = g.recs.map(function (d, k) {
+        var was = !againstBaseline || d.baseline_status === d.status ? null
+                : el("span", { cls: "was", text: d.baseline_status ? "was " + d.baseline_status : "new" });
         var li = el("li", {}, [el("a", { href: "#detail=" + d.index, text: d.case }),
-                               " " + d.dtype + " " + d.check + (d.ratio_text ? " " + d.ratio_text : "")]);
+                               " " + d.dtype + " " + d.check + (d.ratio_text ? " " + d.ratio_text : ""),
+                               was && " ", was]);
         if (g.shown) li.hidden = !g.shown[k];
         items.appendChild(li);
         return li;
