@@ -93,9 +93,9 @@ def layer_class(torch, case: Case, padding) -> tuple:
 
 def example_input(torch, array: np.ndarray, dtype):
     """The input ExecuTorch and OpenVINO's PyTorch frontend trace the layer with, as a user makes one:
-    a tensor with torch's own contiguous strides. NumPy gives a zero-size array zero strides, which `from_numpy` keeps, and
-    ExecuTorch's exporter refuses any zero stride ("0 in strides is not supported for ExecuTorch.",
-    exir/dim_order_utils.py), which `torch.zeros((0, ...))` never has."""
+    a tensor with torch's own contiguous strides. NumPy gives a zero-size array zero strides, which
+    `from_numpy` keeps, and ExecuTorch's exporter refuses any zero stride ("0 in strides is not
+    supported for ExecuTorch.", exir/dim_order_utils.py), which `torch.zeros((0, ...))` never has."""
     return torch.empty(array.shape, dtype=dtype).copy_(torch.from_numpy(array))
 
 

@@ -11,12 +11,14 @@ the group is opened. Every failing record (fail, flaky, error, crashed) keeps it
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from conformance.report.values import (CHECK_ORDER, STATUS_ORDER, format_ratio, json_safe, key_text, ratio_value,
-                                       target_label)
+from conformance.report.values import CHECK_ORDER, STATUS_ORDER, format_ratio, json_safe, key_text, target_label
 from conformance.results.records import Result
+
+if TYPE_CHECKING:  # report/model.py builds its rows before the groups, and imports this module
+    from conformance.report.model import DiscrepancyRow
 
 
 @dataclass
@@ -65,22 +67,19 @@ class KnownGroup:
     worst_ratio: str  # the largest error ratio of its records, as read
 
 
-def known_groups(records: list[Result]) -> list[KnownGroup]:
-    """One group per (target, entry) of the `known` records: by target, the largest first. The page
-    lists a group's records from its discrepancy data (each row's target and entry id)."""
-    members: dict[tuple[str, str], list[Result]] = {}
-    for r in records:
-        if r.status == "known":
-            members.setdefault((target_label(r), str((r.known or {}).get("id", ""))), []).append(r)
-    groups = []
-    for (target, entry), rs in members.items():
-        known = rs[0].known or {}
-        ratios = [x for x in (ratio_value(r.error_ratio) for r in rs) if x is not None]
-        worst = max(ratios, key=lambda x: math.inf if math.isnan(x) else x) if ratios else None
-        groups.append(KnownGroup(target=target, framework=rs[0].framework, entry=entry,
-                                 reason=str(known.get("reason", "")),
-                                 count=len(rs), cases=len({r.case for r in rs}), dtypes=sorted({r.dtype for r in rs}),
-                                 checks=_check_sorted({r.check for r in rs}), worst_ratio=format_ratio(worst)))
+def known_groups(rows: list[DiscrepancyRow]) -> list[KnownGroup]:
+    """One group per (target, entry) of the `known` discrepancy rows (report/model.py, most severe and
+    largest ratio first, so a group's first row is its worst): by target, the largest first. The page
+    lists a group's records from the same rows (each row's target and entry id)."""
+    members: dict[tuple[str, str], list[DiscrepancyRow]] = {}
+    for d in rows:
+        if d.status == "known":
+            members.setdefault((d.target, str((d.known or {}).get("id", ""))), []).append(d)
+    groups = [KnownGroup(target=target, framework=ds[0].framework, entry=entry,
+                         reason=str((ds[0].known or {}).get("reason", "")), count=len(ds),
+                         cases=len({d.case for d in ds}), dtypes=sorted({d.dtype for d in ds}),
+                         checks=_check_sorted({d.check for d in ds}), worst_ratio=ds[0].ratio_text)
+              for (target, entry), ds in members.items()]
     return sorted(groups, key=lambda g: (g.target, -g.count, g.entry))
 
 

@@ -240,7 +240,7 @@ def build_model(results: RunResults, baseline: RunResults | None = None, *,
                      for s in results.stale_known],
         targets=targets, frameworks=sorted({r.framework for r in records}),
         support_tables=support_tables(records, targets, tag_map), discrepancies=discrepancies,
-        unsupported=groups, known=known_groups(records), case_view=view, calls=packed_calls(records), baseline=section,
+        unsupported=groups, known=known_groups(discrepancies), case_view=view, calls=packed_calls(records), baseline=section,
         case_tags={c: tag_map[c] for c in sorted({c for g in groups for c in g.cases} | {d.case for d in discrepancies})
                    if tag_map.get(c)},
     )

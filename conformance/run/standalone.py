@@ -2,11 +2,10 @@
 list`), one unit and what its script is made of (`conformance repro`), the calls a porting answer
 offers (`conformance port`), and one case after another (`conformance explore`).
 
-Each of them starts its workers here (`started_workers`; `start_worker` for one framework;
-`hellos` for the workers' hellos alone),
-where a worker that does not start reads the same way for all of them (`start_failure`), and
-`run_requests` submits requests and waits for each one until it is done (crashed or hung ones
-included, as the pool's replies say). A run starts its pool in run/suite.py and drives its
+Each of them starts its workers here (`started_workers`; `start_worker` for one framework; `hellos`
+for the workers' hellos alone), where a worker that does not start reads the same way for all of
+them (`start_failure`), and `run_requests` submits requests and waits for each one until it is done
+(crashed or hung ones included, as the pool's replies say). A run starts its pool in run/suite.py and drives its
 requests through run/attempts.py instead, with retries and streaming; explore's cases go through
 run/attempts.py too, to get a run's records.
 """

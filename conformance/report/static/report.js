@@ -119,14 +119,17 @@
        without a row. */
     function searchText(d, tr) {
       if (d._search === undefined) {
-        d._search = (tr ? tr.textContent : [d.index, d.status, d.case, d.target, d.dtype, d.check, d.ratio_text,
-                                           d.known ? d.known.id : "", d.message,
-                                           againstBaseline && d.baseline_status !== d.status
-                                             ? (d.baseline_status ? "was " + d.baseline_status : "new") : ""].join(" "))
-                    + " " + d.framework;
-        d._search = d._search.toLowerCase();
+        d._search = ((tr ? tr.textContent : [d.index, d.status, d.case, d.target, d.dtype, d.check, d.ratio_text,
+                                             d.known ? d.known.id : "", d.message, wasText(d)].join(" "))
+                     + " " + d.framework).toLowerCase();
       }
       return d._search;
+    }
+    /* Against a baseline, what a record was there ("was pass", "new"), as the template marks a row;
+       "" where it is the same or there is no baseline. */
+    var againstBaseline = !!document.getElementById("baseline");
+    function wasText(d) {
+      return !againstBaseline || d.baseline_status === d.status ? "" : d.baseline_status ? "was " + d.baseline_status : "new";
     }
     /* The unsupported groups: a group's row fields (target, framework, dtypes, checks) must match; the
        case-level tokens (case:, base:, tag:, bare text) must all match one of its cases, and only the
@@ -196,14 +199,11 @@
       tr._group = g;
       return g;
     }) : [];
-    /* Against a baseline, a grouped record says what it was there, as a discrepancy row does. */
-    var againstBaseline = !!document.getElementById("baseline");
     function fillKnown(g) {
       if (g.lis) return;
       var items = document.createDocumentFragment();
       g.lis = g.recs.map(function (d, k) {
-        var was = !againstBaseline || d.baseline_status === d.status ? null
-                : el("span", { cls: "was", text: d.baseline_status ? "was " + d.baseline_status : "new" });
+        var was = wasText(d) ? el("span", { cls: "was", text: wasText(d) }) : null;
         var li = el("li", {}, [el("a", { href: "#detail=" + d.index, text: d.case }),
                                " " + d.dtype + " " + d.check + (d.ratio_text ? " " + d.ratio_text : ""),
                                was && " ", was]);
@@ -308,8 +308,8 @@
         fText.value = td.parentNode.dataset.filter + " " + col.dataset.filter;
         fStatus.value = ""; fFramework.value = ""; applyFilter();
         /* where the cell's worst records are: their own rows, or a known or unsupported group */
-        var at = worst[1] === "known" || worst[1] === "unsupported" ? worst[1] : "discrepancies";
-        document.getElementById(document.getElementById(at) ? at : "discrepancies").scrollIntoView();
+        document.getElementById(worst[1] === "known" || worst[1] === "unsupported" ? worst[1] : "discrepancies")
+          .scrollIntoView();
       });
     });
 
